@@ -1,0 +1,179 @@
+"""The App: job types, the store, the event bus, the manager and workers, in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .config import Settings, load_settings
+from .errors import JobNotFound, StoreError
+from .events.bus import EventBus
+from .events.types import JOB_STATUS_CHANGE, Event
+from .jobs.builtin import BUILTIN_TYPES
+from .jobs.manager import Manager
+from .jobs.models import Job
+from .jobs.registry import Handler, JobType, Registry, Validator
+from .jobs.worker import Worker
+from .store.base import Store, open_store
+
+__all__ = ["App"]
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    """A quaero application.
+
+    >>> app = App(db="sqlite:///./data/quaero.db")
+    >>> @app.job("resize")
+    ... async def resize(ctx):
+    ...     ctx.log(f"resizing {ctx.config['path']}")
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        db: str | None = None,
+        builtins: bool = True,
+    ) -> None:
+        self.settings = settings or load_settings()
+        if db is not None:
+            self.settings.store.url = db
+        self.registry = Registry()
+        if builtins:
+            for jt in BUILTIN_TYPES:
+                self.registry.register(jt)
+        self.bus = EventBus(poll_interval=self.settings.events.poll_interval)
+        self._store: Store | None = None
+        self._manager: Manager | None = None
+        self._maintenance: asyncio.Task[None] | None = None
+        self._plugins_loaded = False
+
+    # ------------------------------------------------------------------ job types
+    def job(
+        self,
+        name: str,
+        *,
+        validate: Validator | None = None,
+        max_attempts: int | None = None,
+        description: str = "",
+    ) -> Callable[[Handler], Handler]:
+        """Register an async handler ``async def handler(ctx: JobContext)`` under ``name``."""
+
+        def decorator(fn: Handler) -> Handler:
+            self.registry.register(
+                JobType(name, fn, validate, max_attempts, description or (fn.__doc__ or "").strip())
+            )
+            return fn
+
+        return decorator
+
+    def register(self, job_type: JobType) -> None:
+        self.registry.register(job_type)
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise StoreError("the app is not open (use 'async with app' or 'await app.open()')")
+        return self._store
+
+    @property
+    def manager(self) -> Manager:
+        if self._manager is None:
+            raise StoreError("the app is not open")
+        return self._manager
+
+    async def open(self) -> App:
+        store = open_store(
+            self.settings.store.url,
+            on_commit=self.bus.feed,
+            default_max_attempts=self.settings.worker.max_attempts,
+        )
+        await store.open()
+        self._store = store
+        self._manager = Manager(store, self.registry)
+        await self.bus.start(store, local_fast_path=store.dialect == "sqlite")
+        self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
+        return self
+
+    async def close(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+            self._maintenance = None
+        await self.bus.stop()
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+            self._manager = None
+
+    async def __aenter__(self) -> App:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(60)
+            try:
+                cutoff = time.time() - self.settings.events.retention_hours * 3600
+                n = await self.store.prune_events(cutoff)
+                if n:
+                    log.info("pruned %d events older than the retention", n)
+            except Exception:
+                log.exception("event pruning failed")
+
+    # ------------------------------------------------------------------ work
+    def worker(self, **overrides: Any) -> Worker:
+        """A worker pool configured from ``settings.worker`` (keyword overrides win)."""
+        w = self.settings.worker
+        kwargs: dict[str, Any] = {
+            "concurrency": w.concurrency,
+            "lease_seconds": w.lease_seconds,
+            "poll_interval": w.poll_interval,
+            "backoff_base": w.backoff_base,
+            "backoff_max": w.backoff_max,
+            "shutdown_timeout": w.shutdown_timeout,
+        }
+        kwargs.update(overrides)
+        return Worker(self, **kwargs)
+
+    async def submit(
+        self, job_type: str, config: dict[str, Any] | None = None, name: str = ""
+    ) -> Job:
+        """Validate and create a top-level job; a worker will run it."""
+        return await self.manager.create_job(job_type, config, name)
+
+    async def wait(self, job_id: int, timeout: float | None = None) -> Job:
+        """Wait until the job is terminal and return it."""
+        done = asyncio.Event()
+
+        def on_change(e: Event) -> None:
+            if e.job_id == job_id and e.payload.get("status") in (
+                "completed",
+                "failed",
+                "cancelled",
+            ):
+                done.set()
+
+        sub = self.bus.subscribe(on_change, types=(JOB_STATUS_CHANGE,))
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    job = await self.store.get_job(job_id)
+                    if job is None:
+                        raise JobNotFound(job_id)
+                    if job.is_terminal:
+                        return job
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(done.wait(), 1.0)
+        finally:
+            await sub.close()

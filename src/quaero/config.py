@@ -1,0 +1,232 @@
+"""Settings: a TOML file, then ``QUAERO_*`` environment variables, then CLI flags.
+
+Environment variables are named ``QUAERO_<SECTION>_<KEY>`` (``QUAERO_WORKER_CONCURRENCY``),
+plus the short forms ``QUAERO_DB_URL``, ``QUAERO_API_TOKEN`` and ``QUAERO_CONFIG`` (the
+file). Every value is checked; a bad one raises :class:`ConfigError` naming where it came
+from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+DEFAULT_DB_URL = "sqlite:///./data/quaero.db"
+
+
+@dataclass
+class StoreSettings:
+    #: ``sqlite:///path`` (embedded default) or ``postgresql://user@host/db``
+    url: str = DEFAULT_DB_URL
+
+
+@dataclass
+class WorkerSettings:
+    concurrency: int = 16
+    lease_seconds: float = 30.0
+    poll_interval: float = 1.0
+    max_attempts: int = 3
+    backoff_base: float = 1.0
+    backoff_max: float = 300.0
+    shutdown_timeout: float = 10.0
+
+
+@dataclass
+class EventSettings:
+    #: events older than this are pruned from the log
+    retention_hours: float = 24.0
+    #: how often a process looks for events committed by other processes
+    poll_interval: float = 0.25
+
+
+@dataclass
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_token: str = ""
+    #: run the worker pool inside the web process
+    workers: bool = True
+    #: extra origins allowed to open the WebSocket (same origin is always allowed)
+    allowed_origins: list[str] = field(default_factory=list)
+    max_body_bytes: int = 1_000_000
+
+
+@dataclass
+class WebSocketSettings:
+    #: event types forwarded to clients; empty = all
+    allowed_events: list[str] = field(default_factory=list)
+    #: per event type: at most one message per job per this many seconds (latest counts)
+    throttle_intervals: dict[str, float] = field(
+        default_factory=lambda: {"parent_job_progress": 0.1}
+    )
+    #: messages queued for one client before it is told to resync
+    client_queue: int = 2000
+    ping_interval: float = 20.0
+
+
+@dataclass
+class JobsSettings:
+    definitions_dir: str = "./jobs"
+
+
+@dataclass
+class Settings:
+    store: StoreSettings = field(default_factory=StoreSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    events: EventSettings = field(default_factory=EventSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
+    #: free-form defaults for crawl jobs (validated by the crawler)
+    crawler: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> Settings:
+        _check(self.worker.concurrency >= 1, "worker.concurrency must be at least 1")
+        _check(self.worker.concurrency <= 10_000, "worker.concurrency must be at most 10000")
+        _check(self.worker.lease_seconds > 0, "worker.lease_seconds must be positive")
+        _check(self.worker.poll_interval > 0, "worker.poll_interval must be positive")
+        _check(self.worker.max_attempts >= 1, "worker.max_attempts must be at least 1")
+        _check(self.worker.backoff_base >= 0, "worker.backoff_base must not be negative")
+        _check(self.worker.backoff_max >= 0, "worker.backoff_max must not be negative")
+        _check(self.worker.shutdown_timeout >= 0, "worker.shutdown_timeout must not be negative")
+        _check(self.events.retention_hours > 0, "events.retention_hours must be positive")
+        _check(self.events.poll_interval > 0, "events.poll_interval must be positive")
+        _check(0 < self.server.port < 65536, "server.port must be between 1 and 65535")
+        _check(self.websocket.client_queue >= 10, "websocket.client_queue must be at least 10")
+        for k, v in self.websocket.throttle_intervals.items():
+            _check(v >= 0, f"websocket.throttle_intervals.{k} must not be negative")
+        url = self.store.url
+        _check(
+            url.startswith(("sqlite://", "postgresql://", "postgres://")) or "://" not in url,
+            f"store.url {url!r} is not sqlite:///path or postgresql://...",
+        )
+        return self
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    try:
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if isinstance(value, str) and value.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError("expected true or false")
+        if tp is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("expected an integer")
+            return int(value)
+        if tp is float:
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            return float(value)
+        if tp is str:
+            if not isinstance(value, str | int | float):
+                raise ValueError("expected a string")
+            return str(value)
+        if origin is list:
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list):
+                raise ValueError("expected a list")
+            (item,) = typing.get_args(tp)
+            return [_coerce(v, item, where) for v in value]
+        if origin is dict:
+            if isinstance(value, str):
+                value = json.loads(value)
+            if not isinstance(value, dict):
+                raise ValueError("expected a table")
+            _, vt = typing.get_args(tp)
+            return {str(k): _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{where}: invalid value {value!r} ({exc})") from None
+    return value
+
+
+def _apply(settings: Settings, section: str, key: str, value: Any, where: str) -> None:
+    if section == "crawler":
+        if not isinstance(value, dict):
+            settings.crawler[key] = value
+        return
+    sect = getattr(settings, section, None)
+    if sect is None or not dataclasses.is_dataclass(sect):
+        known = ", ".join(f.name for f in dataclasses.fields(settings))
+        raise ConfigError(f"{where}: unknown section [{section}] (known: {known})")
+    hints = typing.get_type_hints(type(sect))
+    if key not in hints:
+        known = ", ".join(hints)
+        raise ConfigError(f"{where}: unknown key {section}.{key} (known: {known})")
+    setattr(sect, key, _coerce(value, hints[key], f"{where}: {section}.{key}"))
+
+
+ENV_ALIASES = {
+    "QUAERO_DB_URL": ("store", "url"),
+    "QUAERO_API_TOKEN": ("server", "api_token"),
+}
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Settings from a TOML file (``path`` or ``$QUAERO_CONFIG``; ``./quaero.toml`` if it
+    exists), then the environment, then ``overrides`` (``{"worker.concurrency": 8}``)."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    file = path or env.get("QUAERO_CONFIG")
+    if file is None and Path("quaero.toml").is_file():
+        file = "quaero.toml"
+    if file is not None:
+        p = Path(file)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+        for section, table in data.items():
+            if section == "crawler" and isinstance(table, dict):
+                settings.crawler.update(table)
+                continue
+            if not isinstance(table, dict):
+                raise ConfigError(f"{p}: [{section}] must be a table")
+            for key, value in table.items():
+                _apply(settings, section, key, value, str(p))
+    for name, (section, key) in ENV_ALIASES.items():
+        if name in env:
+            _apply(settings, section, key, env[name], name)
+    for name, value in env.items():
+        if not name.startswith("QUAERO_") or name in ENV_ALIASES or name == "QUAERO_CONFIG":
+            continue
+        rest = name[len("QUAERO_") :].lower()
+        for f in dataclasses.fields(settings):
+            if rest.startswith(f.name + "_") and f.name != "crawler":
+                _apply(settings, f.name, rest[len(f.name) + 1 :], value, name)
+                break
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        _apply(settings, section, key, value, "command line")
+    return settings.validate()

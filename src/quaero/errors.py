@@ -1,0 +1,68 @@
+"""Exceptions raised by quaero.
+
+::
+
+    QuaeroError
+    ├── ConfigError            bad configuration value (file, environment or flag)
+    ├── JobNotFound            no job with that id
+    ├── InvalidTransition      a status change the state machine forbids
+    ├── InvalidJobSpec         a job that cannot be created (unknown type, bad config, ...)
+    ├── JobStateError          an operation the job's current state does not allow
+    ├── StoreError             the store failed (I/O, schema, unsupported URL)
+    └── JobCancelled           raised inside a handler whose job was cancelled
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "InvalidJobSpec",
+    "InvalidTransition",
+    "JobCancelled",
+    "JobNotFound",
+    "JobStateError",
+    "QuaeroError",
+    "StoreError",
+]
+
+
+class QuaeroError(Exception):
+    """Base class of every error quaero raises on purpose."""
+
+
+class ConfigError(QuaeroError):
+    """A configuration value is missing, malformed or out of range."""
+
+
+class JobNotFound(QuaeroError):
+    """No job has the given id."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class InvalidTransition(QuaeroError):
+    """The state machine forbids this status change; nothing was changed."""
+
+    def __init__(self, job_id: int, current: str, requested: str) -> None:
+        super().__init__(f"job {job_id}: illegal status change {current} -> {requested}")
+        self.job_id = job_id
+        self.current = current
+        self.requested = requested
+
+
+class InvalidJobSpec(QuaeroError):
+    """A job could not be created from the given type, name or config."""
+
+
+class JobStateError(QuaeroError):
+    """The job's current state does not allow the operation (e.g. delete a running job)."""
+
+
+class StoreError(QuaeroError):
+    """The store could not be opened or failed an operation."""
+
+
+class JobCancelled(QuaeroError):
+    """Raised by :meth:`JobContext.check_cancelled` when the job was cancelled."""

@@ -1,0 +1,1 @@
+"""Events: the durable event log's records and the in-process, ordered bus."""

@@ -1,0 +1,241 @@
+"""The in-process event bus: ordered, asynchronous delivery fed by the durable event log.
+
+Every event is first committed to the store's event log with a sequence number. The bus
+is fed from two sides, merged by one feeder task that keeps sequence order:
+
+- the fast path: the store calls :meth:`EventBus.feed` with the events of each local
+  commit (SQLite: this process's writer thread);
+- the log itself: when a batch does not follow the last delivered ``seq`` (another
+  process committed in between), or when :meth:`poll` finds newer events, the missing
+  range is read from the store first.
+
+Each subscriber has its own queue and task, so a slow subscriber never blocks the
+publisher or other subscribers, and it receives events strictly in ``seq`` order.
+``subscribe(after_seq=N)`` replays everything after ``N`` from the log, then continues
+live, with no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection
+from typing import TYPE_CHECKING
+
+from .types import Event
+
+if TYPE_CHECKING:
+    from ..store.base import Store
+
+__all__ = ["EventBus", "Handler", "Subscription"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], Awaitable[None] | None]
+_READ_BATCH = 1000
+
+
+class Subscription:
+    """One subscriber: a filter, a queue and a delivery task."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        handler: Handler,
+        types: Collection[str],
+        job_ids: Collection[int],
+        after_seq: int | None,
+    ) -> None:
+        self.bus = bus
+        self.handler = handler
+        self.types = frozenset(types)
+        self.job_ids = frozenset(job_ids)
+        self.after_seq = after_seq
+        #: the last seq delivered to the handler
+        self.last_seq = after_seq if after_seq is not None else bus.last_seq
+        self._queue: deque[Event] = deque()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._is_async = inspect.iscoroutinefunction(handler)
+
+    def matches(self, e: Event) -> bool:
+        if self.types and e.type not in self.types:
+            return False
+        return not self.job_ids or e.job_id in self.job_ids or e.root_id in self.job_ids
+
+    def push(self, e: Event) -> None:
+        self._queue.append(e)
+        self._ready.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="quaero-subscriber")
+
+    async def close(self) -> None:
+        self.bus._subs.discard(self)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _deliver(self, e: Event) -> None:
+        try:
+            if self._is_async:
+                await self.handler(e)  # type: ignore[misc]
+            else:
+                self.handler(e)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event subscriber failed on %s #%d", e.type, e.seq)
+
+    async def _catch_up(self) -> None:
+        store = self.bus.store
+        if store is None or self.after_seq is None:
+            return
+        while True:
+            target = self.bus.last_seq
+            if self.last_seq >= target:
+                return
+            events = await store.read_events(
+                self.last_seq, _READ_BATCH, self.types, self.job_ids, until_seq=target
+            )
+            for e in events:
+                await self._deliver(e)
+                self.last_seq = e.seq
+            if len(events) < _READ_BATCH:
+                self.last_seq = max(self.last_seq, target)
+
+    async def _run(self) -> None:
+        await self._catch_up()
+        while True:
+            if not self._queue:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            e = self._queue.popleft()
+            if e.seq <= self.last_seq:
+                continue
+            await self._deliver(e)
+            self.last_seq = e.seq
+
+
+class EventBus:
+    """Subscribe to events of this store; see the module docstring for the guarantees."""
+
+    def __init__(self, poll_interval: float = 0.25) -> None:
+        self.store: Store | None = None
+        self.poll_interval = poll_interval
+        #: the last seq dispatched to subscribers
+        self.last_seq = 0
+        self._subs: set[Subscription] = set()
+        self._inbox: deque[list[Event]] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: events delivered by the bus (for metrics)
+        self.dispatched = 0
+
+    async def start(self, store: Store, local_fast_path: bool = True) -> None:
+        """Attach to a store and start at the current end of its log."""
+        self.store = store
+        self._local_fast_path = local_fast_path
+        self.last_seq = (await store.event_bounds())[1]
+        self._task = asyncio.get_running_loop().create_task(
+            self._feeder(), name="quaero-event-feed"
+        )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for sub in list(self._subs):
+            await sub.close()
+
+    def subscribe(
+        self,
+        handler: Handler,
+        types: Collection[str] = (),
+        job_ids: Collection[int] = (),
+        after_seq: int | None = None,
+    ) -> Subscription:
+        """Call ``handler`` for every matching event (all types when ``types`` is empty).
+
+        With ``after_seq``, first replays the committed events after it from the log.
+        """
+        sub = Subscription(self, handler, types, job_ids, after_seq)
+        self._subs.add(sub)
+        sub.start()
+        return sub
+
+    def feed(self, events: list[Event]) -> None:
+        """Called with the events of a local commit (never blocks)."""
+        if self._local_fast_path:
+            self._inbox.append(events)
+        self._wake.set()
+
+    def poll(self) -> None:
+        """Ask the feeder to look for events committed by other processes now."""
+        self._wake.set()
+
+    def publish(self, events: list[Event]) -> None:
+        """Dispatch committed events to subscribers (in order; called by the feeder)."""
+        for e in events:
+            if e.seq <= self.last_seq:
+                continue
+            self.last_seq = e.seq
+            self.dispatched += 1
+            for sub in self._subs:
+                if sub.matches(e):
+                    sub.push(e)
+
+    async def _read_until(self, until: int | None) -> None:
+        assert self.store is not None
+        while True:
+            events = await self.store.read_events(self.last_seq, _READ_BATCH, until_seq=until)
+            if not events:
+                return
+            self.publish(events)
+            if len(events) < _READ_BATCH:
+                return
+
+    async def _feeder(self) -> None:
+        while True:
+            if not self._inbox:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            try:
+                if not self._inbox:
+                    await self._read_until(None)
+                    continue
+                batch = self._inbox.popleft()
+                if batch[0].seq > self.last_seq + 1:
+                    await self._read_until(batch[0].seq - 1)
+                self.publish(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event feed failed; retrying")
+                await asyncio.sleep(self.poll_interval)
+
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float) -> Event:
+        """Wait for the next event that satisfies ``predicate``."""
+        fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+
+        def check(e: Event) -> None:
+            if not fut.done() and predicate(e):
+                fut.set_result(e)
+
+        sub = self.subscribe(check)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            await sub.close()

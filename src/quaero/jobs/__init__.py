@@ -1,0 +1,1 @@
+"""Jobs: the model, the manager (the only status writer), progress, workers."""

@@ -1,0 +1,208 @@
+"""The job model: statuses, the state machine, and the records the store returns."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidTransition
+
+__all__ = [
+    "ACTIVE",
+    "TERMINAL",
+    "Counters",
+    "Job",
+    "JobStatus",
+    "NewJob",
+    "StatusChange",
+    "check_transition",
+    "iso",
+    "job_to_dict",
+]
+
+
+class JobStatus(str, enum.Enum):
+    """Status of a job. The values go into JSON and the database unchanged."""
+
+    #: created, waiting for a worker (or for its retry time)
+    PENDING = "pending"
+    #: claimed by a worker, or a parent waiting for its children
+    RUNNING = "running"
+    #: finished successfully (a parent: all children terminal, none failed)
+    COMPLETED = "completed"
+    #: failed after its last attempt (a parent: a child failed)
+    FAILED = "failed"
+    #: cancelled before it finished
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
+
+#: The only legal status changes. ``running -> pending`` is a retry or a released lease.
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PENDING: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
+    JobStatus.RUNNING: frozenset(
+        {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PENDING}
+    ),
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+
+
+def check_transition(job_id: int, current: JobStatus, requested: JobStatus) -> None:
+    """Raise :class:`InvalidTransition` unless ``current -> requested`` is legal."""
+    if requested not in TRANSITIONS[current]:
+        raise InvalidTransition(job_id, current.value, requested.value)
+
+
+@dataclass(slots=True)
+class Counters:
+    """A parent's counts of its direct children by status."""
+
+    total: int = 0
+    pending: int = 0
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+    def add(self, status: JobStatus, n: int = 1) -> None:
+        setattr(self, status.value, getattr(self, status.value) + n)
+
+    @property
+    def active(self) -> int:
+        return self.pending + self.running
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "total": self.total,
+            "pending": self.pending,
+            "running": self.running,
+            "completed": self.completed,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
+        }
+
+
+@dataclass(slots=True)
+class Job:
+    """A job as stored. ``children`` counts its direct children by status."""
+
+    id: int
+    job_type: str
+    status: JobStatus
+    name: str = ""
+    parent_id: int | None = None
+    root_id: int = 0
+    depth: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    max_attempts: int = 3
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    heartbeat_at: float | None = None
+    available_at: float = 0.0
+    created_at: float = 0.0
+    started_at: float | None = None
+    completed_at: float | None = None
+    error: str | None = None
+    result: Any = None
+    result_count: int = 0
+    progress: dict[str, Any] | None = None
+    waiting: bool = False
+    dedupe_key: str | None = None
+    progress_logged_at: float = 0.0
+    children: Counters = field(default_factory=Counters)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(slots=True)
+class NewJob:
+    """What a caller gives to create a job (top-level when ``parent_id`` is None)."""
+
+    job_type: str
+    config: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    parent_id: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    max_attempts: int | None = None
+    #: unique among the parent's children: a second child with the same key is not created
+    dedupe_key: str | None = None
+    #: seconds to wait before the job may be claimed
+    delay: float = 0.0
+
+
+@dataclass(slots=True)
+class StatusChange:
+    """A requested status change, applied by the manager.
+
+    ``expect_owner`` makes the change conditional on the worker still holding the lease.
+    ``available_at`` is used for retries (``running -> pending``).
+    """
+
+    job_id: int
+    status: JobStatus
+    error: str | None = None
+    result: Any = None
+    expect_owner: str | None = None
+    available_at: float | None = None
+    #: a worker releasing a job at shutdown: the attempt is not counted
+    release: bool = False
+    #: the handler of this job returned (a parent may still wait for its children)
+    handler_done: bool = False
+    reason: str | None = None
+
+
+def iso(ts: float | None) -> str | None:
+    """Seconds since the epoch as ISO 8601 UTC with microseconds, or None."""
+    if ts is None:
+        return None
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    """The JSON form of a job (see docs/api.md), counters and progress text included."""
+    from .progress import overall_status, progress_text
+
+    c = job.children
+    return {
+        "id": job.id,
+        "parent_id": job.parent_id,
+        "root_id": job.root_id,
+        "depth": job.depth,
+        "job_type": job.job_type,
+        "name": job.name,
+        "config": job.config,
+        "metadata": job.metadata,
+        "status": job.status.value,
+        "overall_status": overall_status(job.status, c).value,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "error": job.error,
+        "result": job.result,
+        "result_count": job.result_count,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "completed_at": iso(job.completed_at),
+        "available_at": iso(job.available_at) if job.available_at else None,
+        "lease_owner": job.lease_owner,
+        "waiting_for_children": job.waiting,
+        "progress_text": progress_text(c),
+        "children": c.as_dict(),
+        "progress": job.progress,
+    }

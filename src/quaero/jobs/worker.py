@@ -1,0 +1,309 @@
+"""The worker pool: claims due jobs with leases, runs their handlers, commits outcomes.
+
+- Claims are batched: one transaction moves up to the free slots' worth of jobs to running.
+- Outcomes (completions, retries, failures) and handler log lines are buffered and
+  committed together by one flusher task, so a busy pool makes few, large transactions.
+- Leases are extended by a heartbeat; a job whose lease another worker or a cancel took
+  away is interrupted. Any worker requeues jobs whose lease expired (their worker died).
+- Idle workers wait on a wake-up (new work committed, a slot freed) or a bounded poll.
+- Cancellation is cooperative: the handler's context is flagged and its task cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ..errors import JobCancelled
+from ..events.types import JOB_CREATED, JOB_SPAWN, JOB_STATUS_CHANGE, Event
+from ..store.base import LogEntry
+from .context import JobContext
+from .models import Job, JobStatus, StatusChange
+
+if TYPE_CHECKING:
+    from ..app import App
+
+__all__ = ["Worker"]
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """A pool of ``concurrency`` async slots in this process."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        concurrency: int = 16,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 1.0,
+        backoff_base: float = 1.0,
+        backoff_max: float = 300.0,
+        shutdown_timeout: float = 10.0,
+        job_types: list[str] | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.app = app
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.shutdown_timeout = shutdown_timeout
+        self.job_types = job_types
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._active: dict[int, tuple[asyncio.Task[None], JobContext]] = {}
+        self._wake = asyncio.Event()
+        self._flush = asyncio.Event()
+        self._changes: list[StatusChange] = []
+        self._logs: list[LogEntry] = []
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subs: list[Any] = []
+        #: jobs finished by this worker (completed, failed or retried)
+        self.processed = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        bus = self.app.bus
+        self._subs.append(bus.subscribe(self._on_new_work, types=(JOB_CREATED, JOB_SPAWN)))
+        self._subs.append(bus.subscribe(self._on_status_change, types=(JOB_STATUS_CHANGE,)))
+        for coro, name in (
+            (self._claim_loop(), "claim"),
+            (self._flush_loop(), "flush"),
+            (self._heartbeat_loop(), "heartbeat"),
+            (self._reaper_loop(), "reaper"),
+        ):
+            self._tasks.append(loop.create_task(coro, name=f"quaero-worker-{name}"))
+        log.info("worker %s started (concurrency %d)", self.id, self.concurrency)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then shut down gracefully."""
+        await self.start()
+        await stop.wait()
+        await self.stop()
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop claiming; let running jobs finish, or release them after ``timeout``."""
+        self._stopping = True
+        self._wake.set()
+        timeout = self.shutdown_timeout if timeout is None else timeout
+        if self._active:
+            tasks = [t for t, _ in self._active.values()]
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            releases = []
+            for job_id, (task, _ctx) in list(self._active.items()):
+                if task in pending:
+                    releases.append(
+                        StatusChange(
+                            job_id,
+                            JobStatus.PENDING,
+                            expect_owner=self.id,
+                            release=True,
+                            reason="worker shut down",
+                        )
+                    )
+                    task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+            self._changes.extend(releases)
+        await self._flush_now()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+        for sub in self._subs:
+            await sub.close()
+        self._subs.clear()
+        log.info("worker %s stopped", self.id)
+
+    # ------------------------------------------------------------------ events
+    def _on_new_work(self, _e: Event) -> None:
+        self._wake.set()
+
+    def _on_status_change(self, e: Event) -> None:
+        status = e.payload.get("status")
+        if status == JobStatus.PENDING.value:
+            self._wake.set()
+        elif status == JobStatus.CANCELLED.value and e.job_id in self._active:
+            self._interrupt(e.job_id)
+
+    def _interrupt(self, job_id: int) -> None:
+        entry = self._active.get(job_id)
+        if entry is None:
+            return
+        task, ctx = entry
+        ctx._cancel()
+        task.cancel()
+
+    # ------------------------------------------------------------------ loops
+    def _types(self) -> list[str]:
+        return self.job_types or self.app.registry.names()
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            free = self.concurrency - len(self._active)
+            self._wake.clear()
+            if free > 0:
+                try:
+                    jobs = await self.app.manager.claim(
+                        self.id, free, self.lease_seconds, self._types()
+                    )
+                except Exception:
+                    log.exception("claim failed")
+                    jobs = []
+                    await asyncio.sleep(self.poll_interval)
+                if self._stopping:
+                    # claimed while shutting down: give them straight back
+                    self._changes.extend(
+                        StatusChange(j.id, JobStatus.PENDING, expect_owner=self.id, release=True)
+                        for j in jobs
+                    )
+                    return
+                for job in jobs:
+                    self._launch(job)
+                if len(jobs) == free:
+                    continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    def _launch(self, job: Job) -> None:
+        ctx = JobContext(job, self)
+        task = asyncio.get_running_loop().create_task(
+            self._execute(ctx), name=f"quaero-job-{job.id}"
+        )
+        self._active[job.id] = (task, ctx)
+
+    async def _execute(self, ctx: JobContext) -> None:
+        job = ctx.job
+        change: StatusChange | None
+        try:
+            handler = self.app.registry.get(job.job_type).handler
+            result = await handler(ctx)
+        except (JobCancelled, asyncio.CancelledError):
+            change = None  # the cancel (or a shutdown release) already changed the status
+        except Exception as exc:  # the handler failed: retry or fail
+            change = self._failure(job, exc)
+        else:
+            change = StatusChange(
+                job.id, JobStatus.COMPLETED, result=result, expect_owner=self.id, handler_done=True
+            )
+        finally:
+            self._active.pop(job.id, None)
+            self._wake.set()
+        if change is not None:
+            self._changes.append(change)
+            self._flush.set()
+
+    def _failure(self, job: Job, exc: Exception) -> StatusChange:
+        error = f"{type(exc).__name__}: {exc}"
+        if job.attempts < job.max_attempts:
+            delay = min(self.backoff_max, self.backoff_base * 2 ** (job.attempts - 1))
+            delay *= random.uniform(0.5, 1.5)
+            self.buffer_log(
+                LogEntry(
+                    job.id,
+                    "warning",
+                    f"Attempt {job.attempts} failed: {error}; retry in {delay:.1f}s",
+                    time.time(),
+                )
+            )
+            return StatusChange(
+                job.id,
+                JobStatus.PENDING,
+                error=error,
+                expect_owner=self.id,
+                available_at=time.time() + delay,
+                reason=f"retry {job.attempts + 1}/{job.max_attempts}",
+            )
+        self.buffer_log(
+            LogEntry(job.id, "error", f"Attempt {job.attempts} failed: {error}", time.time())
+        )
+        return StatusChange(job.id, JobStatus.FAILED, error=error, expect_owner=self.id)
+
+    def buffer_log(self, entry: LogEntry) -> None:
+        self._logs.append(entry)
+        self._flush.set()
+
+    async def _flush_now(self) -> None:
+        logs, self._logs = self._logs, []
+        changes, self._changes = self._changes, []
+        if logs:
+            try:
+                await self.app.store.add_logs(logs)
+            except Exception:
+                log.exception("could not write %d log lines", len(logs))
+        if changes:
+            results = await self.app.manager.apply(changes)
+            failed_parents = []
+            for ch, res in zip(changes, results, strict=True):
+                if res.ok:
+                    if ch.status is not JobStatus.PENDING or not ch.release:
+                        self.processed += 1
+                    if (
+                        res.job is not None
+                        and res.job.status is JobStatus.FAILED
+                        and res.job.children.active > 0
+                    ):
+                        failed_parents.append(res.job.id)
+                else:
+                    log.debug("change of job %d refused: %s", ch.job_id, res.error)
+            for job_id in failed_parents:
+                await self.app.manager.store.cancel_subtree(job_id, include_self=False)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush.wait()
+            self._flush.clear()
+            try:
+                await self._flush_now()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("flush failed; retrying")
+                await asyncio.sleep(0.5)
+                self._flush.set()
+
+    async def _heartbeat_loop(self) -> None:
+        interval = max(0.05, self.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            ids = list(self._active)
+            if not ids:
+                continue
+            try:
+                held = await self.app.store.heartbeat(self.id, ids, self.lease_seconds)
+            except Exception:
+                log.exception("heartbeat failed")
+                continue
+            for job_id in ids:
+                if job_id not in held and job_id in self._active:
+                    log.warning("lost the lease of job %d; interrupting it", job_id)
+                    self._interrupt(job_id)
+
+    async def _reaper_loop(self) -> None:
+        interval = max(0.05, min(self.lease_seconds / 2, 5.0))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                ids = await self.app.manager.requeue_expired()
+                if ids:
+                    log.warning("requeued %d job(s) whose lease expired", len(ids))
+                    self._wake.set()
+            except Exception:
+                log.exception("requeue of expired leases failed")
+
+    @property
+    def active(self) -> int:
+        return len(self._active)

@@ -1,0 +1,249 @@
+"""The store interface: every persistence operation quaero needs, as one small ABC.
+
+Callers (the manager, workers, the web app, the CLI) only see :class:`Store`. Each backend
+(``sqlite.py``, ``postgres.py``) implements it; the rules of a status change live in
+:mod:`quaero.jobs.planner` and are shared. :func:`open_store` picks the backend by URL.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import StoreError
+from ..events.types import Event
+from ..jobs.models import Job, JobStatus, NewJob, StatusChange
+from ..jobs.planner import ChangeResult
+
+__all__ = [
+    "JOB_ORDER_KEYS",
+    "Drift",
+    "JobQuery",
+    "LogEntry",
+    "LogQuery",
+    "Page",
+    "Store",
+    "open_store",
+]
+
+#: the only keys a job listing may be ordered by (never interpolated from user input)
+JOB_ORDER_KEYS: dict[str, str] = {
+    "id": "id",
+    "created_at": "created_at",
+    "started_at": "started_at",
+    "completed_at": "completed_at",
+    "name": "name",
+    "status": "status",
+    "job_type": "job_type",
+    "result_count": "result_count",
+}
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(slots=True)
+class JobQuery:
+    """Filters, ordering and paging of a job listing."""
+
+    statuses: Collection[JobStatus] = ()
+    job_type: str | None = None
+    #: ``"root"`` for top-level jobs, an id for that job's children, None for all jobs
+    parent_id: int | str | None = None
+    text: str | None = None
+    limit: int = 50
+    offset: int = 0
+    order_by: str = "id"
+    descending: bool = True
+
+
+@dataclass(slots=True)
+class Page:
+    items: list[Any]
+    total: int
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """A job log line (``id`` is assigned by the store)."""
+
+    job_id: int
+    level: str
+    message: str
+    timestamp: float
+    id: int = 0
+    root_id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..jobs.models import iso
+
+        return {
+            "id": self.id,
+            "job_id": self.job_id,
+            "timestamp": iso(self.timestamp),
+            "level": self.level,
+            "message": self.message,
+        }
+
+
+@dataclass(slots=True)
+class LogQuery:
+    """Log listing: ``aggregated`` merges the job's descendants in time order.
+
+    ``cursor`` is the last log id seen (exclusive), in the direction of ``descending``.
+    """
+
+    job_id: int
+    min_level: str | None = None
+    descending: bool = False
+    limit: int = 100
+    cursor: int | None = None
+    aggregated: bool = False
+
+
+@dataclass(slots=True)
+class Drift:
+    """A parent whose stored counters differ from a recount of its children's rows."""
+
+    job_id: int
+    stored: dict[str, int]
+    actual: dict[str, int]
+
+
+class Store(abc.ABC):
+    """Persistence for jobs, logs and events. All methods are coroutines.
+
+    Every write is one transaction: it either fully happens or leaves nothing behind.
+    ``on_commit`` is called on the event loop with the events of each committed
+    transaction, in sequence order (the in-process fast path of the event feed).
+    """
+
+    #: the SQL dialect name, for tests and messages
+    dialect: str = ""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        on_commit: Callable[[list[Event]], None] | None = None,
+        default_max_attempts: int = 3,
+    ) -> None:
+        self.url = url
+        self.on_commit = on_commit
+        self.default_max_attempts = default_max_attempts
+
+    # --------------------------------------------------------------- lifecycle
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int: ...
+
+    # --------------------------------------------------------------- job writes
+    @abc.abstractmethod
+    async def create_jobs(self, specs: Sequence[NewJob]) -> list[Job]:
+        """Insert jobs (children in bulk). Parents' ``total``/``pending`` grow in the same
+        transaction. A spec whose ``dedupe_key`` is taken under its parent is skipped (not
+        returned). Raises JobNotFound / JobStateError / InvalidJobSpec, creating nothing."""
+
+    @abc.abstractmethod
+    async def claim_jobs(
+        self, owner: str, limit: int, lease_seconds: float, job_types: Collection[str]
+    ) -> list[Job]:
+        """Move up to ``limit`` due pending jobs of these types to running under a lease."""
+
+    @abc.abstractmethod
+    async def apply_changes(self, changes: Sequence[StatusChange]) -> list[ChangeResult]:
+        """Apply status changes (each validated; refused ones change nothing)."""
+
+    @abc.abstractmethod
+    async def heartbeat(
+        self, owner: str, job_ids: Collection[int], lease_seconds: float
+    ) -> set[int]:
+        """Extend the leases ``owner`` holds; return the ids it still holds."""
+
+    @abc.abstractmethod
+    async def requeue_expired(self, limit: int = 1000) -> list[int]:
+        """Jobs whose lease expired go back to pending (or failed after the last attempt)."""
+
+    @abc.abstractmethod
+    async def cancel_subtree(self, job_id: int, include_self: bool = True) -> int:
+        """Cancel the job and every non-terminal descendant; returns how many changed."""
+
+    @abc.abstractmethod
+    async def delete_subtree(self, job_id: int) -> int:
+        """Delete a terminal job with its subtree, logs included. Raises JobStateError for
+        an active job."""
+
+    @abc.abstractmethod
+    async def add_logs(self, entries: Sequence[LogEntry], publish: bool = True) -> None:
+        """Append job log lines (and ``log`` events when ``publish``)."""
+
+    @abc.abstractmethod
+    async def set_progress(self, job_id: int, progress: dict[str, Any]) -> None:
+        """Record a leaf job's own progress and publish a ``job_progress`` event."""
+
+    @abc.abstractmethod
+    async def add_result_count(self, job_id: int, n: int) -> None: ...
+
+    # --------------------------------------------------------------- job reads
+    @abc.abstractmethod
+    async def get_job(self, job_id: int) -> Job | None: ...
+
+    @abc.abstractmethod
+    async def list_jobs(self, query: JobQuery) -> Page: ...
+
+    @abc.abstractmethod
+    async def job_stats(self) -> dict[str, dict[str, int]]:
+        """``{"top_level": {status: n, "total": n}, "all": {...}}``."""
+
+    @abc.abstractmethod
+    async def read_logs(self, query: LogQuery) -> list[LogEntry]: ...
+
+    @abc.abstractmethod
+    async def recount(self) -> list[Drift]:
+        """Compare every parent's counters with a recount of its children."""
+
+    @abc.abstractmethod
+    async def has_active_workers(self, since: float) -> bool:
+        """True if some lease was heartbeated after ``since`` (another worker is alive)."""
+
+    # --------------------------------------------------------------- events
+    @abc.abstractmethod
+    async def read_events(
+        self,
+        after_seq: int,
+        limit: int = 1000,
+        types: Collection[str] = (),
+        job_ids: Collection[int] = (),
+        until_seq: int | None = None,
+    ) -> list[Event]:
+        """Committed events with ``seq > after_seq`` (and ``<= until_seq``), in order."""
+
+    @abc.abstractmethod
+    async def event_bounds(self) -> tuple[int, int]:
+        """``(first_seq, last_seq)`` of the retained log; ``(0, 0)`` when empty."""
+
+    @abc.abstractmethod
+    async def prune_events(self, older_than: float) -> int: ...
+
+
+def open_store(url: str, **kwargs: Any) -> Store:
+    """Pick the backend by URL: ``sqlite:///path``, a bare path, or ``postgresql://``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:  # pragma: no cover - depends on install
+            raise StoreError(f"PostgreSQL backend unavailable: {exc}") from exc
+        store: Store = PostgresStore(url, **kwargs)
+        return store
+    if url.startswith("sqlite://") or "://" not in url:
+        from .sqlite import SqliteStore
+
+        return SqliteStore(url, **kwargs)
+    raise StoreError(f"unsupported store URL {url!r} (use sqlite:///path or postgresql://...)")

@@ -1,0 +1,97 @@
+"""Named SQL of the SQLite backend (``{ids}``/``{types}`` are lists of ``?`` marks)."""
+
+JOB_COLUMNS = (
+    "id, parent_id, root_id, depth, job_type, name, config, metadata, status, attempts,"
+    " max_attempts, lease_owner, lease_expires_at, heartbeat_at, available_at, created_at,"
+    " started_at, completed_at, error, result, result_count, progress, waiting, dedupe_key,"
+    " progress_logged_at, child_total, child_pending, child_running, child_completed,"
+    " child_failed, child_cancelled"
+)
+
+COUNTER_NAMES = ("total", "pending", "running", "completed", "failed", "cancelled")
+
+SELECT_JOBS_BY_IDS = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({{ids}})"
+
+INSERT_JOB = """
+INSERT INTO jobs (id, parent_id, root_id, depth, job_type, name, config, metadata, status,
+                  max_attempts, available_at, created_at, dedupe_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+UPDATE_JOB_STATE = """
+UPDATE jobs SET status = ?, attempts = ?, lease_owner = ?, lease_expires_at = ?,
+    heartbeat_at = ?, available_at = ?, started_at = ?, completed_at = ?, error = ?,
+    result = ?, waiting = ?, progress_logged_at = ?, child_total = ?, child_pending = ?,
+    child_running = ?, child_completed = ?, child_failed = ?, child_cancelled = ?
+WHERE id = ?
+"""
+
+INSERT_LOG = "INSERT INTO job_logs (job_id, root_id, ts, level, message) VALUES (?, ?, ?, ?, ?)"
+
+CLAIM_CANDIDATES = f"""
+SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_pending
+WHERE status = 'pending' AND available_at <= ? AND job_type IN ({{types}})
+ORDER BY id LIMIT ?
+"""
+
+HEARTBEAT = """
+UPDATE jobs SET lease_expires_at = ?, heartbeat_at = ?
+WHERE lease_owner = ? AND status = 'running' AND id IN ({ids})
+"""
+
+HELD = "SELECT id FROM jobs WHERE lease_owner = ? AND status = 'running' AND id IN ({ids})"
+
+EXPIRED = """
+SELECT id FROM jobs INDEXED BY jobs_lease
+WHERE lease_owner IS NOT NULL AND lease_expires_at < ? AND status = 'running'
+ORDER BY lease_expires_at LIMIT ?
+"""
+
+SUBTREE = """
+WITH RECURSIVE sub(id) AS (
+    SELECT ? UNION ALL SELECT j.id FROM jobs j JOIN sub ON j.parent_id = sub.id
+)
+SELECT id FROM sub
+"""
+
+# breadth-first, so a parent always comes before its children
+ACTIVE_SUBTREE = """
+WITH RECURSIVE sub(id, depth) AS (
+    SELECT ?, 0 UNION ALL
+    SELECT j.id, sub.depth + 1 FROM jobs j JOIN sub ON j.parent_id = sub.id
+)
+SELECT sub.id FROM sub JOIN jobs USING (id)
+WHERE jobs.status IN ('pending', 'running') ORDER BY sub.depth, sub.id
+"""
+
+COUNT_ACTIVE_IN = (
+    "SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running') AND id IN ({ids})"
+)
+
+STATS_TOP = "SELECT status, COUNT(*) FROM jobs WHERE parent_id IS NULL GROUP BY status"
+STATS_ALL = "SELECT status, COUNT(*) FROM jobs GROUP BY status"
+
+RECOUNT = """
+SELECT p.id,
+       p.child_total, p.child_pending, p.child_running, p.child_completed, p.child_failed,
+       p.child_cancelled,
+       COALESCE(c.total, 0), COALESCE(c.pending, 0), COALESCE(c.running, 0),
+       COALESCE(c.completed, 0), COALESCE(c.failed, 0), COALESCE(c.cancelled, 0)
+FROM jobs p
+LEFT JOIN (
+    SELECT parent_id,
+           COUNT(*) AS total,
+           SUM(status = 'pending') AS pending,
+           SUM(status = 'running') AS running,
+           SUM(status = 'completed') AS completed,
+           SUM(status = 'failed') AS failed,
+           SUM(status = 'cancelled') AS cancelled
+    FROM jobs WHERE parent_id IS NOT NULL GROUP BY parent_id
+) c ON c.parent_id = p.id
+WHERE p.child_total != COALESCE(c.total, 0)
+   OR p.child_pending != COALESCE(c.pending, 0)
+   OR p.child_running != COALESCE(c.running, 0)
+   OR p.child_completed != COALESCE(c.completed, 0)
+   OR p.child_failed != COALESCE(c.failed, 0)
+   OR p.child_cancelled != COALESCE(c.cancelled, 0)
+"""

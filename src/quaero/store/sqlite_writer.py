@@ -1,0 +1,205 @@
+"""One writer thread per SQLite store that commits queued operations in groups.
+
+SQLite allows one writer at a time, and a commit costs far more than the statements in
+it. So every write operation is queued to a single thread, which runs all operations that
+are waiting in ONE transaction (each inside its own savepoint, so a refused operation
+leaves no trace) and commits once. Callers await their own result; events written by the
+group are handed to the store's ``on_commit`` on the event loop, in sequence order,
+before any caller is resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from ..events.types import Event, NewEvent
+
+T = TypeVar("T")
+
+#: most operations run in one transaction; bounds the latency of the first one
+MAX_GROUP = 256
+
+
+@dataclass
+class TxContext:
+    """What an operation sees of its transaction: the connection, the time, id allocation."""
+
+    conn: sqlite3.Connection
+    now: float
+    _next_seq: int | None = None
+    _next_job_id: int | None = None
+    events: list[Event] = field(default_factory=list)
+
+    def _sequence(self, table: str) -> int:
+        row = self.conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def allocate_job_ids(self, n: int) -> int:
+        """First of ``n`` fresh job ids (AUTOINCREMENT: never reused, even after deletes)."""
+        if self._next_job_id is None:
+            self._next_job_id = self._sequence("jobs") + 1
+        first = self._next_job_id
+        self._next_job_id += n
+        return first
+
+    def write_events(self, new: list[NewEvent], dumps: Callable[[Any], str]) -> list[Event]:
+        """Insert events with explicit, gap-free sequence numbers."""
+        if not new:
+            return []
+        if self._next_seq is None:
+            self._next_seq = self._sequence("events") + 1
+        seq = self._next_seq
+        out = []
+        rows = []
+        for e in new:
+            out.append(Event(seq, e.type, e.job_id, e.root_id, e.payload, self.now))
+            rows.append((seq, e.type, e.job_id, e.root_id, dumps(e.payload), self.now))
+            seq += 1
+        self.conn.executemany(
+            "INSERT INTO events (seq, type, job_id, root_id, payload, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self._next_seq = seq
+        self.events.extend(out)
+        return out
+
+    def mark(self) -> tuple[int | None, int | None, int]:
+        return (self._next_seq, self._next_job_id, len(self.events))
+
+    def rollback_to(self, mark: tuple[int | None, int | None, int]) -> None:
+        self._next_seq, self._next_job_id, n = mark
+        del self.events[n:]
+
+
+@dataclass
+class _Op(Generic[T]):
+    fn: Callable[[TxContext], T]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[T]
+
+
+class Writer:
+    """The writer thread. ``submit`` is awaited from the event loop."""
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        on_commit: Callable[[list[Event]], None],
+    ) -> None:
+        self._connect = connect
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[_Op[Any] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="quaero-sqlite-writer", daemon=True)
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        #: transactions and operations committed (for metrics and benchmarks)
+        self.commits = 0
+        self.operations = 0
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    async def submit(self, fn: Callable[[TxContext], T]) -> T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Op(fn, loop, fut))
+        return await fut
+
+    # ------------------------------------------------------------------ thread side
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                ops: list[_Op[Any]] = [first]
+                stop = False
+                while len(ops) < MAX_GROUP:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    ops.append(nxt)
+                self._run_group(conn, ops)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _run_group(self, conn: sqlite3.Connection, ops: list[_Op[Any]]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        ctx = TxContext(conn, time.time())
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            for op in ops:
+                _resolve(op, False, exc)
+            return
+        for op in ops:
+            mark = ctx.mark()
+            conn.execute("SAVEPOINT op")
+            try:
+                value = op.fn(ctx)
+            except BaseException as exc:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                ctx.rollback_to(mark)
+                outcomes.append((False, exc))
+            else:
+                conn.execute("RELEASE op")
+                outcomes.append((True, value))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            for op in ops:
+                _resolve(op, False, exc)
+            return
+        self.commits += 1
+        self.operations += len(ops)
+        events = ctx.events
+        if events:
+            # before any caller resumes, so listeners see events in commit order
+            ops[0].loop.call_soon_threadsafe(self._on_commit, events)
+        for op, (ok, value) in zip(ops, outcomes, strict=True):
+            _resolve(op, ok, value)
+
+
+def _resolve(op: _Op[Any], ok: bool, value: Any) -> None:
+    def done() -> None:
+        if op.future.done():
+            return
+        if ok:
+            op.future.set_result(value)
+        else:
+            op.future.set_exception(value)
+
+    op.loop.call_soon_threadsafe(done)
