@@ -1,0 +1,13 @@
+"""The ``quaero`` command line. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+from . import db as _db  # noqa: F401
+
+# command modules register themselves on ``cli`` when imported
+from . import jobs as _jobs  # noqa: F401
+from . import run as _run  # noqa: F401
+from . import worker as _worker  # noqa: F401
+from .main import cli, main
+
+__all__ = ["cli", "main"]
