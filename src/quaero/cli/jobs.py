@@ -54,7 +54,7 @@ def ls(
         parent_id = None
     elif parent not in (None, "root"):
         try:
-            parent_id = int(parent)  # type: ignore[arg-type]
+            parent_id = int(parent or "")
         except ValueError:
             fail("--parent must be 'root', 'all' or a job id")
     query = JobQuery(

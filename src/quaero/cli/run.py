@@ -26,7 +26,7 @@ def parse_json_config(text: str | None) -> dict[str, object]:
         fail(f"--config is not valid JSON: {exc}")
     if not isinstance(value, dict):
         fail("--config must be a JSON object, e.g. '{\"children\": 100}'")
-    return value
+    return dict(value)
 
 
 @cli.command()

@@ -58,8 +58,10 @@ class Manager:
         )[0]
         if result.error is not None:
             raise result.error
-        assert result.job is not None
-        return result.job
+        job = await self.store.get_job(job_id)
+        if job is None:  # deleted in between
+            raise JobNotFound(job_id)
+        return job
 
     async def apply(self, changes: Sequence[StatusChange]) -> list[ChangeResult]:
         return await self.store.apply_changes(changes)

@@ -59,7 +59,11 @@ class LogLine:
 
 @dataclass(slots=True)
 class ChangeResult:
-    """Outcome of one requested change: the job after it, or the error that refused it."""
+    """Outcome of one requested change: the job after it, or the error that refused it.
+
+    ``job`` carries the state columns (status, lease, counters, timestamps); its config
+    and metadata are not loaded for a status change.
+    """
 
     job_id: int
     job: Job | None = None

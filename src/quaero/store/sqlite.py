@@ -8,7 +8,6 @@ with its own read connection (WAL lets them read while the writer writes).
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
@@ -16,6 +15,8 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+import orjson
 
 from ..errors import InvalidJobSpec, JobNotFound, JobStateError, StoreError
 from ..events.types import JOB_DELETED, JOB_PROGRESS, LOG, Event, NewEvent
@@ -41,8 +42,14 @@ T = TypeVar("T")
 _CHUNK = 500
 
 
+_OPTS = orjson.OPT_NON_STR_KEYS
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return orjson.dumps(value, default=str, option=_OPTS).decode()
+
+
+_loads = orjson.loads
 
 
 def _path_from_url(url: str) -> str:
@@ -53,7 +60,35 @@ def _path_from_url(url: str) -> str:
     return url
 
 
-def _row_to_job(r: sqlite3.Row | tuple[Any, ...]) -> Job:
+def _row_to_job(r: sqlite3.Row | tuple[Any, ...], full: bool = True) -> Job:
+    """A job from a row; ``full=False`` skips decoding config/metadata/result/progress
+    (a status change only needs the state columns)."""
+    if not full:
+        return Job(
+            id=r[0],
+            parent_id=r[1],
+            root_id=r[2],
+            depth=r[3],
+            job_type=r[4],
+            name=r[5],
+            status=JobStatus(r[8]),
+            attempts=r[9],
+            max_attempts=r[10],
+            lease_owner=r[11],
+            lease_expires_at=r[12],
+            heartbeat_at=r[13],
+            available_at=r[14],
+            created_at=r[15],
+            started_at=r[16],
+            completed_at=r[17],
+            error=r[18],
+            result=None,
+            result_count=r[20],
+            waiting=bool(r[22]),
+            dedupe_key=r[23],
+            progress_logged_at=r[24],
+            children=Counters(r[25], r[26], r[27], r[28], r[29], r[30]),
+        )
     return Job(
         id=r[0],
         parent_id=r[1],
@@ -61,8 +96,8 @@ def _row_to_job(r: sqlite3.Row | tuple[Any, ...]) -> Job:
         depth=r[3],
         job_type=r[4],
         name=r[5],
-        config=json.loads(r[6]),
-        metadata=json.loads(r[7]),
+        config=_loads(r[6]),
+        metadata=_loads(r[7]),
         status=JobStatus(r[8]),
         attempts=r[9],
         max_attempts=r[10],
@@ -74,9 +109,9 @@ def _row_to_job(r: sqlite3.Row | tuple[Any, ...]) -> Job:
         started_at=r[16],
         completed_at=r[17],
         error=r[18],
-        result=json.loads(r[19]) if r[19] is not None else None,
+        result=_loads(r[19]) if r[19] is not None else None,
         result_count=r[20],
-        progress=json.loads(r[21]) if r[21] is not None else None,
+        progress=_loads(r[21]) if r[21] is not None else None,
         waiting=bool(r[22]),
         dedupe_key=r[23],
         progress_logged_at=r[24],
@@ -218,12 +253,14 @@ class SqliteStore(Store):
         return (w.commits, w.operations) if w else (0, 0)
 
     # ------------------------------------------------------------------ tx helpers
-    def _load(self, ctx: TxContext, ids: Iterable[int], into: dict[int, Job]) -> None:
+    def _load(
+        self, ctx: TxContext, ids: Iterable[int], into: dict[int, Job], full: bool = False
+    ) -> None:
         want = [i for i in set(ids) if i not in into]
         for chunk in _chunks(want):
             sql = q.SELECT_JOBS_BY_IDS.format(ids=",".join("?" * len(chunk)))
             for r in ctx.conn.execute(sql, chunk):
-                job = _row_to_job(r)
+                job = _row_to_job(r, full)
                 into[job.id] = job
 
     def _load_ancestors(self, ctx: TxContext, jobs: dict[int, Job]) -> None:
@@ -750,7 +787,7 @@ class SqliteStore(Store):
 
         def fn(c: sqlite3.Connection) -> list[Event]:
             return [
-                Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5])
+                Event(r[0], r[1], r[2], r[3], _loads(r[4]), r[5])
                 for r in c.execute(sql, (*params, limit))
             ]
 

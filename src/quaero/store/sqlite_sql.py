@@ -21,7 +21,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 UPDATE_JOB_STATE = """
 UPDATE jobs SET status = ?, attempts = ?, lease_owner = ?, lease_expires_at = ?,
     heartbeat_at = ?, available_at = ?, started_at = ?, completed_at = ?, error = ?,
-    result = ?, waiting = ?, progress_logged_at = ?, child_total = ?, child_pending = ?,
+    result = COALESCE(?, result), waiting = ?, progress_logged_at = ?, child_total = ?, child_pending = ?,
     child_running = ?, child_completed = ?, child_failed = ?, child_cancelled = ?
 WHERE id = ?
 """

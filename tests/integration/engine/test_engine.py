@@ -1,0 +1,286 @@
+"""The job engine on a real SQLite store: workers, retries, leases, cancel, events."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quaero import (
+    App,
+    Event,
+    InvalidJobSpec,
+    InvalidTransition,
+    JobContext,
+    JobNotFound,
+    JobStatus,
+    NewJob,
+)
+from quaero.jobs.models import StatusChange
+
+from .conftest import make_settings
+
+
+async def until(pred: Any, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await pred():
+            await asyncio.sleep(0.02)
+
+
+async def test_fanout_completes_with_exact_counters_and_events(app: App) -> None:
+    progress: list[Event] = []
+    app.bus.subscribe(progress.append, types=("parent_job_progress",))
+    w = app.worker(concurrency=8)
+    await w.start()
+    job = await app.submit("fanout", {"children": 500})
+    job = await app.wait(job.id, timeout=30)
+    await w.stop()
+    assert job.status is JobStatus.COMPLETED
+    assert job.children.as_dict() == {
+        "total": 500,
+        "pending": 0,
+        "running": 0,
+        "completed": 500,
+        "failed": 0,
+        "cancelled": 0,
+    }
+    assert await app.store.recount() == []
+    await until(lambda: _async(bool(progress) and progress[-1].payload["pending_children"] == 0))
+    final = progress[-1].payload
+    assert final["progress_text"] == "0 pending, 0 running, 500 completed, 0 failed"
+    assert final["status"] == "completed" and final["job_id"] == job.id
+    seqs = [e.seq for e in progress]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+async def _async(v: bool) -> bool:
+    return v
+
+
+async def test_works_with_no_subscribers_and_no_worker(app: App) -> None:
+    job = await app.submit("fanout", {"children": 0})
+    assert job.status is JobStatus.PENDING
+    got = await app.manager.update_job_status(job.id, JobStatus.RUNNING)
+    assert got.status is JobStatus.RUNNING and got.started_at is not None
+    got = await app.manager.update_job_status(job.id, "completed")
+    assert got.children.total == 0
+    assert got.status is JobStatus.COMPLETED and got.completed_at is not None
+
+
+async def test_illegal_transition_and_unknown_ids_change_nothing(app: App) -> None:
+    job = await app.submit("noop", {})
+    (first, last) = await app.store.event_bounds()
+    with pytest.raises(InvalidTransition, match="pending -> completed"):
+        await app.manager.update_job_status(job.id, JobStatus.COMPLETED)
+    with pytest.raises(JobNotFound, match="job 424242 not found"):
+        await app.manager.update_job_status(424242, JobStatus.RUNNING)
+    with pytest.raises(JobNotFound):
+        await app.manager.cancel(424242)
+    assert (await app.store.get_job(job.id)).status is JobStatus.PENDING  # type: ignore[union-attr]
+    assert await app.store.event_bounds() == (first, last)
+
+
+async def test_malformed_config_is_refused(app: App) -> None:
+    with pytest.raises(InvalidJobSpec, match="children must be an integer"):
+        await app.submit("fanout", {"children": -1})
+    with pytest.raises(InvalidJobSpec, match="unknown job type 'nope'"):
+        await app.submit("nope", {})
+    with pytest.raises(InvalidJobSpec, match="unknown noop option"):
+        await app.submit("noop", {"sleep": 1})
+    page = await app.store.list_jobs(__import__("quaero.store", fromlist=["JobQuery"]).JobQuery())
+    assert page.total == 0
+
+
+async def test_retries_with_backoff_then_fails_with_error(app: App) -> None:
+    calls: list[int] = []
+
+    @app.job("flaky", max_attempts=3)
+    async def flaky(ctx: JobContext) -> None:
+        calls.append(ctx.attempt)
+        raise ValueError(f"bad attempt {ctx.attempt}")
+
+    w = app.worker(concurrency=2)
+    await w.start()
+    job = await app.submit("flaky", {})
+    job = await app.wait(job.id, timeout=10)
+    await w.stop()
+    assert calls == [1, 2, 3]
+    assert job.status is JobStatus.FAILED and job.attempts == 3
+    assert job.error == "ValueError: bad attempt 3"
+    from quaero.store import LogQuery
+
+    msgs = [e.message for e in await app.store.read_logs(LogQuery(job.id))]
+    assert sum(m.startswith("Attempt") for m in msgs) == 3
+    assert msgs[-1] == "Status changed: failed"
+
+
+async def test_retry_then_success(app: App) -> None:
+    @app.job("second_time_lucky")
+    async def lucky(ctx: JobContext) -> dict[str, int]:
+        if ctx.attempt < 2:
+            raise RuntimeError("not yet")
+        return {"attempt": ctx.attempt}
+
+    w = app.worker()
+    await w.start()
+    job = await app.wait((await app.submit("second_time_lucky")).id, timeout=10)
+    await w.stop()
+    assert job.status is JobStatus.COMPLETED and job.result == {"attempt": 2}
+
+
+async def test_expired_lease_requeues_and_another_worker_finishes(app: App) -> None:
+    job = await app.submit("noop", {})
+    # a worker that claims and then dies (never heartbeats, never finishes)
+    (claimed,) = await app.manager.claim("dead-worker", 1, 0.2, ["noop"])
+    assert claimed.id == job.id and claimed.attempts == 1
+    w = app.worker(concurrency=1, lease_seconds=1.0)
+    await w.start()
+    job = await app.wait(job.id, timeout=10)
+    await w.stop()
+    assert job.status is JobStatus.COMPLETED and job.attempts == 2
+    from quaero.store import LogQuery
+
+    msgs = [e.message for e in await app.store.read_logs(LogQuery(job.id))]
+    assert "Status changed: pending (lease expired)" in msgs
+
+
+async def test_cancel_stops_pending_and_interrupts_running(app: App) -> None:
+    started: list[int] = []
+    interrupted: list[int] = []
+
+    @app.job("slow")
+    async def slow(ctx: JobContext) -> None:
+        started.append(ctx.id)
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            interrupted.append(ctx.id)
+            raise
+
+    @app.job("parent")
+    async def parent(ctx: JobContext) -> None:
+        await ctx.spawn(NewJob("slow") for _ in range(20))
+
+    w = app.worker(concurrency=4)
+    await w.start()
+    root = await app.submit("parent")
+    await until(lambda: _async(len(started) == 4))
+    n = await app.manager.cancel(root.id)
+    assert n == 21  # the parent and its 20 children
+    await until(lambda: _async(len(interrupted) == 4))
+    root = await app.wait(root.id, timeout=5)
+    await w.stop()
+    assert root.status is JobStatus.CANCELLED
+    assert root.children.as_dict() == {
+        "total": 20,
+        "pending": 0,
+        "running": 0,
+        "completed": 0,
+        "failed": 0,
+        "cancelled": 20,
+    }
+    assert len(started) == 4  # queued children never started
+    assert await app.store.recount() == []
+
+
+async def test_graceful_shutdown_releases_unfinished_jobs(app: App) -> None:
+    gate = asyncio.Event()
+
+    @app.job("blocker")
+    async def blocker(ctx: JobContext) -> None:
+        gate.set()
+        await asyncio.sleep(60)
+
+    job = await app.submit("blocker")
+    w = app.worker(concurrency=1, shutdown_timeout=0.2)
+    await w.start()
+    await asyncio.wait_for(gate.wait(), 5)
+    await w.stop()
+    job = await app.store.get_job(job.id)  # type: ignore[assignment]
+    assert job.status is JobStatus.PENDING and job.attempts == 0 and job.lease_owner is None
+
+
+async def test_nested_tree_rolls_status_up(app: App) -> None:
+    @app.job("mid")
+    async def mid(ctx: JobContext) -> None:
+        await ctx.spawn(NewJob("noop") for _ in range(3))
+
+    @app.job("top")
+    async def top(ctx: JobContext) -> None:
+        await ctx.spawn(NewJob("mid") for _ in range(2))
+
+    w = app.worker(concurrency=4)
+    await w.start()
+    root = await app.wait((await app.submit("top")).id, timeout=10)
+    await w.stop()
+    assert root.status is JobStatus.COMPLETED
+    assert root.children.as_dict()["completed"] == 2  # direct children only
+    assert await app.store.recount() == []
+
+
+async def test_child_failure_makes_parent_failed_in_db_and_payload(app: App) -> None:
+    w = app.worker(concurrency=4)
+    await w.start()
+    root = await app.submit(
+        "fanout", {"children": 20, "child_config": {"fail_rate": 1.0}, "child_max_attempts": 1}
+    )
+    root = await app.wait(root.id, timeout=10)
+    await w.stop()
+    assert root.status is JobStatus.FAILED
+    assert root.children.failed == 20
+    events = await app.store.read_events(
+        0, 100_000, types=("parent_job_progress",), job_ids=(root.id,)
+    )
+    assert events[-1].payload["status"] == "failed"
+
+
+async def test_subscriber_resumes_from_seq_with_no_gap_or_duplicate(app: App) -> None:
+    w = app.worker(concurrency=8)
+    await w.start()
+    job = await app.submit("fanout", {"children": 200})
+    seen_live: list[int] = []
+    sub = app.bus.subscribe(lambda e: seen_live.append(e.seq))
+    await until(lambda: _async(len(seen_live) > 50))
+    await sub.close()
+    last = seen_live[-1]
+    await app.wait(job.id, timeout=20)
+    await w.stop()
+    # reconnect with the last seq seen: replay then live
+    resumed: list[int] = []
+    sub2 = app.bus.subscribe(lambda e: resumed.append(e.seq), after_seq=last)
+    end = (await app.store.event_bounds())[1]
+    await until(lambda: _async(bool(resumed) and resumed[-1] == end))
+    await sub2.close()
+    assert resumed == list(range(last + 1, end + 1))
+    all_seqs = seen_live + resumed
+    assert all_seqs == list(range(seen_live[0], end + 1))
+
+
+async def test_events_from_another_process_reach_the_bus(tmp_path: Path) -> None:
+    """Two App instances on one SQLite file: the second sees the first's commits in order."""
+    async with App(make_settings(tmp_path)) as a, App(make_settings(tmp_path)) as b:
+        got: list[Event] = []
+        b.bus.subscribe(got.append, types=("job_status_change",))
+        job = await a.submit("noop")
+        await a.manager.update_job_status(job.id, JobStatus.RUNNING)
+        await a.manager.update_job_status(job.id, JobStatus.COMPLETED)
+        await until(lambda: _async(len(got) == 2))
+        assert [e.payload["status"] for e in got] == ["running", "completed"]
+
+
+async def test_lost_lease_change_is_refused(app: App) -> None:
+    job = await app.submit("noop")
+    await app.manager.claim("w1", 1, 30, ["noop"])
+    (res,) = await app.manager.apply([StatusChange(job.id, JobStatus.COMPLETED, expect_owner="w2")])
+    assert not res.ok and "lease no longer held" in str(res.error)
+
+
+async def test_event_retention_prunes_old_events(app: App) -> None:
+    for _ in range(3):
+        await app.submit("noop")
+    first, last = await app.store.event_bounds()
+    n = await app.store.prune_events(older_than=10**12)
+    assert n == last - first  # all but the newest
+    assert await app.store.event_bounds() == (last, last)
