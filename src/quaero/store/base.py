@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..documents.models import Document, NewDocument, SearchPage
 from ..errors import StoreError
 from ..events.types import Event
 from ..jobs.models import Job, JobStatus, NewJob, StatusChange
@@ -212,6 +213,36 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def has_active_workers(self, since: float) -> bool:
         """True if some lease was heartbeated after ``since`` (another worker is alive)."""
+
+    # --------------------------------------------------------------- documents
+    @abc.abstractmethod
+    async def save_document(
+        self, doc: NewDocument, job_id: int, root_id: int
+    ) -> tuple[Document, bool]:
+        """Upsert a document by URL for the crawl ``root_id`` (the job ``job_id`` fetched it).
+
+        In one transaction: the document row and its search index, the crawl's document
+        count (``result_count`` of the root, +1 only the first time this crawl saves this
+        URL) and a ``document_saved`` event. Returns the document and whether it was new
+        to this crawl."""
+
+    @abc.abstractmethod
+    async def get_document(
+        self, document_id: int | None = None, url: str | None = None
+    ) -> Document | None: ...
+
+    @abc.abstractmethod
+    async def search_documents(
+        self, query: str, limit: int = 10, offset: int = 0, job_id: int | None = None
+    ) -> SearchPage:
+        """Ranked full-text search (titles weigh more than body text) with snippets.
+        Raises InvalidJobSpec for a query with no searchable words."""
+
+    @abc.abstractmethod
+    async def list_documents(
+        self, limit: int = 50, offset: int = 0, job_id: int | None = None
+    ) -> Page:
+        """Documents (without markdown bodies needed) newest first, optionally of one crawl."""
 
     # --------------------------------------------------------------- events
     @abc.abstractmethod

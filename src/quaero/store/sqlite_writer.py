@@ -185,21 +185,31 @@ class Writer:
             return
         self.commits += 1
         self.operations += len(ops)
-        events = ctx.events
+        _deliver(ops, outcomes, ctx.events, self._on_commit)
+
+
+def _deliver(
+    ops: list[_Op[Any]],
+    outcomes: list[tuple[bool, Any]],
+    events: list[Event],
+    on_commit: Callable[[list[Event]], None],
+) -> None:
+    """Hand a group's events and results to the event loop in one wake-up (one syscall)."""
+
+    def done() -> None:
         if events:
             # before any caller resumes, so listeners see events in commit order
-            ops[0].loop.call_soon_threadsafe(self._on_commit, events)
+            on_commit(events)
         for op, (ok, value) in zip(ops, outcomes, strict=True):
-            _resolve(op, ok, value)
+            if op.future.done():
+                continue
+            if ok:
+                op.future.set_result(value)
+            else:
+                op.future.set_exception(value)
+
+    ops[0].loop.call_soon_threadsafe(done)
 
 
 def _resolve(op: _Op[Any], ok: bool, value: Any) -> None:
-    def done() -> None:
-        if op.future.done():
-            return
-        if ok:
-            op.future.set_result(value)
-        else:
-            op.future.set_exception(value)
-
-    op.loop.call_soon_threadsafe(done)
+    _deliver([op], [(ok, value)], [], lambda _e: None)

@@ -1,0 +1,110 @@
+"""quaero adapter for the shared peer benchmark (../shared/peers, copied to a writable dir).
+
+Install: copy this file to ``<peers>/peers/ours_peer.py`` and ``pip install -e <quaero>``
+into the peers' venv (bench/peers/run.sh does both). W = async slots of ONE
+``quaero worker`` process on the embedded SQLite store (like pgqueuer/procrastinate).
+
+Parent-complete mechanism: quaero's own: the parent's status becomes ``completed`` in the
+same transaction as its last child's completion (exact per-parent counters); the driver
+reads ``completed_at``. Progress observer: the parent's ``child_completed`` counter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+
+from peers import common
+
+BACKEND = "sqlite (embedded)"
+CONCURRENCY_MODEL = "1 process, W async slots (quaero worker --concurrency W)"
+FANOUT_MECHANISM = "native: parent status completed in the same transaction as its last child (O(1) counters)"
+PROGRESS_MECHANISM = "poll the parent's child_completed counter (also pushed as parent_job_progress events)"
+
+DB = os.environ.get("QUAERO_BENCH_DB", "/tmp/peers-bench/quaero-bench.db")
+URL = f"sqlite:///{DB}"
+_parent_id: int | None = None
+
+
+def register(app):  # called by `quaero worker` through QUAERO_PLUGINS
+    from quaero import NewJob
+
+    @app.job("bench_ping")
+    async def ping(ctx):
+        common.mark_warm()
+
+    @app.job("bench_child")
+    async def child(ctx):
+        common.mark_child_done()
+
+    @app.job("bench_parent")
+    async def parent(ctx):
+        n = int(ctx.config["n"])
+        for start in range(0, n, 5000):
+            await ctx.spawn(NewJob("bench_child", dedupe_key=str(i)) for i in range(start, min(n, start + 5000)))
+
+
+def _submit(job_type: str, config: dict, count: int = 1) -> int:
+    from quaero import App, Settings
+
+    async def go() -> int:
+        s = Settings()
+        s.store.url = URL
+        app = App(s)
+        register(app)
+        async with app:
+            ids = [(await app.submit(job_type, config)).id for _ in range(count)]
+        return ids[-1]
+
+    return asyncio.run(go())
+
+
+def setup_schema():
+    os.makedirs(os.path.dirname(DB), exist_ok=True)
+
+
+def reset():
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.unlink(DB + suffix)
+        except FileNotFoundError:
+            pass
+
+
+def worker_argv(w):
+    exe = os.path.join(os.path.dirname(sys.executable), "quaero")
+    os.environ["QUAERO_PLUGINS"] = "peers.ours_peer"
+    return [exe, "--db", URL, "worker", "--concurrency", str(w)]
+
+
+def enqueue_warmup(n):
+    _submit("bench_ping", {}, n)
+
+
+def enqueue_flat(n):
+    raise NotImplementedError("quaero adapter implements the fanout workload")
+
+
+def start_fanout(n):
+    global _parent_id
+    _parent_id = _submit("bench_parent", {"n": n})
+
+
+def _row(sql, *params):
+    conn = sqlite3.connect(DB, timeout=30)
+    try:
+        return conn.execute(sql, params).fetchone()
+    finally:
+        conn.close()
+
+
+def fanout_done():
+    r = _row("SELECT completed_at FROM jobs WHERE id = ? AND status = 'completed'", _parent_id)
+    return float(r[0]) if r else None
+
+
+def fanout_progress():
+    r = _row("SELECT child_completed FROM jobs WHERE id = ?", _parent_id)
+    return int(r[0]) if r else 0

@@ -1,0 +1,254 @@
+"""Named SQL of the PostgreSQL backend (``$n`` parameters; arrays go in through ``unnest``).
+
+Row locks are always taken in id order (``ORDER BY id FOR UPDATE``). Job ids are handed
+out in increasing blocks, so a parent's id is smaller than its children's: every
+transaction locks ancestors before descendants, which keeps lock waits deadlock-free
+except for the claim (children first, by ``SKIP LOCKED``, then parents), whose rare
+deadlock with a cancel is retried.
+"""
+
+from __future__ import annotations
+
+#: the columns of a job, in the order :func:`quaero.store.postgres_tx.row_to_job` reads them
+JOB_COLUMNS = (
+    "id, parent_id, root_id, depth, job_type, name, config::text, metadata::text, status,"
+    " attempts, max_attempts, lease_owner, lease_expires_at, heartbeat_at, available_at,"
+    " created_at, started_at, completed_at, error, result::text, result_count, progress::text,"
+    " waiting, dedupe_key, progress_logged_at, child_total, child_pending, child_running,"
+    " child_completed, child_failed, child_cancelled"
+)
+
+#: the same minus the JSON a status change does not need (config, metadata, result, progress)
+STATE_COLUMNS = (
+    "id, parent_id, root_id, depth, job_type, name, NULL::text, NULL::text, status,"
+    " attempts, max_attempts, lease_owner, lease_expires_at, heartbeat_at, available_at,"
+    " created_at, started_at, completed_at, error, NULL::text, result_count, NULL::text,"
+    " waiting, dedupe_key, progress_logged_at, child_total, child_pending, child_running,"
+    " child_completed, child_failed, child_cancelled"
+)
+
+COUNTER_NAMES = ("total", "pending", "running", "completed", "failed", "cancelled")
+
+SELECT_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
+
+# The jobs $1 and their parents, locked in id order (parents first). The locking query
+# returns the newest version of each row, even after waiting for another transaction.
+LOCK_WITH_PARENTS = f"""
+WITH t AS (SELECT id, parent_id FROM jobs WHERE id = ANY($1::bigint[]))
+SELECT {STATE_COLUMNS} FROM jobs
+WHERE id IN (SELECT id FROM t UNION SELECT parent_id FROM t WHERE parent_id IS NOT NULL)
+ORDER BY id FOR UPDATE
+"""
+
+LOCK_IDS = f"SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
+
+LOCK_IDS_FULL = (
+    f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
+)
+
+# Due pending jobs, skipping rows other claimers hold, then their parents (locked by the
+# same statement, so the counters read are the newest). The first column says which.
+CLAIM = f"""
+WITH c AS (
+    SELECT {JOB_COLUMNS} FROM jobs
+    WHERE status = 'pending' AND available_at <= $1 AND job_type = ANY($2::text[])
+    ORDER BY id LIMIT $3
+    FOR UPDATE SKIP LOCKED
+), p AS (
+    SELECT {STATE_COLUMNS} FROM jobs
+    WHERE id IN (SELECT parent_id FROM c WHERE parent_id IS NOT NULL)
+    ORDER BY id FOR UPDATE
+)
+SELECT false, * FROM p UNION ALL SELECT true, * FROM c
+"""
+
+EXPIRED = """
+SELECT id FROM jobs
+WHERE lease_owner IS NOT NULL AND lease_expires_at < $1 AND status = 'running'
+ORDER BY lease_expires_at LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+
+HEARTBEAT = """
+UPDATE jobs SET lease_expires_at = $1, heartbeat_at = $2
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE id = ANY($4::bigint[]) AND lease_owner = $3 AND status = 'running'
+    ORDER BY id FOR UPDATE
+)
+RETURNING id
+"""
+
+TAKE_JOB_IDS = """
+UPDATE quaero_counters SET value = value + $1 WHERE name = 'job_id' RETURNING value - $1 + 1
+"""
+
+DEDUPE_TAKEN = """
+SELECT parent_id, dedupe_key FROM jobs
+WHERE (parent_id, dedupe_key) IN (
+    SELECT * FROM unnest($1::bigint[], $2::text[]) WHERE dedupe_key IS NOT NULL
+)
+UNION ALL
+SELECT NULL, dedupe_key FROM jobs WHERE parent_id IS NULL AND dedupe_key = ANY($3::text[])
+"""
+
+SUBTREE_STATE = """
+WITH RECURSIVE sub(id) AS (
+    SELECT $1::bigint UNION ALL SELECT j.id FROM jobs j JOIN sub ON j.parent_id = sub.id
+)
+SELECT j.id, j.parent_id, j.status, j.depth FROM jobs j JOIN sub USING (id)
+"""
+
+ANCESTORS = """
+WITH RECURSIVE a(id, parent_id) AS (
+    SELECT id, parent_id FROM jobs WHERE id = ANY($1::bigint[])
+    UNION SELECT j.id, j.parent_id FROM jobs j JOIN a ON j.id = a.parent_id
+)
+SELECT id FROM a
+"""
+
+# Everything a transaction writes, in one statement: new jobs, changed job rows, log lines
+# and events. The event sequence is taken last from the one-row counter, whose row lock is
+# held until commit (see the migration): the transaction's events get the next gap-free
+# range and become visible only after every smaller seq is.
+WRITE = """
+WITH ins AS (
+    INSERT INTO jobs (id, parent_id, root_id, depth, job_type, name, config, metadata, status,
+                      max_attempts, available_at, created_at, dedupe_key)
+    SELECT i.id, i.parent_id, i.root_id, i.depth, i.job_type, i.name, i.config::jsonb,
+           i.metadata::jsonb, i.status, i.max_attempts, i.available_at, i.created_at,
+           i.dedupe_key
+    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], $6::text[],
+                $7::text[], $8::text[], $9::text[], $10::int[], $11::float8[], $12::float8[],
+                $13::text[])
+         AS i(id, parent_id, root_id, depth, job_type, name, config, metadata, status,
+              max_attempts, available_at, created_at, dedupe_key)
+), upd AS (
+    UPDATE jobs SET status = u.status, attempts = u.attempts, lease_owner = u.lease_owner,
+        lease_expires_at = u.lease_expires_at, heartbeat_at = u.heartbeat_at,
+        available_at = u.available_at, started_at = u.started_at,
+        completed_at = u.completed_at, error = u.error,
+        result = COALESCE(u.result::jsonb, jobs.result), waiting = u.waiting,
+        progress_logged_at = u.progress_logged_at, child_total = u.c_total,
+        child_pending = u.c_pending, child_running = u.c_running,
+        child_completed = u.c_completed, child_failed = u.c_failed,
+        child_cancelled = u.c_cancelled
+    FROM unnest($14::bigint[], $15::text[], $16::int[], $17::text[], $18::float8[],
+                $19::float8[], $20::float8[], $21::float8[], $22::float8[], $23::text[],
+                $24::text[], $25::bool[], $26::float8[], $27::bigint[], $28::bigint[],
+                $29::bigint[], $30::bigint[], $31::bigint[], $32::bigint[])
+         AS u(id, status, attempts, lease_owner, lease_expires_at, heartbeat_at, available_at,
+              started_at, completed_at, error, result, waiting, progress_logged_at, c_total,
+              c_pending, c_running, c_completed, c_failed, c_cancelled)
+    WHERE jobs.id = u.id
+), lg AS (
+    INSERT INTO job_logs (job_id, root_id, ts, level, message)
+    SELECT * FROM unnest($33::bigint[], $34::bigint[], $35::float8[], $36::text[], $37::text[])
+), s AS (
+    UPDATE quaero_counters SET value = value + cardinality($38::text[])
+    WHERE name = 'event_seq' AND cardinality($38::text[]) > 0
+    RETURNING value
+), ev AS (
+    INSERT INTO events (seq, type, job_id, root_id, payload, created_at)
+    SELECT s.value - cardinality($38::text[]) + e.n, e.type, e.job_id, e.root_id,
+           e.payload::jsonb, $42
+    FROM s, unnest($38::text[], $39::bigint[], $40::bigint[], $41::text[])
+            WITH ORDINALITY AS e(type, job_id, root_id, payload, n)
+)
+SELECT value, pg_notify('quaero_events', value::text) FROM s
+"""
+
+# Log lines of existing jobs (unknown job ids dropped) and, when $6, one ``log`` event each.
+# Returns the last seq and the (1-based) positions of the entries that got an event.
+ADD_LOGS = """
+WITH l AS (
+    SELECT l.n, l.job_id, j.root_id, l.ts, l.level, l.message, l.payload
+    FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[], $5::text[])
+         WITH ORDINALITY AS l(job_id, ts, level, message, payload, n)
+    JOIN jobs j ON j.id = l.job_id
+), lg AS (
+    INSERT INTO job_logs (job_id, root_id, ts, level, message)
+    SELECT job_id, root_id, ts, level, message FROM l ORDER BY n
+), k AS (
+    SELECT row_number() OVER (ORDER BY n) AS k, n, job_id, root_id, payload FROM l WHERE $6
+), s AS (
+    UPDATE quaero_counters SET value = value + (SELECT count(*) FROM k)
+    WHERE name = 'event_seq' AND EXISTS (SELECT 1 FROM k)
+    RETURNING value
+), ev AS (
+    INSERT INTO events (seq, type, job_id, root_id, payload, created_at)
+    SELECT s.value - (SELECT count(*) FROM k) + k.k, 'log', k.job_id, k.root_id,
+           k.payload::jsonb, $7
+    FROM s, k
+)
+SELECT s.value, (SELECT array_agg(n ORDER BY n) FROM k), pg_notify('quaero_events', s.value::text)
+FROM s
+"""
+
+SET_PROGRESS = """
+WITH j AS (
+    UPDATE jobs SET progress = $2::jsonb WHERE id = $1 RETURNING id, root_id
+), s AS (
+    UPDATE quaero_counters SET value = value + 1
+    WHERE name = 'event_seq' AND EXISTS (SELECT 1 FROM j)
+    RETURNING value
+), ev AS (
+    INSERT INTO events (seq, type, job_id, root_id, payload, created_at)
+    SELECT s.value, 'job_progress', j.id, j.root_id, $3::jsonb, $4 FROM s, j
+)
+SELECT j.root_id, s.value, pg_notify('quaero_events', s.value::text) FROM j, s
+"""
+
+ADD_RESULT_COUNT = "UPDATE jobs SET result_count = result_count + $2 WHERE id = $1"
+
+COUNT_ACTIVE_IN = (
+    "SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running') AND id = ANY($1::bigint[])"
+)
+
+DELETE_SUBTREE = """
+WITH l AS (DELETE FROM job_logs WHERE job_id = ANY($1::bigint[]))
+DELETE FROM jobs WHERE id = ANY($1::bigint[])
+"""
+
+STATS_TOP = "SELECT status, COUNT(*) FROM jobs WHERE parent_id IS NULL GROUP BY status"
+STATS_ALL = "SELECT status, COUNT(*) FROM jobs GROUP BY status"
+
+RECOUNT = """
+SELECT p.id,
+       p.child_total, p.child_pending, p.child_running, p.child_completed, p.child_failed,
+       p.child_cancelled,
+       COALESCE(c.total, 0), COALESCE(c.pending, 0), COALESCE(c.running, 0),
+       COALESCE(c.completed, 0), COALESCE(c.failed, 0), COALESCE(c.cancelled, 0)
+FROM jobs p
+LEFT JOIN (
+    SELECT parent_id,
+           COUNT(*) AS total,
+           COUNT(*) FILTER (WHERE status = 'pending') AS pending,
+           COUNT(*) FILTER (WHERE status = 'running') AS running,
+           COUNT(*) FILTER (WHERE status = 'completed') AS completed,
+           COUNT(*) FILTER (WHERE status = 'failed') AS failed,
+           COUNT(*) FILTER (WHERE status = 'cancelled') AS cancelled
+    FROM jobs WHERE parent_id IS NOT NULL GROUP BY parent_id
+) c ON c.parent_id = p.id
+WHERE p.child_total != COALESCE(c.total, 0)
+   OR p.child_pending != COALESCE(c.pending, 0)
+   OR p.child_running != COALESCE(c.running, 0)
+   OR p.child_completed != COALESCE(c.completed, 0)
+   OR p.child_failed != COALESCE(c.failed, 0)
+   OR p.child_cancelled != COALESCE(c.cancelled, 0)
+ORDER BY p.id
+"""
+
+EVENT_BOUNDS = """
+SELECT (SELECT MIN(seq) FROM events), (SELECT value FROM quaero_counters WHERE name = 'event_seq')
+"""
+
+# keep the newest event so the sequence (and event_bounds) never goes backwards
+PRUNE_EVENTS = """
+DELETE FROM events
+WHERE created_at < $1 AND seq < (SELECT value FROM quaero_counters WHERE name = 'event_seq')
+"""
+
+HAS_ACTIVE_WORKERS = (
+    "SELECT EXISTS (SELECT 1 FROM jobs WHERE lease_owner IS NOT NULL AND heartbeat_at > $1)"
+)

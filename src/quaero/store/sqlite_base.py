@@ -1,0 +1,266 @@
+"""Shared plumbing of the SQLite backend: connections, the writer thread, migrations,
+row decoding."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from ..errors import StoreError
+from ..events.types import Event
+from ..jobs.models import Counters, Job, JobStatus
+from .base import (
+    Store,
+)
+from .migrations import load_migrations
+from .sqlite_writer import TxContext, Writer
+
+__all__ = ["SqliteBase"]
+
+T = TypeVar("T")
+_CHUNK = 500
+
+
+_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str, option=_OPTS).decode()
+
+
+_loads = orjson.loads
+
+
+def _path_from_url(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///") :] if not url.startswith("sqlite:////") else url[9:]
+    if url.startswith("sqlite://"):
+        return url[len("sqlite://") :]
+    return url
+
+
+def _row_to_job(r: sqlite3.Row | tuple[Any, ...], full: bool = True) -> Job:
+    """A job from a row; ``full=False`` skips decoding config/metadata/result/progress
+    (a status change only needs the state columns)."""
+    if not full:
+        return Job(
+            id=r[0],
+            parent_id=r[1],
+            root_id=r[2],
+            depth=r[3],
+            job_type=r[4],
+            name=r[5],
+            status=JobStatus(r[8]),
+            attempts=r[9],
+            max_attempts=r[10],
+            lease_owner=r[11],
+            lease_expires_at=r[12],
+            heartbeat_at=r[13],
+            available_at=r[14],
+            created_at=r[15],
+            started_at=r[16],
+            completed_at=r[17],
+            error=r[18],
+            result=None,
+            result_count=r[20],
+            waiting=bool(r[22]),
+            dedupe_key=r[23],
+            progress_logged_at=r[24],
+            children=Counters(r[25], r[26], r[27], r[28], r[29], r[30]),
+        )
+    return Job(
+        id=r[0],
+        parent_id=r[1],
+        root_id=r[2],
+        depth=r[3],
+        job_type=r[4],
+        name=r[5],
+        config=_loads(r[6]),
+        metadata=_loads(r[7]),
+        status=JobStatus(r[8]),
+        attempts=r[9],
+        max_attempts=r[10],
+        lease_owner=r[11],
+        lease_expires_at=r[12],
+        heartbeat_at=r[13],
+        available_at=r[14],
+        created_at=r[15],
+        started_at=r[16],
+        completed_at=r[17],
+        error=r[18],
+        result=_loads(r[19]) if r[19] is not None else None,
+        result_count=r[20],
+        progress=_loads(r[21]) if r[21] is not None else None,
+        waiting=bool(r[22]),
+        dedupe_key=r[23],
+        progress_logged_at=r[24],
+        children=Counters(r[25], r[26], r[27], r[28], r[29], r[30]),
+    )
+
+
+def _chunks(ids: Sequence[int], n: int = _CHUNK) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), n):
+        yield ids[i : i + n]
+
+
+class SqliteBase(Store):
+    """Connections, the writer thread, migrations; the operations live in subclasses."""
+
+    dialect = "sqlite"
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.path = _path_from_url(url)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._writer: Writer | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ connections
+    def _connect(self, readonly: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=self.busy_timeout_ms / 1000,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA cache_size = -65536")
+        if readonly:
+            conn.execute("PRAGMA query_only = 1")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect(readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._readers is None:
+            raise StoreError("store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    async def _write(self, fn: Callable[[TxContext], T]) -> T:
+        if self._writer is None:
+            raise StoreError("store is not open")
+        return await self._writer.submit(fn)
+
+    def _publish(self, events: list[Event]) -> None:
+        if self.on_commit is not None:
+            self.on_commit(events)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            parent = Path(self.path).parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create directory {parent}: {exc}") from exc
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            self._migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot use SQLite database {self.path}: {exc}") from exc
+        finally:
+            conn.close()
+        self._writer = Writer(self._connect, self._publish)
+        self._writer.start()
+        self._readers = ThreadPoolExecutor(max_workers=3, thread_name_prefix="quaero-sqlite-read")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = conn.execute(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version"
+            ).fetchone()[0]
+            for version, sql in load_migrations("sqlite"):
+                if version <= current:
+                    continue
+                for statement in _split_sql(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version, time.time()),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.stop)
+            self._writer = None
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+        self._local = threading.local()
+
+    async def schema_version(self) -> int:
+        return await self._read(
+            lambda c: int(
+                c.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+            )
+        )
+
+    async def run_in_transaction(self, fn: Callable[[TxContext], T]) -> T:
+        """Run ``fn`` in the writer's transaction (for modules that own extra tables)."""
+        return await self._write(fn)
+
+    async def run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` with a read connection on the reader pool."""
+        return await self._read(fn)
+
+    @property
+    def writer_stats(self) -> tuple[int, int]:
+        """(transactions committed, operations committed) by this process."""
+        w = self._writer
+        return (w.commits, w.operations) if w else (0, 0)
+
+    # ------------------------------------------------------------------ tx helpers
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Split a migration into complete statements (trigger bodies hold semicolons)."""
+    out: list[str] = []
+    buf = ""
+    for line in sql.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip().rstrip(";"))
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

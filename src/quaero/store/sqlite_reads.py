@@ -1,0 +1,203 @@
+"""Read operations of the SQLite backend (run on the reader pool)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection
+from typing import Any
+
+from ..errors import InvalidJobSpec, JobNotFound
+from ..events.types import Event
+from ..jobs.models import Job, JobStatus
+from . import sqlite_sql as q
+from .base import JOB_ORDER_KEYS, LOG_LEVELS, Drift, JobQuery, LogEntry, LogQuery, Page
+from .sqlite_base import SqliteBase, _loads, _row_to_job
+from .sqlite_writer import TxContext
+
+__all__ = ["SqliteReads"]
+
+
+class SqliteReads(SqliteBase):
+    """Job, log and event reads; event pruning."""
+
+    async def get_job(self, job_id: int) -> Job | None:
+        def fn(c: sqlite3.Connection) -> Job | None:
+            r = c.execute(q.SELECT_JOBS_BY_IDS.format(ids="?"), (job_id,)).fetchone()
+            return _row_to_job(r) if r else None
+
+        return await self._read(fn)
+
+    async def list_jobs(self, query: JobQuery) -> Page:
+        if query.order_by not in JOB_ORDER_KEYS:
+            raise InvalidJobSpec(
+                f"cannot order by {query.order_by!r}; use one of {', '.join(sorted(JOB_ORDER_KEYS))}"
+            )
+        where: list[str] = []
+        params: list[Any] = []
+        if query.parent_id == "root":
+            where.append("parent_id IS NULL")
+        elif query.parent_id is not None:
+            where.append("parent_id = ?")
+            params.append(int(query.parent_id))
+        if query.statuses:
+            where.append(f"status IN ({','.join('?' * len(query.statuses))})")
+            params.extend(JobStatus(s).value for s in query.statuses)
+        if query.job_type:
+            where.append("job_type = ?")
+            params.append(query.job_type)
+        if query.text:
+            where.append("name LIKE ? ESCAPE '\\'")
+            escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        column = JOB_ORDER_KEYS[query.order_by]
+        direction = "DESC" if query.descending else "ASC"
+        order = (
+            f"ORDER BY {column} {direction}, id {direction}"
+            if column != "id"
+            else f"ORDER BY id {direction}"
+        )
+
+        def fn(c: sqlite3.Connection) -> Page:
+            total = c.execute(f"SELECT COUNT(*) FROM jobs {clause}", params).fetchone()[0]
+            rows = c.execute(
+                f"SELECT {q.JOB_COLUMNS} FROM jobs {clause} {order} LIMIT ? OFFSET ?",
+                (*params, query.limit, query.offset),
+            ).fetchall()
+            return Page([_row_to_job(r) for r in rows], int(total))
+
+        return await self._read(fn)
+
+    async def job_stats(self) -> dict[str, dict[str, int]]:
+        def fn(c: sqlite3.Connection) -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            for key, sql in (("top_level", q.STATS_TOP), ("all", q.STATS_ALL)):
+                counts = {s.value: 0 for s in JobStatus}
+                for status, n in c.execute(sql):
+                    counts[status] = n
+                counts["total"] = sum(counts.values())
+                out[key] = counts
+            return out
+
+        return await self._read(fn)
+
+    async def read_logs(self, query: LogQuery) -> list[LogEntry]:
+        levels: tuple[str, ...] = LOG_LEVELS
+        if query.min_level is not None:
+            if query.min_level not in LOG_LEVELS:
+                raise InvalidJobSpec(
+                    f"unknown log level {query.min_level!r}; use one of {', '.join(LOG_LEVELS)}"
+                )
+            levels = LOG_LEVELS[LOG_LEVELS.index(query.min_level) :]
+
+        def fn(c: sqlite3.Connection) -> list[LogEntry]:
+            job = c.execute("SELECT id, root_id FROM jobs WHERE id = ?", (query.job_id,)).fetchone()
+            if job is None:
+                raise JobNotFound(query.job_id)
+            where = [f"level IN ({','.join('?' * len(levels))})"]
+            params: list[Any] = list(levels)
+            if query.aggregated and job[1] == job[0]:
+                where.insert(0, "root_id = ?")
+                params.insert(0, job[0])
+            elif query.aggregated:
+                where.insert(0, "job_id IN (SELECT id FROM sub)")
+            else:
+                where.insert(0, "job_id = ?")
+                params.insert(0, query.job_id)
+            if query.cursor is not None:
+                where.append("id < ?" if query.descending else "id > ?")
+                params.append(query.cursor)
+            direction = "DESC" if query.descending else "ASC"
+            prefix = ""
+            if query.aggregated and job[1] != job[0]:
+                prefix = (
+                    "WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL "
+                    "SELECT j.id FROM jobs j JOIN sub ON j.parent_id = sub.id) "
+                )
+                params.insert(0, query.job_id)
+            sql = (
+                f"{prefix}SELECT id, job_id, root_id, ts, level, message FROM job_logs "
+                f"WHERE {' AND '.join(where)} ORDER BY id {direction} LIMIT ?"
+            )
+            rows = c.execute(sql, (*params, query.limit)).fetchall()
+            return [LogEntry(r[1], r[4], r[5], r[3], id=r[0], root_id=r[2]) for r in rows]
+
+        return await self._read(fn)
+
+    async def recount(self) -> list[Drift]:
+        def fn(c: sqlite3.Connection) -> list[Drift]:
+            drift = []
+            for r in c.execute(q.RECOUNT):
+                stored = dict(zip(q.COUNTER_NAMES, r[1:7], strict=True))
+                actual = dict(zip(q.COUNTER_NAMES, r[7:13], strict=True))
+                drift.append(Drift(r[0], stored, actual))
+            return drift
+
+        return await self._read(fn)
+
+    async def has_active_workers(self, since: float) -> bool:
+        return await self._read(
+            lambda c: (
+                c.execute(
+                    "SELECT 1 FROM jobs WHERE lease_owner IS NOT NULL AND heartbeat_at > ? LIMIT 1",
+                    (since,),
+                ).fetchone()
+                is not None
+            )
+        )
+
+    # ------------------------------------------------------------------ events
+    async def read_events(
+        self,
+        after_seq: int,
+        limit: int = 1000,
+        types: Collection[str] = (),
+        job_ids: Collection[int] = (),
+        until_seq: int | None = None,
+    ) -> list[Event]:
+        where = ["seq > ?"]
+        params: list[Any] = [after_seq]
+        if until_seq is not None:
+            where.append("seq <= ?")
+            params.append(until_seq)
+        if types:
+            where.append(f"type IN ({','.join('?' * len(types))})")
+            params.extend(types)
+        if job_ids:
+            marks = ",".join("?" * len(job_ids))
+            where.append(f"(job_id IN ({marks}) OR root_id IN ({marks}))")
+            params.extend(job_ids)
+            params.extend(job_ids)
+        sql = (
+            "SELECT seq, type, job_id, root_id, payload, created_at FROM events "
+            f"WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        )
+
+        def fn(c: sqlite3.Connection) -> list[Event]:
+            return [
+                Event(r[0], r[1], r[2], r[3], _loads(r[4]), r[5])
+                for r in c.execute(sql, (*params, limit))
+            ]
+
+        return await self._read(fn)
+
+    async def event_bounds(self) -> tuple[int, int]:
+        def fn(c: sqlite3.Connection) -> tuple[int, int]:
+            r = c.execute("SELECT MIN(seq), MAX(seq) FROM events").fetchone()
+            last = c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+            last_seq = int(last[0]) if last else 0
+            first = int(r[0]) if r[0] is not None else last_seq + 1
+            return (first, last_seq)
+
+        return await self._read(fn)
+
+    async def prune_events(self, older_than: float) -> int:
+        def op(ctx: TxContext) -> int:
+            # keep the newest event so the sequence (and event_bounds) never goes backwards
+            cur = ctx.conn.execute(
+                "DELETE FROM events WHERE created_at < ? AND seq < (SELECT MAX(seq) FROM events)",
+                (older_than,),
+            )
+            return cur.rowcount
+
+        return await self._write(op)
