@@ -7,6 +7,7 @@ from . import db as _db  # noqa: F401
 # command modules register themselves on ``cli`` when imported
 from . import jobs as _jobs  # noqa: F401
 from . import run as _run  # noqa: F401
+from . import serve as _serve  # noqa: F401
 from . import worker as _worker  # noqa: F401
 from .main import cli, main
 

@@ -1,0 +1,95 @@
+"""``quaero serve``: the web dashboard, REST API and WebSocket, with workers in-process.
+
+SIGINT/SIGTERM stop it gracefully: WebSocket clients are closed (1012, "service
+restart": the dashboard reconnects and resumes), running jobs finish within the worker's
+shutdown timeout or are released for another worker, then the store is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from .main import Ctx, cli, make_app, run_async
+
+__all__ = ["serve"]
+
+
+@cli.command()
+@click.option("--host", help="Interface to bind (default [server] host: 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default [server] port: 8080).")
+@click.option("--db", help="Store URL: sqlite:///path or postgresql://...")
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file."
+)
+@click.option(
+    "--workers/--no-workers",
+    default=None,
+    help="Run the worker pool in this process (default [server] workers: yes).",
+)
+@click.option("--concurrency", type=click.IntRange(1, 10_000), help="In-process worker slots.")
+@click.option("--access-log/--no-access-log", default=None, help="Log every HTTP request.")
+@click.pass_obj
+def serve(
+    ctx: Ctx,
+    host: str | None,
+    port: int | None,
+    db: str | None,
+    config_file: str | None,
+    workers: bool | None,
+    concurrency: int | None,
+    access_log: bool | None,
+) -> None:
+    """Serve the dashboard (http://127.0.0.1:8080), the API and /ws until interrupted."""
+    import uvicorn
+
+    from ..web import create_app
+
+    if config_file:
+        ctx.config_file = config_file
+    if db:
+        ctx.db = db
+    app = make_app(
+        ctx,
+        **{
+            "server.host": host,
+            "server.port": port,
+            "server.workers": workers,
+            "worker.concurrency": concurrency,
+        },
+    )
+    settings = app.settings
+
+    async def check_store() -> None:  # a clear error now rather than a lifespan traceback
+        async with make_app(ctx, **{"server.host": host}):
+            pass
+
+    run_async(check_store)
+    api = create_app(app)
+    s = settings.server
+    ws = settings.websocket
+    config = uvicorn.Config(
+        api,
+        host=s.host,
+        port=s.port,
+        ws="websockets-sansio",
+        ws_ping_interval=ws.ping_interval,
+        ws_ping_timeout=ws.ping_interval,
+        ws_max_size=64 * 1024,
+        lifespan="on",
+        log_level=logging.DEBUG if ctx.verbose > 1 else logging.INFO,
+        access_log=bool(access_log if access_log is not None else ctx.verbose > 0),
+        timeout_graceful_shutdown=int(settings.worker.shutdown_timeout) + 5,
+    )
+    where = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
+    click.echo(
+        f"quaero: dashboard at http://{where}:{s.port}/ "
+        f"(store {settings.store.url}, workers {'on' if s.workers else 'off'}"
+        f"{', API token required' if s.api_token else ''})",
+        err=True,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise SystemExit(1)

@@ -1,0 +1,241 @@
+"""REST: ``/api/jobs`` (list, stats, one job, children, logs, create, cancel, rerun, delete).
+
+Every route is thin: parse and check the input, call the store or the manager, turn the
+result into JSON. Listings are paginated and never load a parent's children at once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+
+from ..app import App
+from ..errors import JobStateError
+from ..jobs.models import JobStatus, job_to_dict
+from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, JobQuery, LogQuery
+from .deps import get_app, require_token
+from .schemas import CreateJob, JobOut, JobPage, JobStats, LogPage
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], dependencies=[Depends(require_token)])
+
+AppDep = Annotated[App, Depends(get_app)]
+Direction = Literal["asc", "desc"]
+MAX_PAGE = 500
+STATUS_NAMES = ", ".join(s.value for s in JobStatus)
+
+
+def parse_statuses(values: list[str]) -> list[JobStatus]:
+    """``?status=a&status=b`` or ``?status=a,b``; 422 naming the bad value."""
+    out: list[JobStatus] = []
+    for value in values:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                out.append(JobStatus(part.lower()))
+            except ValueError:
+                raise HTTPException(
+                    422, f"unknown status {part!r}; use one of {STATUS_NAMES}"
+                ) from None
+    return out
+
+
+def parse_order(order_by: str) -> str:
+    if order_by not in JOB_ORDER_KEYS:
+        raise HTTPException(
+            422, f"cannot order by {order_by!r}; use one of {', '.join(sorted(JOB_ORDER_KEYS))}"
+        )
+    return order_by
+
+
+def parse_parent(parent_id: str | None) -> int | str | None:
+    if parent_id is None or parent_id == "":
+        return None
+    if parent_id == "root":
+        return "root"
+    try:
+        value = int(parent_id)
+    except ValueError:
+        raise HTTPException(
+            422, f"parent_id must be 'root' or a job id, got {parent_id!r}"
+        ) from None
+    if value < 1:
+        raise HTTPException(422, f"parent_id must be a positive job id, got {value}")
+    return value
+
+
+def parse_cursor(cursor: str | None) -> int | None:
+    if cursor is None or cursor == "":
+        return None
+    if not cursor.isdigit():
+        raise HTTPException(422, f"invalid cursor {cursor!r} (use next_cursor from a response)")
+    return int(cursor)
+
+
+async def _page(app: App, query: JobQuery) -> dict[str, Any]:
+    seq = app.bus.last_seq  # before the read: the page reflects at least this seq
+    page = await app.store.list_jobs(query)
+    return {
+        "items": [job_to_dict(j) for j in page.items],
+        "total": page.total,
+        "limit": query.limit,
+        "offset": query.offset,
+        "seq": seq,
+    }
+
+
+async def _job_or_404(app: App, job_id: int) -> Any:
+    job = await app.store.get_job(job_id)
+    if job is None:
+        raise HTTPException(404, f"job {job_id} not found")
+    return job
+
+
+@router.get("", response_model=JobPage, summary="List jobs")
+async def list_jobs(
+    app: AppDep,
+    status: Annotated[list[str], Query(description="repeatable, or comma-separated")] = [],  # noqa: B006
+    job_type: Annotated[str | None, Query(max_length=100)] = None,
+    parent_id: Annotated[str | None, Query(description="'root' or a job id")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in the name")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    order_by: str = "id",
+    direction: Direction = "desc",
+) -> dict[str, Any]:
+    """Filter by status (several), type, parent (``root`` = top-level) and name text."""
+    query = JobQuery(
+        statuses=parse_statuses(status),
+        job_type=job_type or None,
+        parent_id=parse_parent(parent_id),
+        text=q or None,
+        limit=limit,
+        offset=offset,
+        order_by=parse_order(order_by),
+        descending=direction == "desc",
+    )
+    return await _page(app, query)
+
+
+@router.get("/stats", response_model=JobStats, summary="Counts by status")
+async def job_stats(app: AppDep) -> dict[str, Any]:
+    """Jobs by status: top-level jobs and all jobs."""
+    seq = app.bus.last_seq
+    return {**(await app.store.job_stats()), "seq": seq}
+
+
+@router.post("", response_model=JobOut, status_code=201, summary="Start a job")
+async def create_job(app: AppDep, body: CreateJob) -> dict[str, Any]:
+    """Validate the config against the job type and create a top-level job."""
+    job = await app.manager.create_job(body.job_type, body.config, body.name)
+    return job_to_dict(job)
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="One job")
+async def get_job(app: AppDep, job_id: int) -> dict[str, Any]:
+    return job_to_dict(await _job_or_404(app, job_id))
+
+
+@router.get("/{job_id}/children", response_model=JobPage, summary="A job's children")
+async def list_children(
+    app: AppDep,
+    job_id: int,
+    status: Annotated[list[str], Query(description="repeatable, or comma-separated")] = [],  # noqa: B006
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    order_by: str = "id",
+    direction: Direction = "asc",
+) -> dict[str, Any]:
+    """One page of the direct children (a parent may have millions: always paginated)."""
+    await _job_or_404(app, job_id)
+    query = JobQuery(
+        statuses=parse_statuses(status),
+        parent_id=job_id,
+        limit=limit,
+        offset=offset,
+        order_by=parse_order(order_by),
+        descending=direction == "desc",
+    )
+    return await _page(app, query)
+
+
+async def _logs(
+    app: AppDep,
+    job_id: int,
+    level: str | None,
+    order: Direction,
+    limit: int,
+    cursor: str | None,
+    aggregated: bool,
+) -> dict[str, Any]:
+    if level is not None and level not in LOG_LEVELS:
+        raise HTTPException(422, f"unknown log level {level!r}; use one of {', '.join(LOG_LEVELS)}")
+    entries = await app.store.read_logs(
+        LogQuery(
+            job_id,
+            min_level=level,
+            descending=order == "desc",
+            limit=limit,
+            cursor=parse_cursor(cursor),
+            aggregated=aggregated,
+        )
+    )
+    next_cursor = str(entries[-1].id) if len(entries) == limit else None
+    return {"items": [e.to_dict() for e in entries], "next_cursor": next_cursor}
+
+
+LevelQ = Annotated[str | None, Query(description="minimum level: debug|info|warning|error")]
+LimitQ = Annotated[int, Query(ge=1, le=1000)]
+
+
+@router.get("/{job_id}/logs", response_model=LogPage, summary="A job's log")
+async def job_logs(
+    app: AppDep,
+    job_id: int,
+    level: LevelQ = None,
+    order: Direction = "asc",
+    limit: LimitQ = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Log lines of this job; ``cursor`` continues after the last line of a page."""
+    return await _logs(app, job_id, level, order, limit, cursor, aggregated=False)
+
+
+@router.get("/{job_id}/logs/aggregated", response_model=LogPage, summary="Logs of a job tree")
+async def job_logs_aggregated(
+    app: AppDep,
+    job_id: int,
+    level: LevelQ = None,
+    order: Direction = "asc",
+    limit: LimitQ = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Log lines of the job and all its descendants, merged in commit (time) order."""
+    return await _logs(app, job_id, level, order, limit, cursor, aggregated=True)
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job tree")
+async def cancel_job(app: AppDep, job_id: int, response: Response) -> dict[str, Any]:
+    """Cancel the job and every pending or running descendant (queued ones never start,
+    running ones are interrupted). Cancelling a finished job changes nothing."""
+    n = await app.manager.cancel(job_id)
+    response.headers["X-Quaero-Cancelled"] = str(n)
+    return job_to_dict(await _job_or_404(app, job_id))
+
+
+@router.post("/{job_id}/rerun", response_model=JobOut, status_code=201, summary="Run again")
+async def rerun_job(app: AppDep, job_id: int) -> dict[str, Any]:
+    """A new top-level job with the same type, name and config (its id is in the body)."""
+    return job_to_dict(await app.manager.rerun(job_id))
+
+
+@router.delete("/{job_id}", status_code=204, summary="Delete a job tree")
+async def delete_job(app: AppDep, job_id: int, cancel: bool = False) -> Response:
+    """Delete a finished job with its subtree and logs. A job with pending or running
+    jobs in its tree is refused (409) unless ``?cancel=true``."""
+    try:
+        await app.manager.delete(job_id, cancel=cancel)
+    except JobStateError as exc:
+        raise HTTPException(409, f"{exc} (or DELETE with ?cancel=true)") from None
+    return Response(status_code=204)

@@ -1,0 +1,110 @@
+"""Request and response bodies of the REST API (they also make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ChildCounts",
+    "CreateJob",
+    "JobOut",
+    "JobPage",
+    "JobStats",
+    "JobTypeInfo",
+    "JobTypes",
+    "LogItem",
+    "LogPage",
+]
+
+
+class ChildCounts(BaseModel):
+    """A parent's direct children by status (exact: kept in the same transaction)."""
+
+    total: int
+    pending: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+class JobOut(BaseModel):
+    """A job as the API returns it (``quaero.jobs.models.job_to_dict``)."""
+
+    id: int
+    parent_id: int | None
+    root_id: int
+    depth: int
+    job_type: str
+    name: str
+    config: dict[str, Any]
+    metadata: dict[str, Any]
+    status: str = Field(description="stored status: pending|running|completed|failed|cancelled")
+    overall_status: str = Field(description="the parent's status derived from its children")
+    attempts: int
+    max_attempts: int
+    error: str | None
+    result: Any = None
+    result_count: int = Field(description="results (e.g. documents) counted on this job")
+    created_at: str | None
+    started_at: str | None
+    completed_at: str | None
+    available_at: str | None = None
+    lease_owner: str | None = None
+    waiting_for_children: bool = False
+    progress_text: str = Field(examples=["66 pending, 1 running, 41 completed, 0 failed"])
+    children: ChildCounts
+    progress: dict[str, Any] | None = None
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    total: int
+    limit: int
+    offset: int
+    seq: int = Field(
+        description="event seq this page is current at: open /ws?after=<seq> to follow it"
+    )
+
+
+class JobStats(BaseModel):
+    top_level: dict[str, int]
+    all: dict[str, int]
+    seq: int
+
+
+class LogItem(BaseModel):
+    id: int
+    job_id: int
+    timestamp: str | None
+    level: str
+    message: str
+
+
+class LogPage(BaseModel):
+    items: list[LogItem]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+class JobTypeInfo(BaseModel):
+    name: str
+    description: str
+
+
+class JobTypes(BaseModel):
+    items: list[str]
+    details: list[JobTypeInfo]
+
+
+class CreateJob(BaseModel):
+    """``POST /api/jobs``: a registered job type, a name and its config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: str = Field(min_length=1, max_length=100, examples=["fanout"])
+    name: str = Field(default="", max_length=500, examples=["demo"])
+    config: dict[str, Any] = Field(
+        default_factory=dict, examples=[{"children": 200, "child_config": {"sleep_ms": 200}}]
+    )
