@@ -93,6 +93,7 @@ class App:
         store = open_store(
             self.settings.store.url,
             on_commit=self.bus.feed,
+            on_wake=self.bus.poll,
             default_max_attempts=self.settings.worker.max_attempts,
         )
         await store.open()

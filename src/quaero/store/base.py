@@ -118,6 +118,8 @@ class Store(abc.ABC):
     Every write is one transaction: it either fully happens or leaves nothing behind.
     ``on_commit`` is called on the event loop with the events of each committed
     transaction, in sequence order (the in-process fast path of the event feed).
+    ``on_wake`` (optional) is called when another process committed events: a hint to
+    read the log now rather than at the next poll (PostgreSQL ``LISTEN/NOTIFY``).
     """
 
     #: the SQL dialect name, for tests and messages
@@ -128,10 +130,12 @@ class Store(abc.ABC):
         url: str,
         *,
         on_commit: Callable[[list[Event]], None] | None = None,
+        on_wake: Callable[[], None] | None = None,
         default_max_attempts: int = 3,
     ) -> None:
         self.url = url
         self.on_commit = on_commit
+        self.on_wake = on_wake
         self.default_max_attempts = default_max_attempts
 
     # --------------------------------------------------------------- lifecycle
