@@ -75,8 +75,9 @@ def reset():
 
 def worker_argv(w):
     exe = os.path.join(os.path.dirname(sys.executable), "quaero")
-    os.environ["QUAERO_PLUGINS"] = "peers.ours_peer"
-    return [exe, "--db", URL, "worker", "--concurrency", str(w)]
+    # the driver builds the workers' environment before asking for argv: pass it here
+    return ["env", "QUAERO_PLUGINS=peers.ours_peer", "QUAERO_WORKER_POLL_INTERVAL=0.05",
+            exe, "--db", URL, "worker", "--concurrency", str(w)]
 
 
 def enqueue_warmup(n):

@@ -9,7 +9,9 @@
     ├── InvalidJobSpec         a job that cannot be created (unknown type, bad config, ...)
     ├── JobStateError          an operation the job's current state does not allow
     ├── StoreError             the store failed (I/O, schema, unsupported URL)
-    └── JobCancelled           raised inside a handler whose job was cancelled
+    ├── JobCancelled           raised inside a handler whose job was cancelled
+    ├── RetryJob               raised by a handler: retry after ``delay`` seconds
+    └── PermanentJobError      raised by a handler: fail now, do not retry
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ __all__ = [
     "JobCancelled",
     "JobNotFound",
     "JobStateError",
+    "PermanentJobError",
     "QuaeroError",
+    "RetryJob",
     "StoreError",
 ]
 
@@ -66,3 +70,18 @@ class StoreError(QuaeroError):
 
 class JobCancelled(QuaeroError):
     """Raised by :meth:`JobContext.check_cancelled` when the job was cancelled."""
+
+
+class RetryJob(QuaeroError):
+    """Raised by a handler to be retried after ``delay`` seconds (e.g. HTTP Retry-After).
+
+    Counts as a failed attempt: after ``max_attempts`` the job fails with this message.
+    """
+
+    def __init__(self, message: str, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentJobError(QuaeroError):
+    """Raised by a handler for a failure that retrying cannot fix (e.g. HTTP 404)."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import JobCancelled, JobStateError
 from ..store.base import LogEntry
-from .models import Job, NewJob
+from .models import Job, NewJob, SpawnResult
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -42,11 +42,17 @@ class JobContext:
         """Append a line to this job's log (committed with the worker's next flush)."""
         self.worker.buffer_log(LogEntry(self.job.id, level, message, time.time()))
 
-    async def spawn(self, children: Iterable[NewJob], parent_id: int | None = None) -> list[Job]:
+    async def spawn(
+        self,
+        children: Iterable[NewJob],
+        parent_id: int | None = None,
+        max_children: int | None = None,
+    ) -> SpawnResult:
         """Create child jobs in bulk (under this job, or under ``parent_id``, e.g. the root).
 
-        Children with a ``dedupe_key`` already used under that parent are skipped.
-        Returns the jobs created; raises :class:`JobCancelled` if the parent was cancelled.
+        Children with a ``dedupe_key`` already used under that parent are skipped, and none
+        is created beyond ``max_children`` children of the parent (enforced by the store).
+        Raises :class:`JobCancelled` if the parent was cancelled or finished.
         """
         target = parent_id if parent_id is not None else self.job.id
         specs = []
@@ -54,9 +60,9 @@ class JobContext:
             spec.parent_id = target
             specs.append(spec)
         if not specs:
-            return []
+            return SpawnResult()
         try:
-            return await self.app.manager.create_jobs(specs)
+            return await self.app.store.spawn_children(specs, max_children)
         except JobStateError as exc:
             raise JobCancelled(str(exc)) from exc
 
@@ -65,6 +71,10 @@ class JobContext:
         await self.app.store.set_progress(
             self.job.id, {"current": current, "total": total, "message": message}
         )
+
+    async def add_stats(self, deltas: dict[str, int], job_id: int | None = None) -> None:
+        """Add to named counters of this job (or of ``job_id``, e.g. the root)."""
+        await self.app.store.add_job_stats(job_id if job_id is not None else self.job.id, deltas)
 
     async def add_results(self, n: int = 1, job_id: int | None = None) -> None:
         """Count results (e.g. documents) on this job or another (e.g. the crawl root)."""

@@ -16,6 +16,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "NewJob",
+    "SpawnResult",
     "StatusChange",
     "check_transition",
     "iso",
@@ -125,6 +126,8 @@ class Job:
     dedupe_key: str | None = None
     progress_logged_at: float = 0.0
     children: Counters = field(default_factory=Counters)
+    #: named counters kept by handlers (e.g. a crawl's skipped URLs by reason)
+    stats: dict[str, int] = field(default_factory=dict)
 
     @property
     def is_terminal(self) -> bool:
@@ -145,6 +148,17 @@ class NewJob:
     dedupe_key: str | None = None
     #: seconds to wait before the job may be claimed
     delay: float = 0.0
+
+
+@dataclass(slots=True)
+class SpawnResult:
+    """What a bulk spawn did: the children created, and the ones it did not create."""
+
+    created: list[Job] = field(default_factory=list)
+    #: a child with the same ``dedupe_key`` already existed under the parent
+    duplicates: int = 0
+    #: the parent had reached ``max_children``
+    over_budget: int = 0
 
 
 @dataclass(slots=True)
@@ -205,4 +219,5 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "progress_text": progress_text(c),
         "children": c.as_dict(),
         "progress": job.progress,
+        "stats": job.stats,
     }

@@ -89,6 +89,8 @@ class Planner:
     events: list[NewEvent] = field(default_factory=list)
     #: parents whose counters changed, in first-touched order
     touched_parents: dict[int, None] = field(default_factory=dict)
+    #: children not created because their parent reached ``max_children``
+    over_budget: int = 0
     _ts: str | None = None
 
     @property
@@ -231,12 +233,18 @@ class Planner:
 
     # ------------------------------------------------------------------ creation
     def create(
-        self, specs: Iterable[NewJob], first_id: int, default_max_attempts: int
+        self,
+        specs: Iterable[NewJob],
+        first_id: int,
+        default_max_attempts: int,
+        max_children: int | None = None,
     ) -> list[Job]:
         """Plan the insertion of new jobs with ids from ``first_id``.
 
         Parents must be loaded; specs whose ``dedupe_key`` is already taken must have been
-        filtered out by the caller (the store holds the unique key).
+        filtered out by the caller (the store holds the unique key). With ``max_children``,
+        a child that would make its parent's ``total`` exceed it is not created (counted
+        in ``over_budget``): a budget the store enforces, whatever the number of workers.
         """
         created: list[Job] = []
         spawned: dict[int, list[int]] = {}
@@ -253,6 +261,9 @@ class Planner:
                     raise JobStateError(
                         f"job {parent.id} is {parent.status.value}: it cannot get new children"
                     )
+                if max_children is not None and parent.children.total >= max_children:
+                    self.over_budget += 1
+                    continue
             job = Job(
                 id=next_id,
                 job_type=spec.job_type,

@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from ..errors import JobCancelled
+from ..errors import JobCancelled, PermanentJobError, RetryJob
 from ..events.types import JOB_CREATED, JOB_SPAWN, JOB_STATUS_CHANGE, Event
 from ..store.base import LogEntry
 from .context import JobContext
@@ -207,10 +207,16 @@ class Worker:
             self._flush.set()
 
     def _failure(self, job: Job, exc: Exception) -> StatusChange:
-        error = f"{type(exc).__name__}: {exc}"
-        if job.attempts < job.max_attempts:
-            delay = min(self.backoff_max, self.backoff_base * 2 ** (job.attempts - 1))
-            delay *= random.uniform(0.5, 1.5)
+        if isinstance(exc, RetryJob | PermanentJobError):
+            error = str(exc)
+        else:
+            error = f"{type(exc).__name__}: {exc}"
+        if job.attempts < job.max_attempts and not isinstance(exc, PermanentJobError):
+            if isinstance(exc, RetryJob) and exc.delay is not None:
+                delay = exc.delay
+            else:
+                delay = min(self.backoff_max, self.backoff_base * 2 ** (job.attempts - 1))
+                delay *= random.uniform(0.5, 1.5)
             self.buffer_log(
                 LogEntry(
                     job.id,

@@ -15,7 +15,7 @@ from typing import Any
 from ..documents.models import Document, NewDocument, SearchPage
 from ..errors import StoreError
 from ..events.types import Event
-from ..jobs.models import Job, JobStatus, NewJob, StatusChange
+from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult
 
 __all__ = [
@@ -155,6 +155,18 @@ class Store(abc.ABC):
         """Insert jobs (children in bulk). Parents' ``total``/``pending`` grow in the same
         transaction. A spec whose ``dedupe_key`` is taken under its parent is skipped (not
         returned). Raises JobNotFound / JobStateError / InvalidJobSpec, creating nothing."""
+
+    @abc.abstractmethod
+    async def spawn_children(
+        self, specs: Sequence[NewJob], max_children: int | None = None
+    ) -> SpawnResult:
+        """Like :meth:`create_jobs`, reporting duplicates, and creating no child that would
+        make its parent's ``total`` exceed ``max_children`` (a budget enforced in the
+        same transaction, so racing workers can never overshoot it)."""
+
+    @abc.abstractmethod
+    async def add_job_stats(self, job_id: int, deltas: dict[str, int]) -> None:
+        """Add to named counters of a job (O(1); shown as ``stats`` on the job)."""
 
     @abc.abstractmethod
     async def claim_jobs(

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from ..errors import InvalidJobSpec, JobNotFound, JobStateError
 from ..events.types import JOB_DELETED, JOB_PROGRESS, LOG, Event, NewEvent
-from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, StatusChange
+from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, Planner
 from . import sqlite_sql as q
 from .base import LOG_LEVELS, LogEntry
@@ -113,26 +113,47 @@ class SqliteStore(SqliteDocuments, SqliteReads):
 
     # ------------------------------------------------------------------ job writes
     async def create_jobs(self, specs: Sequence[NewJob]) -> list[Job]:
+        return (await self.spawn_children(specs)).created
+
+    async def spawn_children(
+        self, specs: Sequence[NewJob], max_children: int | None = None
+    ) -> SpawnResult:
         specs = list(specs)
         for spec in specs:
             if not spec.job_type:
                 raise InvalidJobSpec("job_type must not be empty")
 
-        def op(ctx: TxContext) -> list[Job]:
+        def op(ctx: TxContext) -> SpawnResult:
             jobs: dict[int, Job] = {}
             parent_ids = {s.parent_id for s in specs if s.parent_id is not None}
             self._load(ctx, parent_ids, jobs)
             todo = self._drop_duplicates(ctx, specs)
+            result = SpawnResult(duplicates=len(specs) - len(todo))
             if not todo:
-                return []
+                return result
             plan = Planner(jobs, now=ctx.now)
             first = ctx.allocate_job_ids(len(todo))
-            created = plan.create(todo, first, self.default_max_attempts)
+            result.created = plan.create(todo, first, self.default_max_attempts, max_children)
+            result.over_budget = plan.over_budget
+            if plan.over_budget:  # ids were reserved for all; give back the unused tail
+                ctx.release_job_ids(plan.over_budget)
             plan.finish()
             self._write_plan(ctx, plan)
-            return created
+            return result
 
         return await self._write(op)
+
+    async def add_job_stats(self, job_id: int, deltas: dict[str, int]) -> None:
+        items = [(job_id, k, int(v)) for k, v in deltas.items() if v]
+        if not items:
+            return
+
+        def op(ctx: TxContext) -> None:
+            if ctx.conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                raise JobNotFound(job_id)
+            ctx.conn.executemany(q.ADD_JOB_STAT, items)
+
+        await self._write(op)
 
     @staticmethod
     def _drop_duplicates(ctx: TxContext, specs: list[NewJob]) -> list[NewJob]:
@@ -311,6 +332,7 @@ class SqliteStore(SqliteDocuments, SqliteReads):
                 conn.execute(f"DELETE FROM job_logs WHERE job_id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM document_jobs WHERE job_id IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM job_stats WHERE job_id IN ({marks})", chunk)
             events = [
                 NewEvent(
                     JOB_DELETED, job_id, job.root_id, {"job_id": job_id, "parent_id": job.parent_id}

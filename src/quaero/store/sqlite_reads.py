@@ -23,7 +23,7 @@ class SqliteReads(SqliteBase):
     async def get_job(self, job_id: int) -> Job | None:
         def fn(c: sqlite3.Connection) -> Job | None:
             r = c.execute(q.SELECT_JOBS_BY_IDS.format(ids="?"), (job_id,)).fetchone()
-            return _row_to_job(r) if r else None
+            return _with_stats(c, [_row_to_job(r)])[0] if r else None
 
         return await self._read(fn)
 
@@ -64,7 +64,7 @@ class SqliteReads(SqliteBase):
                 f"SELECT {q.JOB_COLUMNS} FROM jobs {clause} {order} LIMIT ? OFFSET ?",
                 (*params, query.limit, query.offset),
             ).fetchall()
-            return Page([_row_to_job(r) for r in rows], int(total))
+            return Page(_with_stats(c, [_row_to_job(r) for r in rows]), int(total))
 
         return await self._read(fn)
 
@@ -201,3 +201,14 @@ class SqliteReads(SqliteBase):
             return cur.rowcount
 
         return await self._write(op)
+
+
+def _with_stats(c: sqlite3.Connection, jobs: list[Job]) -> list[Job]:
+    """Attach each job's named counters (one query for the whole page)."""
+    if not jobs:
+        return jobs
+    by_id = {j.id: j for j in jobs}
+    sql = q.JOB_STATS_FOR.format(ids=",".join("?" * len(by_id)))
+    for job_id, name, value in c.execute(sql, list(by_id)):
+        by_id[job_id].stats[name] = value
+    return jobs

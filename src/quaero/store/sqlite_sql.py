@@ -95,3 +95,10 @@ WHERE p.child_total != COALESCE(c.total, 0)
    OR p.child_failed != COALESCE(c.failed, 0)
    OR p.child_cancelled != COALESCE(c.cancelled, 0)
 """
+
+ADD_JOB_STAT = """
+INSERT INTO job_stats (job_id, name, value) VALUES (?, ?, ?)
+ON CONFLICT (job_id, name) DO UPDATE SET value = value + excluded.value
+"""
+
+JOB_STATS_FOR = "SELECT job_id, name, value FROM job_stats WHERE job_id IN ({ids})"

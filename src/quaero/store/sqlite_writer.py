@@ -51,6 +51,11 @@ class TxContext:
         self._next_job_id += n
         return first
 
+    def release_job_ids(self, n: int) -> None:
+        """Give back the last ``n`` ids of the latest allocation (they were not used)."""
+        assert self._next_job_id is not None
+        self._next_job_id -= n
+
     def write_events(self, new: list[NewEvent], dumps: Callable[[Any], str]) -> list[Event]:
         """Insert events with explicit, gap-free sequence numbers."""
         if not new:

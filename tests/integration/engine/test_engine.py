@@ -284,3 +284,58 @@ async def test_event_retention_prunes_old_events(app: App) -> None:
     n = await app.store.prune_events(older_than=10**12)
     assert n == last - first  # all but the newest
     assert await app.store.event_bounds() == (last, last)
+
+
+async def test_spawn_budget_is_enforced_by_the_store_under_racing_spawns(app: App) -> None:
+    root = await app.submit("noop")
+    await app.manager.update_job_status(root.id, JobStatus.RUNNING)
+
+    async def spawn(start: int) -> Any:
+        return await app.store.spawn_children(
+            [NewJob("noop", parent_id=root.id, dedupe_key=f"k{i % 150}") for i in range(start, start + 100)],
+            max_children=120,
+        )
+
+    results = await asyncio.gather(*(spawn(s) for s in range(0, 800, 100)))
+    job = await app.store.get_job(root.id)
+    assert job is not None and job.children.total == 120  # never exceeded
+    created = sum(len(r.created) for r in results)
+    assert created == 120
+    assert sum(r.duplicates + r.over_budget for r in results) == 800 - 120
+    assert await app.store.recount() == []
+
+
+async def test_job_stats_are_counted_and_shown(app: App) -> None:
+    job = await app.submit("noop")
+    await app.store.add_job_stats(job.id, {"skipped_robots": 2, "skipped_budget": 1})
+    await app.store.add_job_stats(job.id, {"skipped_robots": 3})
+    got = await app.store.get_job(job.id)
+    assert got is not None and got.stats == {"skipped_robots": 5, "skipped_budget": 1}
+    with pytest.raises(JobNotFound):
+        await app.store.add_job_stats(999_999, {"x": 1})
+
+
+async def test_retry_job_and_permanent_errors(app: App) -> None:
+    from quaero.errors import PermanentJobError, RetryJob
+
+    attempts: dict[str, list[int]] = {"retry": [], "perm": []}
+
+    @app.job("asks_retry")
+    async def asks_retry(ctx: JobContext) -> None:
+        attempts["retry"].append(ctx.attempt)
+        if ctx.attempt == 1:
+            raise RetryJob("429 Too Many Requests", delay=0.05)
+
+    @app.job("perm")
+    async def perm(ctx: JobContext) -> None:
+        attempts["perm"].append(ctx.attempt)
+        raise PermanentJobError("http_404: Not Found")
+
+    w = app.worker()
+    await w.start()
+    a = await app.wait((await app.submit("asks_retry")).id, timeout=10)
+    b = await app.wait((await app.submit("perm")).id, timeout=10)
+    await w.stop()
+    assert a.status is JobStatus.COMPLETED and attempts["retry"] == [1, 2]
+    assert b.status is JobStatus.FAILED and attempts["perm"] == [1]
+    assert b.error == "http_404: Not Found"
