@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .config import Settings, load_settings
@@ -52,7 +52,9 @@ class App:
         self._store: Store | None = None
         self._manager: Manager | None = None
         self._maintenance: asyncio.Task[None] | None = None
-        self._plugins_loaded = False
+        #: per-app state of extensions (e.g. the crawler's connection pools)
+        self.state: dict[str, Any] = {}
+        self._on_close: list[Callable[[], Awaitable[None]]] = []
 
     # ------------------------------------------------------------------ job types
     def job(
@@ -103,7 +105,18 @@ class App:
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
         return self
 
+    def on_close(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` when the app closes (before the store closes)."""
+        self._on_close.append(callback)
+
     async def close(self) -> None:
+        callbacks, self._on_close = self._on_close, []
+        for cb in reversed(callbacks):
+            try:
+                await cb()
+            except Exception:
+                log.exception("close callback failed")
+        self.state.clear()
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):

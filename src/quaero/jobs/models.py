@@ -21,6 +21,7 @@ __all__ = [
     "check_transition",
     "iso",
     "job_to_dict",
+    "redact_config",
 ]
 
 
@@ -189,8 +190,25 @@ def iso(ts: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+#: config keys whose values never leave the store (API, events, logs): credentials
+SECRET_CONFIG_KEYS = frozenset({"headers", "cookies", "password", "token", "api_token", "secret"})
+
+
+def redact_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a job config with credential values replaced by ``"<redacted>"``."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in SECRET_CONFIG_KEYS and value:
+            out[key] = {k: "<redacted>" for k in value} if isinstance(value, dict) else "<redacted>"
+        else:
+            out[key] = value
+    return out
+
+
 def job_to_dict(job: Job) -> dict[str, Any]:
-    """The JSON form of a job (see docs/api.md), counters and progress text included."""
+    """The JSON form of a job (see docs/api.md), counters and progress text included.
+
+    Credentials in the config (``headers``, ``cookies``, ...) are redacted."""
     from .progress import overall_status, progress_text
 
     c = job.children
@@ -201,7 +219,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "depth": job.depth,
         "job_type": job.job_type,
         "name": job.name,
-        "config": job.config,
+        "config": redact_config(job.config),
         "metadata": job.metadata,
         "status": job.status.value,
         "overall_status": overall_status(job.status, c).value,

@@ -1,0 +1,270 @@
+"""The crawl job types: a ``crawl`` parent and one ``crawl_url`` child per page.
+
+Every page is a durable job under the crawl (a flat tree: the page that discovered a URL
+is kept as ``discovered_by`` in the child's config, its distance from a start URL as
+``depth``). The store enforces what must hold however many workers race:
+
+- de-duplication: a child's ``dedupe_key`` is its normalised URL, unique per crawl;
+- the page budget: no child is created once the crawl has ``max_pages`` children.
+
+URLs that are never fetched are counted on the crawl as ``stats`` (``skipped_robots``,
+``skipped_out_of_scope``, ``skipped_budget``, ...). Failed pages keep their reason as the
+child's error (``http_404: ...``, ``timeout: ...``, ``robots: ...``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..documents.models import NewDocument
+from ..errors import JobNotFound, PermanentJobError, RetryJob
+from ..jobs.context import JobContext
+from ..jobs.models import NewJob
+from ..jobs.registry import JobType
+from .extract import extract
+from .fetch import Fetcher, FetchError
+from .robots import RobotsCache
+from .settings import CrawlSettings, has_skipped_extension, validate_crawl_config
+from .urls import UrlFilter, host_of
+
+if TYPE_CHECKING:
+    from ..app import App
+
+__all__ = ["CrawlRuntime", "register"]
+
+_SPAWN_CHUNK = 2000
+#: crawls whose runtime (connection pool, robots cache) a process keeps open at once
+_MAX_RUNTIMES = 32
+_IDLE_CLOSE_S = 120.0
+
+
+@dataclass
+class CrawlRuntime:
+    """What one process keeps per crawl: the settings, one HTTP pool, robots rules."""
+
+    crawl_id: int
+    settings: CrawlSettings
+    fetcher: Fetcher
+    robots: RobotsCache | None
+    url_filter: UrlFilter
+    semaphore: asyncio.Semaphore
+    last_used: float = field(default_factory=time.monotonic)
+    delays_set: set[str] = field(default_factory=set)
+
+    async def close(self) -> None:
+        if self.robots is not None:
+            await self.robots.close()
+        await self.fetcher.close()
+
+
+class Runtimes:
+    """Per-process cache of crawl runtimes, closed when idle or when the app closes."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._items: dict[int, CrawlRuntime] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, crawl_id: int) -> CrawlRuntime:
+        rt = self._items.get(crawl_id)
+        if rt is not None:
+            rt.last_used = time.monotonic()
+            return rt
+        async with self._lock:
+            rt = self._items.get(crawl_id)
+            if rt is not None:
+                return rt
+            job = await self.app.store.get_job(crawl_id)
+            if job is None:
+                raise JobNotFound(crawl_id)
+            settings = CrawlSettings.from_config(job.config)
+            fetcher = Fetcher(settings.fetch_config())
+            robots = fetcher.robots_cache() if settings.follow_robots_txt else None
+            rt = CrawlRuntime(
+                crawl_id,
+                settings,
+                fetcher,
+                robots,
+                settings.url_filter(),
+                asyncio.Semaphore(settings.concurrency),
+            )
+            self._items[crawl_id] = rt
+            await self._evict()
+            return rt
+
+    async def _evict(self) -> None:
+        now = time.monotonic()
+        stale = [
+            k
+            for k, v in self._items.items()
+            if now - v.last_used > _IDLE_CLOSE_S or len(self._items) > _MAX_RUNTIMES
+        ]
+        for k in stale[: max(0, len(stale))]:
+            if len(self._items) <= 1:
+                break
+            rt = self._items.pop(k)
+            await rt.close()
+
+    async def close(self) -> None:
+        items, self._items = list(self._items.values()), {}
+        for rt in items:
+            await rt.close()
+
+
+def _runtimes(app: App) -> Runtimes:
+    rts = app.state.get("crawler.runtimes")
+    if rts is None:
+        rts = Runtimes(app)
+        app.state["crawler.runtimes"] = rts
+        app.on_close(rts.close)
+    assert isinstance(rts, Runtimes)
+    return rts
+
+
+def _child(url: str, depth: int, discovered_by: str | None, settings: CrawlSettings) -> NewJob:
+    cfg: dict[str, Any] = {"url": url, "depth": depth}
+    if discovered_by is not None:
+        cfg["discovered_by"] = discovered_by
+    return NewJob("crawl_url", cfg, name=url, dedupe_key=url, max_attempts=settings.max_attempts)
+
+
+async def crawl(ctx: JobContext) -> dict[str, Any]:
+    """The crawl parent: spawns the start URLs; pages spawn what they discover."""
+    settings = CrawlSettings.from_config(ctx.config)
+    ctx.log(
+        f"Crawl of {len(settings.start_urls)} start URL(s): depth {settings.max_depth}, "
+        f"at most {settings.max_pages} pages, concurrency {settings.concurrency}, "
+        f"robots.txt {'on' if settings.follow_robots_txt else 'off'}"
+    )
+    res = await ctx.spawn(
+        (_child(u, 0, None, settings) for u in settings.start_urls),
+        max_children=settings.max_pages,
+    )
+    if res.over_budget:
+        await ctx.add_stats({"skipped_budget": res.over_budget})
+    return {"start_urls": len(settings.start_urls)}
+
+
+async def crawl_url(ctx: JobContext) -> dict[str, Any]:
+    """Fetch one page, save it as a document, spawn the links it discovers."""
+    crawl_id = ctx.job.parent_id
+    if crawl_id is None:
+        raise PermanentJobError("a crawl_url job must be a child of a crawl job")
+    url = str(ctx.config["url"])
+    depth = int(ctx.config.get("depth", 0))
+    rt = await _runtimes(ctx.app).get(crawl_id)
+    s = rt.settings
+    store = ctx.app.store
+    existing = await store.get_document(url=url)
+    if existing is not None and crawl_id in existing.job_ids:
+        # fetched already in this crawl as the target of a redirect
+        return {"url": url, "skipped": "already_fetched", "document_id": existing.id}
+    async with rt.semaphore:
+        ctx.check_cancelled()
+        if rt.robots is not None:
+            rules = await rt.robots.rules_for(url)
+            if not rules.allowed(url):
+                raise PermanentJobError(f"robots: {url} is disallowed by robots.txt")
+            host = host_of(url)
+            if host not in rt.delays_set:
+                rt.delays_set.add(host)
+                if rules.crawl_delay:
+                    rt.fetcher.set_host_delay(host, rules.crawl_delay)
+        try:
+            page = await rt.fetcher.fetch(url, scope=rt.url_filter, robots=rt.robots)
+        except FetchError as exc:
+            message = f"{exc.reason}: {exc.message}"
+            if exc.retryable:
+                raise RetryJob(message, delay=exc.retry_after) from None
+            raise PermanentJobError(message) from None
+    extracted = extract(page.text, page.url, url_options=s.url_options())
+    links_followed = 0
+    skipped: Counter[str] = Counter()
+    if depth < s.max_depth and not extracted.nofollow:
+        new_urls: list[str] = []
+        seen: set[str] = set()
+        for link in extracted.links:
+            target = link.url
+            if target in seen:
+                continue
+            seen.add(target)
+            skip = rt.url_filter.check(target)
+            reason: str | None = skip.value if skip is not None else None
+            if reason is None and s.skip_extensions and has_skipped_extension(target):
+                reason = "extension"
+            if reason is None and rt.robots is not None:
+                rules = rt.robots.cached(target) or await rt.robots.rules_for(target)
+                if not rules.allowed(target):
+                    reason = "robots"
+            if reason is not None:
+                skipped[f"skipped_{reason}"] += 1
+                continue
+            new_urls.append(target)
+        for i in range(0, len(new_urls), _SPAWN_CHUNK):
+            chunk = new_urls[i : i + _SPAWN_CHUNK]
+            res = await ctx.spawn(
+                (_child(u, depth + 1, page.url, s) for u in chunk),
+                parent_id=crawl_id,
+                max_children=s.max_pages,
+            )
+            links_followed += len(res.created)
+            if res.over_budget:
+                skipped["skipped_budget"] += res.over_budget
+    elif depth >= s.max_depth and extracted.links:
+        skipped["skipped_depth"] += len({link.url for link in extracted.links})
+    doc = NewDocument(
+        url=page.url,
+        title=extracted.title,
+        markdown=extracted.markdown,
+        status_code=page.status,
+        content_type=page.content_type,
+        description=extracted.description,
+        language=extracted.language or "",
+        canonical_url=extracted.canonical_url or "",
+        word_count=extracted.word_count,
+        links_found=len(extracted.links),
+        links_followed=links_followed,
+        metadata={
+            "depth": depth,
+            "discovered_by": ctx.config.get("discovered_by"),
+            "redirects": list(page.redirects),
+            "requested_url": url,
+        },
+    )
+    saved, _new = await store.save_document(doc, ctx.id, crawl_id)
+    if skipped:
+        await ctx.add_stats(dict(skipped), job_id=crawl_id)
+    return {
+        "url": page.url,
+        "status": page.status,
+        "document_id": saved.id,
+        "links_found": len(extracted.links),
+        "links_followed": links_followed,
+        "elapsed_ms": round(page.elapsed * 1000, 1),
+    }
+
+
+def register(app: App) -> None:
+    """Register ``crawl`` and ``crawl_url`` on an app."""
+    app.register(
+        JobType(
+            "crawl",
+            crawl,
+            validate_crawl_config,
+            max_attempts=1,
+            description="crawl a website into searchable markdown documents",
+        )
+    )
+    app.register(
+        JobType("crawl_url", crawl_url, _validate_child, description="fetch one page of a crawl")
+    )
+
+
+def _validate_child(cfg: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(cfg.get("url"), str):
+        raise ValueError("a crawl_url job needs a url (it is created by a crawl)")
+    return cfg
