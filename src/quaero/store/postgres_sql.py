@@ -84,10 +84,9 @@ UPDATE quaero_counters SET value = value + $1 WHERE name = 'job_id' RETURNING va
 """
 
 DEDUPE_TAKEN = """
-SELECT parent_id, dedupe_key FROM jobs
-WHERE (parent_id, dedupe_key) IN (
-    SELECT * FROM unnest($1::bigint[], $2::text[]) WHERE dedupe_key IS NOT NULL
-)
+SELECT j.parent_id, j.dedupe_key
+FROM unnest($1::bigint[], $2::text[]) AS t(parent_id, dedupe_key)
+JOIN jobs j ON j.parent_id = t.parent_id AND j.dedupe_key = t.dedupe_key
 UNION ALL
 SELECT NULL, dedupe_key FROM jobs WHERE parent_id IS NULL AND dedupe_key = ANY($3::text[])
 """
@@ -206,7 +205,9 @@ COUNT_ACTIVE_IN = (
 )
 
 DELETE_SUBTREE = """
-WITH l AS (DELETE FROM job_logs WHERE job_id = ANY($1::bigint[]))
+WITH l AS (DELETE FROM job_logs WHERE job_id = ANY($1::bigint[])),
+     d AS (DELETE FROM document_jobs WHERE job_id = ANY($1::bigint[])),
+     s AS (DELETE FROM job_stats WHERE job_id = ANY($1::bigint[]))
 DELETE FROM jobs WHERE id = ANY($1::bigint[])
 """
 
@@ -252,3 +253,13 @@ WHERE created_at < $1 AND seq < (SELECT value FROM quaero_counters WHERE name = 
 HAS_ACTIVE_WORKERS = (
     "SELECT EXISTS (SELECT 1 FROM jobs WHERE lease_owner IS NOT NULL AND heartbeat_at > $1)"
 )
+
+ADD_JOB_STATS = """
+INSERT INTO job_stats (job_id, name, value)
+SELECT $1, s.name, s.value FROM unnest($2::text[], $3::bigint[]) AS s(name, value)
+WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1)
+ORDER BY s.name
+ON CONFLICT (job_id, name) DO UPDATE SET value = job_stats.value + excluded.value
+"""
+
+JOB_STATS_FOR = "SELECT job_id, name, value FROM job_stats WHERE job_id = ANY($1::bigint[])"

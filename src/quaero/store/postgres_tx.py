@@ -81,7 +81,9 @@ class PgTx:
     #: events written by this transaction, with their seqs (handed to ``on_commit``)
     events: list[Event] = field(default_factory=list)
     #: rows locked so far, as fetched (a plan starts from fresh Job objects each time)
-    rows: dict[int, asyncpg.Record] = field(default_factory=dict)
+    rows: dict[int, Sequence[Any]] = field(default_factory=dict)
+    #: what the store prepared before the transaction began (e.g. a block of job ids)
+    prepared: Any = None
 
     # ------------------------------------------------------------------ locking
     async def lock(self, sql: str, *args: Any) -> list[asyncpg.Record]:

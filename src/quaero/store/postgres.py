@@ -1,0 +1,416 @@
+"""The scale-out store: PostgreSQL through an asyncpg pool, for many worker machines.
+
+Same rules as SQLite (the shared :class:`~quaero.jobs.planner.Planner`), adapted to many
+concurrent writers:
+
+- **Locks**: a write locks the rows it plans on (``FOR UPDATE``, in id order: parents
+  first) and writes the plan in one statement; deadlocks and serialization failures are
+  retried. Claims take due pending jobs with ``FOR UPDATE SKIP LOCKED`` in batches.
+- **Event order**: the last statement of every event-writing transaction takes the next
+  range of ``seq`` from a one-row counter and keeps that row locked until commit, so seq
+  order is commit order, with no gaps, as every reader sees it (``postgres_reads``).
+- **Wake-ups**: the same statement calls ``pg_notify``; :class:`Listener` turns it into
+  ``on_wake`` in every process (idle workers claim, web processes read the log).
+- **Migrations** run under an advisory lock, so processes may start together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+
+from ..errors import InvalidJobSpec, JobNotFound, JobStateError, StoreError
+from ..events.types import JOB_DELETED, JOB_PROGRESS, LOG, Event, NewEvent
+from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange, iso
+from ..jobs.planner import ChangeResult, Planner
+from . import postgres_sql as q
+from .base import LOG_LEVELS, LogEntry, Store
+from .migrations import load_migrations
+from .postgres_documents import PgDocuments
+from .postgres_listen import Listener
+from .postgres_reads import PgReads
+from .postgres_tx import PgTx, dumps
+
+__all__ = ["PostgresStore"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: pg_advisory_lock key of the migration step ("quaero" in ASCII)
+MIGRATION_LOCK = 0x717561_65726F
+
+
+class PostgresStore(PgDocuments, PgReads, Store):
+    """PostgreSQL store at ``postgresql://user@host:port/dbname``."""
+
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.pool_min = pool_min
+        self.pool_max = pool_max
+        self._pool: asyncpg.Pool | None = None
+        self._listener: Listener | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.url, server_settings=_SETTINGS)
+
+    async def open(self) -> None:
+        try:
+            conn = await self._connect()
+        except (OSError, asyncpg.PostgresError, ValueError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL at {_safe(self.url)}: {exc}") from exc
+        try:
+            await self._migrate(conn)
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"cannot migrate PostgreSQL database: {exc}") from exc
+        finally:
+            await conn.close()
+        self._pool = await asyncpg.create_pool(
+            self.url,
+            min_size=self.pool_min,
+            max_size=self.pool_max,
+            server_settings=_SETTINGS,
+        )
+        self._listener = Listener(self._connect, self._notified)
+        await self._listener.start()
+
+    async def _migrate(self, conn: asyncpg.Connection) -> None:
+        # several processes may start at once: one migrates, the others wait and see it done
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version"
+                " (version integer PRIMARY KEY, applied_at double precision NOT NULL)"
+            )
+            current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            for version, sql in load_migrations("postgres"):
+                if version <= current:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                        version,
+                        time.time(),
+                    )
+                log.info("applied PostgreSQL migration %04d", version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), 10.0)
+            except TimeoutError:
+                self._pool.terminate()
+            self._pool = None
+
+    async def schema_version(self) -> int:
+        return int(await self.pool.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+
+    def _notified(self, _seq: int) -> None:
+        if self.on_wake is not None:
+            self.on_wake()
+
+    # ------------------------------------------------------------------ job writes
+    async def create_jobs(self, specs: Sequence[NewJob]) -> list[Job]:
+        return (await self.spawn_children(specs)).created
+
+    async def spawn_children(
+        self, specs: Sequence[NewJob], max_children: int | None = None
+    ) -> SpawnResult:
+        specs = list(specs)
+        for spec in specs:
+            if not spec.job_type:
+                raise InvalidJobSpec("job_type must not be empty")
+        if not specs:
+            return SpawnResult()
+
+        async def take_ids(conn: asyncpg.Connection) -> int:
+            # its own tiny transaction: the counter row is locked for microseconds only
+            return int(await conn.fetchval(q.TAKE_JOB_IDS, len(specs)))
+
+        async def op(tx: PgTx) -> SpawnResult:
+            await tx.lock_ids({s.parent_id for s in specs if s.parent_id is not None})
+            todo = await _drop_duplicates(tx, specs)  # after the parent locks: sees all
+            result = SpawnResult(duplicates=len(specs) - len(todo))
+            if not todo:
+                return result
+            plan, created = await tx.plan(
+                lambda p: p.create(todo, tx.prepared, self.default_max_attempts, max_children)
+            )
+            result.created = list(created)
+            result.over_budget = plan.over_budget
+            await tx.write(plan)
+            return result
+
+        return await self._run(op, prepare=take_ids)
+
+    async def add_job_stats(self, job_id: int, deltas: dict[str, int]) -> None:
+        items = sorted((k, int(v)) for k, v in deltas.items() if v)
+        if not items:
+            return
+        status = await self.pool.execute(
+            q.ADD_JOB_STATS, job_id, [k for k, _ in items], [v for _, v in items]
+        )
+        if status.endswith(" 0"):
+            raise JobNotFound(job_id)
+
+    async def claim_jobs(
+        self, owner: str, limit: int, lease_seconds: float, job_types: Collection[str]
+    ) -> list[Job]:
+        types = sorted(job_types)
+        if limit <= 0 or not types:
+            return []
+
+        async def op(tx: PgTx) -> list[Job]:
+            rows = await tx.conn.fetch(q.CLAIM, tx.now, types, limit)
+            ids = []
+            for r in rows:  # parents first: a row claimed AND a parent keeps its full form
+                values = tuple(r)[1:]
+                tx.rows[values[0]] = values
+                if r[0]:
+                    ids.append(values[0])
+            if not ids:
+                return []
+
+            def steps(plan: Planner) -> list[Job]:
+                for i in ids:
+                    plan.claim(plan.jobs[i], owner, lease_seconds)
+                return [plan.jobs[i] for i in ids]
+
+            plan, claimed = await tx.plan(steps)
+            await tx.write(plan)
+            return list(claimed)
+
+        return await self._run(op)
+
+    async def apply_changes(self, changes: Sequence[StatusChange]) -> list[ChangeResult]:
+        changes = list(changes)
+        if not changes:
+            return []
+
+        async def op(tx: PgTx) -> list[ChangeResult]:
+            await tx.lock_with_parents(c.job_id for c in changes)
+            plan, results = await tx.plan(lambda p: [p.change(c) for c in changes])
+            await tx.write(plan)
+            return list(results)
+
+        return await self._run(op)
+
+    async def heartbeat(
+        self, owner: str, job_ids: Collection[int], lease_seconds: float
+    ) -> set[int]:
+        ids = sorted(job_ids)
+        if not ids:
+            return set()
+        now = time.time()
+        rows = await self.pool.fetch(q.HEARTBEAT, now + lease_seconds, now, owner, ids)
+        return {r[0] for r in rows}
+
+    async def requeue_expired(self, limit: int = 1000) -> list[int]:
+        async def op(tx: PgTx) -> list[int]:
+            ids = [r[0] for r in await tx.conn.fetch(q.EXPIRED, tx.now, limit)]
+            if not ids:
+                return []
+            await tx.lock_with_parents(ids)
+
+            def steps(plan: Planner) -> None:
+                for job_id in ids:
+                    job = plan.jobs[job_id]
+                    last = job.attempts >= job.max_attempts
+                    plan.change(
+                        StatusChange(
+                            job_id,
+                            JobStatus.FAILED if last else JobStatus.PENDING,
+                            error="lease expired on the last attempt"
+                            if last
+                            else "lease expired (worker lost)",
+                            reason="lease expired",
+                        )
+                    )
+
+            plan, _ = await tx.plan(steps)
+            await tx.write(plan)
+            return ids
+
+        return await self._run(op)
+
+    async def cancel_subtree(self, job_id: int, include_self: bool = True) -> int:
+        async def op(tx: PgTx) -> int:
+            order: list[int] = []
+            while True:  # lock until no new active descendant shows up (spawns race us)
+                rows = await tx.conn.fetch(q.SUBTREE_STATE, job_id)
+                if not rows:
+                    raise JobNotFound(job_id)
+                active = sorted((r[3], r[0]) for r in rows if r[2] in ("pending", "running"))
+                order = [i for _, i in active if include_self or i != job_id]
+                need = {i for _, i in active} | {
+                    r[1] for r in rows if r[2] in ("pending", "running") and r[1] is not None
+                }
+                if not order or need <= tx.rows.keys():
+                    break
+                await tx.lock_ids(need)
+            if not order:
+                return 0
+
+            def steps(plan: Planner) -> int:
+                n = 0
+                for i in order:  # parents before children: a parent is cancelled first
+                    job = plan.jobs.get(i)
+                    change = StatusChange(i, JobStatus.CANCELLED, reason="cancelled")
+                    if job is not None and job.status in ACTIVE and plan.change(change).ok:
+                        n += 1
+                return n
+
+            plan, n = await tx.plan(steps)
+            await tx.write(plan)
+            return int(n)
+
+        return await self._run(op)
+
+    async def delete_subtree(self, job_id: int) -> int:
+        async def op(tx: PgTx) -> int:
+            await tx.lock_with_parents([job_id])
+            if job_id not in tx.rows:
+                raise JobNotFound(job_id)
+            rows = await tx.conn.fetch(q.SUBTREE_STATE, job_id)
+            ids = [r[0] for r in rows]
+            active = sum(1 for r in rows if r[2] in ("pending", "running"))
+            if active:
+                raise JobStateError(
+                    f"job {job_id} has {active} pending or running job(s) in its tree;"
+                    " cancel it first"
+                )
+            jobs = tx.fresh_jobs()
+            job = jobs[job_id]
+            await tx.conn.execute(q.DELETE_SUBTREE, ids)
+            deleted = NewEvent(
+                JOB_DELETED, job_id, job.root_id, {"job_id": job_id, "parent_id": job.parent_id}
+            )
+            parent = jobs.get(job.parent_id) if job.parent_id is not None else None
+            if parent is None:
+                await tx.write_events([deleted])
+                return len(ids)
+            parent.children.total -= 1
+            parent.children.add(job.status, -1)
+            plan = Planner({parent.id: parent}, now=tx.now)
+            plan.dirty.add(parent.id)
+            plan.touched_parents[parent.id] = None
+            plan.finish()
+            await tx.write(plan, first=[deleted])
+            return len(ids)
+
+        return await self._run(op)
+
+    async def add_logs(self, entries: Sequence[LogEntry], publish: bool = True) -> None:
+        entries = list(entries)
+        if not entries:
+            return
+        for e in entries:
+            if e.level not in LOG_LEVELS:
+                raise InvalidJobSpec(f"unknown log level {e.level!r}")
+        payloads = [
+            {
+                "job_id": e.job_id,
+                "timestamp": iso(e.timestamp),
+                "level": e.level,
+                "message": e.message,
+            }
+            for e in entries
+        ]
+        now = time.time()
+        try:
+            row = await self.pool.fetchrow(
+                q.ADD_LOGS,
+                [e.job_id for e in entries],
+                [e.timestamp for e in entries],
+                [e.level for e in entries],
+                [e.message for e in entries],
+                [dumps(p) for p in payloads],
+                publish,
+                now,
+            )
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"PostgreSQL: {exc}") from exc
+        if row is None:
+            return
+        last, kept = row[0], row[1]
+        first = last - len(kept) + 1
+        self._publish(
+            [
+                Event(first + k, LOG, entries[n - 1].job_id, None, payloads[n - 1], now)
+                for k, n in enumerate(kept)
+            ]
+        )
+
+    async def set_progress(self, job_id: int, progress: dict[str, Any]) -> None:
+        payload = {"job_id": job_id, **progress}
+        now = time.time()
+        row = await self.pool.fetchrow(q.SET_PROGRESS, job_id, dumps(progress), dumps(payload), now)
+        if row is None:
+            raise JobNotFound(job_id)
+        self._publish([Event(row[1], JOB_PROGRESS, job_id, row[0], payload, now)])
+
+    async def add_result_count(self, job_id: int, n: int) -> None:
+        status = await self.pool.execute(q.ADD_RESULT_COUNT, job_id, n)
+        if status.endswith(" 0"):
+            raise JobNotFound(job_id)
+
+    async def run_in_transaction(self, fn: Callable[[PgTx], Awaitable[T]]) -> T:
+        """Run ``fn`` in a transaction (for modules that own extra tables); events it
+        writes with ``tx.write_events`` are published on commit."""
+        return await self._run(fn)
+
+    # ------------------------------------------------------------------ events
+    async def prune_events(self, older_than: float) -> int:
+        status = await self.pool.execute(q.PRUNE_EVENTS, older_than)
+        return int(status.split()[-1])
+
+
+#: server settings of every connection: no JIT (it only adds latency to short queries)
+_SETTINGS = {"application_name": "quaero", "jit": "off"}
+
+
+async def _drop_duplicates(tx: PgTx, specs: list[NewJob]) -> list[NewJob]:
+    """Specs whose ``dedupe_key`` is free under their parent (the first one in the batch)."""
+    keyed: dict[tuple[int | None, str], NewJob] = {}
+    for s in specs:
+        if s.dedupe_key is not None and (s.parent_id, s.dedupe_key) not in keyed:
+            keyed[(s.parent_id, s.dedupe_key)] = s
+    if not keyed:
+        return specs
+    with_parent = [(p, k) for p, k in keyed if p is not None]
+    rows = await tx.conn.fetch(
+        q.DEDUPE_TAKEN,
+        [p for p, _ in with_parent],
+        [k for _, k in with_parent],
+        [k for p, k in keyed if p is None],
+    )
+    taken = {(r[0], r[1]) for r in rows}
+    return [
+        s
+        for s in specs
+        if s.dedupe_key is None
+        or ((s.parent_id, s.dedupe_key) not in taken and keyed[(s.parent_id, s.dedupe_key)] is s)
+    ]
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
