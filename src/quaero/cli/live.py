@@ -18,7 +18,9 @@ from ..jobs.progress import progress_text
 __all__ = ["watch_job"]
 
 
-async def watch_job(app: App, job_id: int, show: bool = True, timeout: float | None = None) -> Job:
+async def watch_job(
+    app: App, job_id: int, show: bool = True, timeout: float | None = None, documents: bool = False
+) -> Job:
     """Show the job's progress until it is terminal; returns the final job."""
     job = await app.store.get_job(job_id)
     assert job is not None
@@ -64,7 +66,8 @@ async def watch_job(app: App, job_id: int, show: bool = True, timeout: float | N
                         completed=done,
                         status=job.status.value,
                         text=progress_text(c),
-                        rate=f"{done / elapsed:,.0f}/s" if c.total else "",
+                        rate=(f"{done / elapsed:,.0f}/s" if c.total else "")
+                        + (f"  {job.result_count} docs" if documents else ""),
                     )
                     if job.is_terminal:
                         return job

@@ -75,21 +75,37 @@ class Document:
         return d
 
 
+#: the store marks matched words in snippets with these control characters
+MARK_START, MARK_END = "\x02", "\x03"
+
+
 @dataclass(slots=True)
 class SearchHit:
+    """A search result; ``snippet`` marks matches with MARK_START/MARK_END."""
+
     id: int
     url: str
     title: str
     snippet: str
     score: float
 
+    @property
+    def snippet_text(self) -> str:
+        return " ".join(self.snippet.replace(MARK_START, "").replace(MARK_END, "").split())
+
+    @property
+    def snippet_html(self) -> str:
+        escaped = html.escape(" ".join(self.snippet.split()))
+        return escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "url": self.url,
             "title": self.title,
-            "snippet": self.snippet,
-            "score": self.score,
+            "snippet": self.snippet_text,
+            "snippet_html": self.snippet_html,
+            "score": round(self.score, 4),
         }
 
 

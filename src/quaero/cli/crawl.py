@@ -1,0 +1,272 @@
+"""``quaero crawl``, ``quaero search`` and ``quaero docs``: the crawler from the shell."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+import click
+from rich.console import Console
+
+from ..documents.models import MARK_END, MARK_START
+from ..jobs.models import Job, JobStatus
+from .live import watch_job
+from .main import Ctx, cli, fail, make_app, print_json, run_async
+
+__all__ = ["crawl", "docs", "search"]
+
+
+def _pairs(values: tuple[str, ...], sep: str, what: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        key, found, value = v.partition(sep)
+        if not found or not key.strip():
+            fail(f"{what} {v!r} must look like 'name{sep}value'")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def summary(job: Job, seconds: float) -> dict[str, Any]:
+    c = job.children
+    skipped = {
+        k.removeprefix("skipped_"): v
+        for k, v in sorted(job.stats.items())
+        if k.startswith("skipped_")
+    }
+    return {
+        "job_id": job.id,
+        "status": job.status.value,
+        "documents": job.result_count,
+        "pages": c.total,
+        "completed": c.completed,
+        "failed": c.failed,
+        "cancelled": c.cancelled,
+        "skipped": sum(skipped.values()),
+        "skipped_by_reason": skipped,
+        "seconds": round(seconds, 3),
+        "pages_per_second": round((c.completed + c.failed) / seconds, 1) if seconds > 0 else 0.0,
+    }
+
+
+@cli.command()
+@click.argument("urls", nargs=-1)
+@click.option("--depth", "max_depth", type=click.IntRange(0, 1000), default=3, show_default=True)
+@click.option(
+    "--max-pages",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Page budget of the whole crawl.",
+)
+@click.option("--include", multiple=True, help="Regex a URL must match (repeatable).")
+@click.option("--exclude", multiple=True, help="Regex that excludes a URL (repeatable).")
+@click.option(
+    "--allowed-domain", multiple=True, help="Widen the scope beyond the start hosts (repeatable)."
+)
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True)
+@click.option(
+    "--delay", type=click.FloatRange(0), default=0.0, help="Seconds between requests to one host."
+)
+@click.option(
+    "--timeout", "request_timeout", type=click.FloatRange(0.1), default=30.0, show_default=True
+)
+@click.option("--max-retries", type=click.IntRange(0, 20), default=2, show_default=True)
+@click.option("--user-agent")
+@click.option(
+    "--header", multiple=True, help="'Name: value' sent with every request (never logged)."
+)
+@click.option(
+    "--cookie", multiple=True, help="'name=value' sent with every request (never logged)."
+)
+@click.option("--no-robots", is_flag=True, help="Ignore robots.txt.")
+@click.option("--allow-private-networks", is_flag=True, help="Allow loopback/private addresses.")
+@click.option("--name", default="", help="Job name (default: the first URL).")
+@click.option(
+    "--resume", "resume_id", type=int, help="Attach to an interrupted crawl and finish it."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a final summary as JSON.")
+@click.pass_obj
+def crawl(
+    ctx: Ctx,
+    urls: tuple[str, ...],
+    max_depth: int,
+    max_pages: int,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    allowed_domain: tuple[str, ...],
+    concurrency: int,
+    delay: float,
+    request_timeout: float,
+    max_retries: int,
+    user_agent: str | None,
+    header: tuple[str, ...],
+    cookie: tuple[str, ...],
+    no_robots: bool,
+    allow_private_networks: bool,
+    name: str,
+    resume_id: int | None,
+    as_json: bool,
+) -> None:
+    """Crawl URLS into searchable markdown documents, with a live progress bar.
+
+    Ctrl-C cancels the crawl (documents saved so far are kept) and exits non-zero."""
+    if not urls and resume_id is None:
+        fail("give at least one start URL (or --resume JOB_ID)")
+    config: dict[str, Any] = {
+        "start_urls": list(urls),
+        "max_depth": max_depth,
+        "max_pages": max_pages,
+        "include_patterns": list(include),
+        "exclude_patterns": list(exclude),
+        "allowed_domains": list(allowed_domain),
+        "concurrency": concurrency,
+        "delay": delay,
+        "request_timeout": request_timeout,
+        "max_retries": max_retries,
+        "follow_robots_txt": not no_robots,
+        "allow_private_networks": allow_private_networks,
+        "headers": _pairs(header, ":", "--header"),
+        "cookies": _pairs(cookie, "=", "--cookie"),
+    }
+    if user_agent:
+        config["user_agent"] = user_agent
+
+    async def go() -> int:
+        app = make_app(ctx, **{"worker.concurrency": concurrency})
+        async with app:
+            if resume_id is not None:
+                found = await app.store.get_job(resume_id)
+                if found is None or found.job_type != "crawl":
+                    fail(f"job {resume_id} is not a crawl")
+                    return 2
+                job = found
+            else:
+                job = await app.submit("crawl", config, name or urls[0])
+            started = time.monotonic()
+            worker = app.worker(concurrency=concurrency)
+            await worker.start()
+            loop = asyncio.get_running_loop()
+            interrupted = asyncio.Event()
+            loop.add_signal_handler(signal.SIGINT, interrupted.set)
+            loop.add_signal_handler(signal.SIGTERM, interrupted.set)
+            if not as_json:
+                click.echo(f"crawl job {job.id}: {', '.join(urls) or job.name}", err=True)
+            watcher = asyncio.create_task(watch_job(app, job.id, show=not as_json, documents=True))
+            stopper = asyncio.create_task(interrupted.wait())
+            try:
+                await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if not watcher.done():
+                    watcher.cancel()
+                    await app.manager.cancel(job.id)
+                else:
+                    stopper.cancel()
+            finally:
+                await worker.stop()
+            final = await app.store.get_job(job.id)
+            assert final is not None
+            s = summary(final, time.monotonic() - started)
+            if as_json:
+                print_json(s)
+            else:
+                reasons = ", ".join(f"{k} {v}" for k, v in s["skipped_by_reason"].items()) or "none"
+                click.echo(
+                    f"crawl {final.id} {final.status.value}: {s['documents']} documents, "
+                    f"{s['completed']} completed, {s['failed']} failed, {s['skipped']} skipped "
+                    f"({reasons}) in {s['seconds']:.1f}s ({s['pages_per_second']} pages/s)"
+                )
+                if final.status is JobStatus.CANCELLED:
+                    click.echo(
+                        "interrupted: crawl cancelled; documents saved so far are kept", err=True
+                    )
+            if interrupted.is_set():
+                return 130
+            return 0 if final.status is JobStatus.COMPLETED else 1
+
+    raise SystemExit(run_async(go))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--crawl", "crawl_id", type=int, help="Only documents of this crawl.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def search(
+    ctx: Ctx, query: str, limit: int, offset: int, crawl_id: int | None, as_json: bool
+) -> None:
+    """Full-text search of documents, best matches first (titles weigh more)."""
+
+    async def go() -> None:
+        async with make_app(ctx) as app:
+            page = await app.store.search_documents(query, limit, offset, crawl_id)
+        if as_json:
+            print_json({"items": [h.to_dict() for h in page.items], "total": page.total})
+            return
+        console = Console(highlight=False)
+        console.print(f"{page.total} result(s) for [bold]{query}[/bold]")
+        for i, hit in enumerate(page.items, offset + 1):
+            snippet = (
+                hit.snippet.replace("[", "\\[")
+                .replace(MARK_START, "[bold yellow]")
+                .replace(MARK_END, "[/]")
+            )
+            console.print(f"{i:>3}. [bold]{hit.title or '(untitled)'}[/bold]  {hit.url}")
+            console.print(f"     {snippet}")
+
+    run_async(go)
+
+
+@cli.group()
+def docs() -> None:
+    """Documents saved by crawls."""
+
+
+@docs.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def docs_show(ctx: Ctx, ref: str, as_json: bool) -> None:
+    """Print a document's markdown (REF is a document id or a URL)."""
+
+    async def go() -> int:
+        async with make_app(ctx) as app:
+            if ref.isdigit():
+                doc = await app.store.get_document(document_id=int(ref))
+            else:
+                doc = await app.store.get_document(url=ref)
+                if doc is None:
+                    from ..crawler.urls import try_normalize
+
+                    norm = try_normalize(ref)
+                    doc = await app.store.get_document(url=norm) if norm else None
+        if doc is None:
+            fail(f"no document {ref!r}", code=1)
+            return 1
+        if as_json:
+            print_json(doc.to_dict())
+        else:
+            click.echo(f"# {doc.title}\n<{doc.url}>\n\n{doc.markdown}")
+        return 0
+
+    raise SystemExit(run_async(go))
+
+
+@docs.command("ls")
+@click.option("--crawl", "crawl_id", type=int)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.pass_obj
+def docs_ls(ctx: Ctx, crawl_id: int | None, limit: int, offset: int) -> None:
+    """List documents, newest first."""
+
+    async def go() -> None:
+        async with make_app(ctx) as app:
+            page = await app.store.list_documents(limit, offset, crawl_id)
+        click.echo(f"{page.total} document(s)")
+        for d in page.items:
+            click.echo(f"{d.id:>6}  {d.word_count:>6} words  {d.url}  {d.title}")
+
+    run_async(go)
