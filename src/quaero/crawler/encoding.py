@@ -1,0 +1,123 @@
+"""Character-set detection and decoding of fetched HTML.
+
+Order of precedence (a simplified HTML5 "encoding sniffing" algorithm):
+
+1. a byte-order mark (UTF-8, UTF-16 LE/BE);
+2. the ``charset`` parameter of the ``Content-Type`` header;
+3. ``<meta charset=...>`` or ``<meta http-equiv="Content-Type" content="...; charset=...">``
+   within the first 4 KiB of the body;
+4. UTF-8.
+
+Labels are mapped as browsers do (``iso-8859-1``, ``latin1`` and ``ascii``
+decode as ``windows-1252``); unknown labels fall back to UTF-8. Decoding
+never fails: undecodable bytes become U+FFFD (``errors="replace"``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+__all__ = [
+    "charset_from_content_type",
+    "decode_html",
+    "decode_text",
+    "media_type",
+    "sniff_meta_charset",
+]
+
+_META_CHARSET_RE = re.compile(
+    rb"""<meta[^>]+?charset\s*=\s*["']?\s*([a-zA-Z0-9_:.\-]+)""", re.IGNORECASE
+)
+_CT_CHARSET_RE = re.compile(r"""charset\s*=\s*["']?\s*([^"';\s]+)""", re.IGNORECASE)
+_SNIFF_BYTES = 4096
+# WHATWG Encoding Standard: these labels mean windows-1252 on the web.
+_LABEL_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso_8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "l1": "cp1252",
+    "ascii": "cp1252",
+    "us-ascii": "cp1252",
+    "windows-1252": "cp1252",
+    "x-user-defined": "cp1252",
+    "utf8": "utf-8",
+    "unicode-1-1-utf-8": "utf-8",
+    "x-sjis": "shift_jis",
+    "gb2312": "gbk",
+}
+
+
+def media_type(content_type: str | None) -> str:
+    """Return the lower-case media type of a Content-Type value (``""`` when absent)."""
+    if not content_type:
+        return ""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _codec_name(label: str | None) -> str | None:
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    label = _LABEL_ALIASES.get(label, label)
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    return name
+
+
+def charset_from_content_type(content_type: str | None) -> str | None:
+    """Return the Python codec named by a Content-Type ``charset`` parameter, if valid."""
+    if not content_type or "charset" not in content_type.lower():
+        return None
+    m = _CT_CHARSET_RE.search(content_type)
+    return _codec_name(m.group(1)) if m else None
+
+
+def sniff_meta_charset(body: bytes) -> str | None:
+    """Return the codec declared by a ``<meta>`` tag in the first 4 KiB of ``body``."""
+    head = body[:_SNIFF_BYTES]
+    m = _META_CHARSET_RE.search(head)
+    if m is None:
+        return None
+    name = _codec_name(m.group(1).decode("ascii", "replace"))
+    if name is not None and name.startswith("utf-16"):
+        return "utf-8"
+    return name
+
+
+def _bom_charset(body: bytes) -> tuple[str, int] | None:
+    if body.startswith(codecs.BOM_UTF8):
+        return "utf-8", 3
+    if body.startswith(codecs.BOM_UTF16_LE):
+        return "utf-16-le", 2
+    if body.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16-be", 2
+    return None
+
+
+def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]:
+    """Decode an HTML body; return ``(text, codec_name)``. Never raises."""
+    bom = _bom_charset(body)
+    if bom is not None:
+        return body[bom[1] :].decode(bom[0], errors="replace"), bom[0]
+    charset = charset_from_content_type(content_type) or sniff_meta_charset(body) or "utf-8"
+    try:
+        return body.decode(charset, errors="replace"), charset
+    except (LookupError, ValueError):
+        return body.decode("utf-8", errors="replace"), "utf-8"
+
+
+def decode_text(body: bytes, content_type: str | None = None) -> str:
+    """Decode a non-HTML text body (robots.txt): BOM, header charset, else UTF-8."""
+    bom = _bom_charset(body)
+    if bom is not None:
+        return body[bom[1] :].decode(bom[0], errors="replace")
+    charset = charset_from_content_type(content_type) or "utf-8"
+    try:
+        return body.decode(charset, errors="replace")
+    except (LookupError, ValueError):
+        return body.decode("utf-8", errors="replace")

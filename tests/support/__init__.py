@@ -1,0 +1,1 @@
+"""Shared test helpers (a generated local website for crawler tests)."""
