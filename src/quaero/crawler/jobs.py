@@ -29,7 +29,7 @@ from .extract import extract
 from .fetch import Fetcher, FetchError
 from .robots import RobotsCache
 from .settings import CrawlSettings, has_skipped_extension, validate_crawl_config
-from .urls import UrlFilter, host_of
+from .urls import UrlFilter, host_of, try_normalize
 
 if TYPE_CHECKING:
     from ..app import App
@@ -181,7 +181,9 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
             if exc.retryable:
                 raise RetryJob(message, delay=exc.retry_after) from None
             raise PermanentJobError(message) from None
-    extracted = extract(page.text, page.url, url_options=s.url_options())
+    # the fetcher normalises redirect targets without the crawl's query rules
+    final_url = try_normalize(page.url, s.url_options()) or page.url
+    extracted = extract(page.text, final_url, url_options=s.url_options())
     links_followed = 0
     skipped: Counter[str] = Counter()
     if depth < s.max_depth and not extracted.nofollow:
@@ -207,7 +209,7 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
         for i in range(0, len(new_urls), _SPAWN_CHUNK):
             chunk = new_urls[i : i + _SPAWN_CHUNK]
             res = await ctx.spawn(
-                (_child(u, depth + 1, page.url, s) for u in chunk),
+                (_child(u, depth + 1, final_url, s) for u in chunk),
                 parent_id=crawl_id,
                 max_children=s.max_pages,
             )
@@ -217,7 +219,7 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
     elif depth >= s.max_depth and extracted.links:
         skipped["skipped_depth"] += len({link.url for link in extracted.links})
     doc = NewDocument(
-        url=page.url,
+        url=final_url,
         title=extracted.title,
         markdown=extracted.markdown,
         status_code=page.status,
@@ -239,7 +241,7 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
     if skipped:
         await ctx.add_stats(dict(skipped), job_id=crawl_id)
     return {
-        "url": page.url,
+        "url": final_url,
         "status": page.status,
         "document_id": saved.id,
         "links_found": len(extracted.links),

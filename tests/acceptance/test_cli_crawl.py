@@ -1,0 +1,137 @@
+"""``quaero crawl`` through the real CLI: a real site (postgresql-doc-15 on nginx), kill and
+resume, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.site import SiteThread
+
+QUAERO = str(Path(sys.executable).with_name("quaero"))
+ROOT = Path(__file__).resolve().parents[2]
+PG_DOCS = Path(os.environ.get("QUAERO_PG_DOCS", "/usr/share/doc/postgresql-doc-15/html"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def quaero(db: str, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [QUAERO, "--db", db, *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **env},
+    )
+
+
+def count(path: Path, sql: str, *params: Any) -> int:
+    """A count from the store, 0 while the database or its tables do not exist yet."""
+    if not path.exists():
+        return 0
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute(sql, params).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def nginx_pg_docs() -> Iterator[str]:
+    if not (PG_DOCS / "index.html").is_file():
+        pytest.skip(f"postgresql-doc-15 is not installed at {PG_DOCS} (make test installs it)")
+    port = free_port()
+    pidfile = subprocess.run(
+        [str(ROOT / "scripts" / "nginx-serve.sh"), str(PG_DOCS), str(port)],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        pid = int(Path(pidfile).read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+
+
+def test_postgresql_docs_crawl_and_search(tmp_path: Path, nginx_pg_docs: str) -> None:
+    db = f"sqlite:///{tmp_path}/q.db"
+    p = quaero(
+        db, "crawl", f"{nginx_pg_docs}/index.html", "--depth", "50", "--max-pages", "5000",
+        "--concurrency", "16", "--allow-private-networks", "--json",
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    summary = json.loads(p.stdout)
+    assert summary["documents"] == 1169
+    assert summary["failed"] == 0 and summary["status"] == "completed"
+    hits = json.loads(quaero(db, "search", "VACUUM", "--limit", "3", "--json").stdout)["items"]
+    assert f"{nginx_pg_docs}/sql-vacuum.html" in [h["url"] for h in hits]
+    vacuum = next(h for h in hits if h["url"].endswith("/sql-vacuum.html"))
+    assert vacuum["title"] == "VACUUM"
+    shown = quaero(db, "docs", "show", f"{nginx_pg_docs}/sql-vacuum.html")
+    assert shown.returncode == 0 and "garbage-collect" in shown.stdout
+
+
+def test_killed_crawl_resumes_with_same_documents_and_no_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    db = f"sqlite:///{path}"
+    with SiteThread() as site:
+        expected = site.expected(max_depth=3)
+        args = [site.url("/"), "--depth", "3", "--delay", "0.03", "--concurrency", "4",
+                "--allow-private-networks", "--json"]
+        env = {**os.environ, "QUAERO_WORKER_LEASE_SECONDS": "1.5"}
+        proc = subprocess.Popen([QUAERO, "--db", db, "crawl", *args], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while count(path, "SELECT COUNT(*) FROM documents") < 20:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        before = count(path, "SELECT COUNT(*) FROM documents")
+        assert 0 < before < len(expected.saved)
+        resumed = quaero(db, "crawl", "--resume", "1", "--json", "--allow-private-networks",
+                         QUAERO_WORKER_LEASE_SECONDS="1.5")
+        summary = json.loads(resumed.stdout)
+        assert summary["documents"] == len(expected.saved)
+        conn = sqlite3.connect(path)
+        urls = conn.execute("SELECT url FROM documents").fetchall()
+        conn.close()
+        assert {u for (u,) in urls} == set(expected.saved)  # the same documents, once each
+        assert count(path, "SELECT COUNT(*) FROM jobs WHERE parent_id = 1") == summary["pages"]
+        assert quaero(db, "db", "check").returncode == 0
+
+
+def test_ctrl_c_cancels_and_keeps_documents(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    db = f"sqlite:///{path}"
+    with SiteThread() as site:
+        proc = subprocess.Popen(
+            [QUAERO, "--db", db, "crawl", site.url("/"), "--depth", "5", "--delay", "0.05",
+             "--concurrency", "2", "--allow-private-networks", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + 60
+        while count(path, "SELECT COUNT(*) FROM documents") < 5:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    summary = json.loads(out)
+    assert summary["status"] == "cancelled" and summary["documents"] >= 5
+    assert "Traceback" not in err
+    assert count(path, "SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')") == 0
+    assert count(path, "SELECT COUNT(*) FROM documents") == summary["documents"]

@@ -1,0 +1,146 @@
+"""Crawls of the generated local site (tests/support/site.py) on a real SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quaero import App, JobStatus, Settings
+from quaero.crawler.jobs import register
+from quaero.store import JobQuery
+from tests.support.site import TestSite
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[TestSite]:
+    async with TestSite(slow_delay=0.2) as s:
+        yield s
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    s = Settings()
+    s.store.url = f"sqlite:///{tmp_path}/q.db"
+    s.worker.backoff_base = 0.01
+    s.worker.backoff_max = 0.05
+    s.worker.poll_interval = 0.1
+    a = App(s)
+    register(a)
+    async with a:
+        yield a
+
+
+async def run_crawl(app: App, concurrency: int = 8, **config: Any) -> Any:
+    cfg = {"allow_private_networks": True, "skip_extensions": False, "request_timeout": 5, **config}
+    w = app.worker(concurrency=concurrency)
+    await w.start()
+    try:
+        job = await app.submit("crawl", cfg)
+        return await app.wait(job.id, timeout=120)
+    finally:
+        await w.stop()
+
+
+async def saved_urls(app: App, crawl_id: int) -> set[str]:
+    page = await app.store.list_documents(limit=100_000, job_id=crawl_id)
+    return {d.url for d in page.items}
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+async def test_exact_documents_for_depth(app: App, site: TestSite, depth: int) -> None:
+    job = await run_crawl(app, start_urls=[site.url("/")], max_depth=depth)
+    expected = site.expected(max_depth=depth)
+    assert await saved_urls(app, job.id) == set(expected.saved)
+    assert job.result_count == len(expected.saved)
+    # nothing fetched twice (the flaky page answers 500 once, then is retried)
+    twice = {path for path, n in site.hits.items() if n > 1}
+    assert twice <= {"/flaky.html"}
+    assert site.hits["/robots.txt"] == 1  # fetched once per host and cached
+    assert not any(p.startswith("/private/") for p in site.hits)  # robots honoured
+    assert job.stats.get("skipped_robots", 0) >= 1
+
+
+async def test_failed_pages_keep_their_reason(app: App, site: TestSite) -> None:
+    job = await run_crawl(app, start_urls=[site.url("/")], max_depth=1)
+    expected = site.expected(max_depth=1)
+    failed = await app.store.list_jobs(
+        JobQuery(parent_id=job.id, statuses=[JobStatus.FAILED], limit=1000)
+    )
+    reasons = {j.config["url"]: (j.error or "").split(":", 1)[0] for j in failed.items}
+    assert reasons == expected.failed
+    assert job.status is JobStatus.FAILED  # one overall rule: a failed child fails the crawl
+    assert job.children.failed == len(expected.failed)
+
+
+async def test_budget_is_never_exceeded_with_concurrency_8(app: App, site: TestSite) -> None:
+    job = await run_crawl(app, concurrency=8, start_urls=[site.url("/")], max_depth=10, max_pages=40)
+    assert job.children.total == 40
+    html_requests = {p for p in site.hits if p not in ("/robots.txt",)}
+    # each child is at most one page (plus redirect hops it followed)
+    assert job.result_count <= 40
+    assert job.stats.get("skipped_budget", 0) > 0
+    assert len({p for p in html_requests if not p.startswith("/redirect/")}) <= 40
+    assert await app.store.recount() == []
+
+
+async def test_query_rules_deduplicate(app: App, site: TestSite) -> None:
+    job = await run_crawl(
+        app, start_urls=[site.url("/")], max_depth=1,
+        drop_query_params=["utm_*"], sort_query=True,
+    )
+    dups = {u for u in await saved_urls(app, job.id) if "/dup.html" in u}
+    assert len(dups) == 1
+
+
+async def test_search_ranks_titles(app: App, site: TestSite) -> None:
+    await run_crawl(app, start_urls=[site.url("/")], max_depth=1)
+    page = await app.store.search_documents("Home", limit=3)
+    assert page.items and page.items[0].url == site.url("/")
+    from quaero.errors import InvalidJobSpec
+
+    with pytest.raises(InvalidJobSpec, match="no words"):
+        await app.store.search_documents("!!! ???")
+
+
+async def test_private_addresses_refused_by_default(app: App, site: TestSite) -> None:
+    job = await run_crawl(
+        app, start_urls=[site.url("/")], max_depth=1, allow_private_networks=False, max_retries=0
+    )
+    assert job.status is JobStatus.FAILED and job.result_count == 0
+    failed = await app.store.list_jobs(JobQuery(parent_id=job.id, limit=10))
+    assert "ssrf_blocked" in (failed.items[0].error or "")
+    assert site.hits.get("/", 0) == 0
+
+
+async def test_bad_crawl_config_is_refused(app: App) -> None:
+    from quaero.errors import InvalidJobSpec
+
+    for cfg, msg in [
+        ({}, "start_urls must list at least one"),
+        ({"start_urls": ["ftp://x"]}, "not a valid http(s) URL"),
+        ({"start_urls": ["http://x/"], "max_depth": -1}, "max_depth must be an integer"),
+        ({"start_urls": ["http://x/"], "include_patterns": ["("]}, "invalid regular expression"),
+        ({"start_urls": ["http://x/"], "speed": 3}, "unknown crawl option"),
+    ]:
+        with pytest.raises(InvalidJobSpec, match=re.escape(msg)):
+            await app.submit("crawl", cfg)
+
+
+async def test_credentials_never_leave_the_store(app: App, site: TestSite) -> None:
+    job = await run_crawl(
+        app, start_urls=[site.url("/")], max_depth=0,
+        headers={"Authorization": "Bearer s3cret"}, cookies={"session": "c00kie"},
+    )
+    from quaero.jobs.models import job_to_dict
+
+    text = str(job_to_dict(job))
+    events = await app.store.read_events(0, 100_000)
+    from quaero.store import LogQuery
+
+    logs = await app.store.read_logs(LogQuery(job.id, aggregated=True, limit=10_000))
+    blob = text + str([e.payload for e in events]) + str([e.message for e in logs])
+    assert "s3cret" not in blob and "c00kie" not in blob
