@@ -62,7 +62,7 @@ SEARCH = """
 WITH q AS (SELECT plainto_tsquery('english', $1) AS q),
 hits AS (
     SELECT d.id, ts_rank('{{0.1, 0.0, 0.3, 1.0}}', d.search, q.q) AS rank
-    FROM documents d, q {join}
+    FROM q, documents d {join}
     WHERE d.search @@ q.q {where}
     ORDER BY rank DESC, d.id LIMIT $2 OFFSET $3
 )
