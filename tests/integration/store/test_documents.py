@@ -82,6 +82,6 @@ async def test_list_documents_newest_first_and_per_crawl(store: Store) -> None:
         await store.save_document(doc(f"http://l/{i}", f"t{i}", "b"), crawl.id, crawl.id)
     await store.save_document(doc("http://l/x", "tx", "b"), other.id, other.id)
     everything = await store.list_documents()
-    assert everything.total == 4 and [d.url for d in everything.items][0] == "http://l/x"
+    assert everything.total == 4 and everything.items[0].url == "http://l/x"
     mine = await store.list_documents(limit=2, job_id=crawl.id)
     assert mine.total == 3 and [d.url for d in mine.items] == ["http://l/2", "http://l/1"]
