@@ -171,6 +171,7 @@ async def _logs(
 ) -> dict[str, Any]:
     if level is not None and level not in LOG_LEVELS:
         raise HTTPException(422, f"unknown log level {level!r}; use one of {', '.join(LOG_LEVELS)}")
+    seq = app.bus.last_seq
     entries = await app.store.read_logs(
         LogQuery(
             job_id,
@@ -182,7 +183,7 @@ async def _logs(
         )
     )
     next_cursor = str(entries[-1].id) if len(entries) == limit else None
-    return {"items": [e.to_dict() for e in entries], "next_cursor": next_cursor}
+    return {"items": [e.to_dict() for e in entries], "next_cursor": next_cursor, "seq": seq}
 
 
 LevelQ = Annotated[str | None, Query(description="minimum level: debug|info|warning|error")]

@@ -38,20 +38,22 @@ _SNAPSHOT_JOBS = 50
 
 @dataclass(slots=True)
 class Filter:
-    """What a client wants. Empty ``types`` / ``job_ids`` mean all.
+    """What a client wants.
 
-    - ``job_ids``: events about these jobs (``event.job_id``);
+    - ``types``: these event types (None = every type the server allows; an empty set,
+      when none of the asked types is allowed, matches nothing);
+    - ``job_ids``: events about these jobs (``event.job_id``; empty = all jobs);
     - ``tree``: also every event of the trees rooted at these jobs (``event.root_id``);
     - ``top_level``: only events about top-level jobs (the jobs page).
     """
 
-    types: frozenset[str] = frozenset()
+    types: frozenset[str] | None = None
     job_ids: frozenset[int] = frozenset()
     tree: bool = False
     top_level: bool = False
 
     def matches(self, e: Event) -> bool:
-        if self.types and e.type not in self.types:
+        if self.types is not None and e.type not in self.types:
             return False
         if self.top_level and e.job_id is not None and e.job_id != e.root_id:
             return False
@@ -63,7 +65,7 @@ class Filter:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "event_types": sorted(self.types),
+            "event_types": None if self.types is None else sorted(self.types),
             "job_ids": sorted(self.job_ids),
             "tree": self.tree,
             "top_level": self.top_level,
@@ -141,9 +143,9 @@ class Hub:
         tree: bool = False,
         top_level: bool = False,
     ) -> Filter:
-        wanted = frozenset(types)
+        wanted: frozenset[str] | None = frozenset(types) or None
         if self.allowed:
-            wanted = (wanted & self.allowed) if wanted else self.allowed
+            wanted = self.allowed if wanted is None else wanted & self.allowed
         return Filter(wanted, frozenset(job_ids), tree, top_level)
 
     def new_client(self, flt: Filter) -> Client:
@@ -191,11 +193,13 @@ class Hub:
     ) -> None:
         flt = client.filter
         cursor = after
+        if flt.types is not None and not flt.types:
+            return  # nothing can match
         # a batch always fits in the outbox: replay itself never overflows it
         batch = max(1, min(_REPLAY_BATCH, client.outbox.limit - 1))
         while cursor < until and not client.parked_overflow:
             events = await self.app.store.read_events(
-                cursor, batch, flt.types, flt.job_ids, until_seq=until
+                cursor, batch, flt.types or (), flt.job_ids, until_seq=until
             )
             if not events:
                 break

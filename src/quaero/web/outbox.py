@@ -116,12 +116,12 @@ class Outbox:
         self._changed.set()
 
     def get_nowait(self) -> Message | Resync | str | None:
-        if self._control:
-            return self._control.popleft()()
         if self._resync is not None:
             r, self._resync = self._resync, None
             self.last_seq = r.seq
             return r
+        if self._control:
+            return self._control.popleft()()
         if not self._items:
             return None
         key, msg = next(iter(self._items.items()))

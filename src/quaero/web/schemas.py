@@ -86,6 +86,7 @@ class LogItem(BaseModel):
 class LogPage(BaseModel):
     items: list[LogItem]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+    seq: int = Field(description="event seq this page is current at")
 
 
 class JobTypeInfo(BaseModel):

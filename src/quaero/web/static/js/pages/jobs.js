@@ -1,0 +1,255 @@
+// The jobs page: top-level jobs with live status and Progress column, filters, paging.
+
+import { api } from "../api.js";
+import { live } from "../live.js";
+import {
+  STATUSES, TERMINAL, badge, countsOf, debounce, fmtNumber, fmtTime, h, notice, pager,
+  progressBar, progressText, updateBar,
+} from "../util.js";
+import { jobActions } from "./actions.js";
+
+const PAGE_SIZE = 25;
+export const DEMO_JOB = {
+  job_type: "fanout",
+  name: "demo: 200 children × 200 ms",
+  config: { children: 200, child_config: { sleep_ms: 200 } },
+};
+
+export function jobsPage(view, _params, query) {
+  const state = {
+    status: query.get("status") || "",
+    q: query.get("q") || "",
+    offset: Number(query.get("offset")) || 0,
+    rows: new Map(),
+  };
+  const msg = h("div", { class: "messages" });
+  const stats = h("p", { class: "stats", "aria-live": "polite" });
+  const tbody = h("tbody");
+  const pagerBox = h("div");
+  const empty = h("div", { class: "empty", hidden: true });
+  const statusSelect = h(
+    "select",
+    { id: "filter-status", name: "status", onchange: () => { state.status = statusSelect.value; state.offset = 0; syncUrl(); load(); } },
+    h("option", { value: "" }, "All statuses"),
+    STATUSES.map((s) => h("option", { value: s, selected: s === state.status }, s)),
+  );
+  const search = h("input", {
+    id: "filter-q", type: "search", name: "q", value: state.q, placeholder: "Name contains…",
+    oninput: debounce(() => { state.q = search.value.trim(); state.offset = 0; syncUrl(); load(); }, 300),
+  });
+  const table = h(
+    "table",
+    { class: "jobs-table", "aria-label": "Top-level jobs" },
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col" }, "ID"),
+      h("th", { scope: "col" }, "Name"),
+      h("th", { scope: "col", class: "col-type" }, "Type"),
+      h("th", { scope: "col" }, "Status"),
+      h("th", { scope: "col", class: "col-progress" }, "Progress"),
+      h("th", { scope: "col", class: "col-num" }, "Docs"),
+      h("th", { scope: "col", class: "col-time" }, "Created"),
+      h("th", { scope: "col", class: "col-time col-optional" }, "Started"),
+      h("th", { scope: "col", class: "col-time col-optional" }, "Finished"),
+      h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
+    )),
+    tbody,
+  );
+  view.replaceChildren(
+    h("div", { class: "page-head" },
+      h("h1", {}, "Jobs"),
+      h("div", { class: "page-head-actions" },
+        h("button", { type: "button", class: "secondary", onclick: runDemo }, "Run a demo job"),
+        h("a", { class: "button primary", href: "#/new" }, "New job"),
+      ),
+    ),
+    stats,
+    h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
+      h("label", { for: "filter-status" }, "Status"), statusSelect,
+      h("label", { for: "filter-q" }, "Search"), search,
+    ),
+    msg,
+    empty,
+    h("div", { class: "table-wrap" }, table),
+    pagerBox,
+  );
+
+  function syncUrl() {
+    const p = new URLSearchParams();
+    if (state.status) p.set("status", state.status);
+    if (state.q) p.set("q", state.q);
+    if (state.offset) p.set("offset", String(state.offset));
+    const hash = `#/jobs${p.toString() ? `?${p}` : ""}`;
+    if (window.location.hash !== hash) history.replaceState(null, "", hash);
+  }
+
+  async function runDemo() {
+    try {
+      const job = await api("/api/jobs", { method: "POST", body: DEMO_JOB });
+      notice(msg, `Started demo job ${job.id}.`, "ok");
+      if (live.state !== "live") load();
+    } catch (err) {
+      notice(msg, `Could not start the demo job: ${err.detail || err.message}`);
+    }
+  }
+
+  function renderRow(job) {
+    const c = countsOf(job);
+    const progressCell = h("td", { class: "col-progress progress-cell", dataset: { testid: "progress" } },
+      h("span", { class: "progress-text" }, job.progress_text),
+      progressBar(c),
+    );
+    if (!c.total) progressCell.classList.add("no-children");
+    const tr = h("tr", { dataset: { jobId: job.id } },
+      h("td", { class: "col-num" }, String(job.id)),
+      h("td", { class: "col-name" }, h("a", { href: `#/jobs/${job.id}` }, job.name || job.job_type)),
+      h("td", { class: "col-type" }, job.job_type),
+      h("td", { class: "status-cell" }, badge(job.overall_status)),
+      progressCell,
+      h("td", { class: "col-num docs-cell" }, fmtNumber(job.result_count)),
+      h("td", { class: "col-time" }, fmtTime(job.created_at)),
+      h("td", { class: "col-time col-optional started-cell" }, fmtTime(job.started_at)),
+      h("td", { class: "col-time col-optional finished-cell" }, fmtTime(job.completed_at)),
+      h("td", { class: "actions-cell" }, jobActions(job, { compact: true, onDone: afterAction, onError: (e) => notice(msg, e) })),
+    );
+    return tr;
+  }
+
+  function afterAction(kind, job) {
+    if (kind === "rerun") notice(msg, `Started job ${job.id} (rerun).`, "ok");
+    if (kind === "delete") notice(msg, "Job deleted.", "ok");
+    load();
+  }
+
+  function render(page) {
+    state.rows.clear();
+    tbody.replaceChildren(...page.items.map((job) => {
+      const tr = renderRow(job);
+      state.rows.set(job.id, { tr, job });
+      return tr;
+    }));
+    const filtered = state.status || state.q;
+    empty.hidden = page.total > 0;
+    empty.replaceChildren();
+    if (!page.total && !filtered) {
+      empty.append(
+        h("h2", {}, "No jobs yet"),
+        h("p", {}, "Start a demo: a parent job with 200 children that sleep 200 ms each. Watch its Progress column move live."),
+        h("button", { type: "button", class: "primary big", onclick: runDemo }, "Run a demo job"),
+      );
+    } else if (!page.total) {
+      empty.append(h("p", {}, "No jobs match these filters."));
+    }
+    table.hidden = page.total === 0;
+    pagerBox.replaceChildren(page.total > PAGE_SIZE ? pager({
+      offset: state.offset, limit: PAGE_SIZE, total: page.total,
+      onPage: (o) => { state.offset = o; syncUrl(); load(); },
+    }) : "");
+  }
+
+  async function loadStats() {
+    try {
+      const s = await api("/api/jobs/stats");
+      const t = s.top_level;
+      stats.textContent = `${fmtNumber(t.total)} top-level job${t.total === 1 ? "" : "s"}: ${t.running} running, ${t.pending} pending, ` +
+        `${t.completed} completed, ${t.failed} failed, ${t.cancelled} cancelled · ${fmtNumber(s.all.total)} jobs in all trees`;
+    } catch {
+      /* shown by load() */
+    }
+  }
+
+  let loading = null;
+  async function load() {
+    const mine = {};
+    loading = mine;
+    try {
+      const page = await api("/api/jobs", {
+        params: {
+          parent_id: "root", status: state.status, q: state.q,
+          limit: PAGE_SIZE, offset: state.offset,
+        },
+      });
+      if (loading !== mine) return null;
+      render(page);
+      loadStats();
+      if (live.state === "live" || live.state === "idle") notice(msg, "");
+      return page;
+    } catch (err) {
+      notice(msg, `Could not load jobs: ${err.detail || err.message}`);
+      return null;
+    }
+  }
+  const reload = debounce(load, 250);
+
+  function onProgress(p) {
+    const row = state.rows.get(p.job_id);
+    if (!row) return;
+    const c = countsOf(p);
+    const cell = row.tr.querySelector(".progress-cell");
+    cell.querySelector(".progress-text").textContent = p.progress_text || progressText(c);
+    cell.classList.toggle("no-children", !c.total);
+    updateBar(cell.querySelector(".bar"), c);
+    setStatus(row, p.status);
+  }
+
+  function setStatus(row, status) {
+    const cell = row.tr.querySelector(".status-cell");
+    if (cell.firstChild && cell.firstChild.dataset.status === status) return;
+    cell.replaceChildren(badge(status));
+    row.job.overall_status = status;
+  }
+
+  async function refreshRow(jobId) {
+    try {
+      const job = await api(`/api/jobs/${jobId}`);
+      const row = state.rows.get(jobId);
+      if (!row) return;
+      const tr = renderRow(job);
+      row.tr.replaceWith(tr);
+      state.rows.set(jobId, { tr, job });
+    } catch {
+      /* deleted meanwhile: the job_deleted event reloads */
+    }
+  }
+
+  function onEvent(m) {
+    const p = m.payload;
+    switch (m.type) {
+      case "parent_job_progress":
+        onProgress(p);
+        break;
+      case "job_status_change":
+        if (state.rows.has(p.job_id)) {
+          if (TERMINAL.has(p.status) || p.status === "running") refreshRow(p.job_id);
+        }
+        if (state.status) reload();
+        loadStats();
+        break;
+      case "job_created":
+        if (state.offset === 0) reload();
+        else loadStats();
+        break;
+      case "job_deleted":
+        if (state.rows.has(p.job_id)) reload();
+        break;
+      case "document_saved":
+        break;
+      default:
+    }
+  }
+
+  (async () => {
+    const page = await load();
+    live.open({
+      after: page ? page.seq : undefined,
+      filter: {
+        types: ["parent_job_progress", "job_status_change", "job_created", "job_deleted"],
+        topLevel: true,
+      },
+      onEvent,
+      onResync: () => load(),
+      poll: () => load(),
+    });
+  })();
+
+  return { destroy() { live.close(); reload.cancel(); } };
+}
