@@ -59,7 +59,9 @@ async def test_malformed_and_oversized_bodies(web: Web) -> None:
     assert r.status_code == 400
     assert r.json() == {"detail": "request body is not valid JSON"}
     big = b'{"job_type": "noop", "name": "' + b"x" * 1_100_000 + b'"}'
-    r = await web.client.post("/api/jobs", content=big, headers={"content-type": "application/json"})
+    r = await web.client.post(
+        "/api/jobs", content=big, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert "too large" in r.json()["detail"]
 
@@ -160,9 +162,7 @@ async def test_children_page_and_filter(web: Web) -> None:
     r = await web.client.get(f"/api/jobs/{parent}/children", params={"limit": 50})
     page = r.json()
     assert page["total"] == 120 and [j["id"] for j in page["items"]] == kids[:50]
-    r = await web.client.get(
-        f"/api/jobs/{parent}/children", params={"limit": 50, "offset": 100}
-    )
+    r = await web.client.get(f"/api/jobs/{parent}/children", params={"limit": 50, "offset": 100})
     assert [j["id"] for j in r.json()["items"]] == kids[100:]
     r = await web.client.get(f"/api/jobs/{parent}/children", params={"status": "running"})
     assert r.json()["total"] == 7

@@ -186,7 +186,11 @@ async def test_resume_under_throttling_delivers_final_state(web_settings: Settin
         text = progress[-1]["payload"]["progress_text"]
         assert text == "0 pending, 0 running, 60 completed, 0 failed"
         # the parent's own status change was missed too, and comes after the progress
-        assert msgs[-1]["payload"] == {**msgs[-1]["payload"], "job_id": parent, "status": "completed"}
+        assert msgs[-1]["payload"] == {
+            **msgs[-1]["payload"],
+            "job_id": parent,
+            "status": "completed",
+        }
 
 
 async def test_snapshot_when_resume_point_is_gone(live: LiveServer) -> None:
@@ -212,23 +216,24 @@ async def test_snapshot_when_resume_point_is_gone(live: LiveServer) -> None:
 
 async def test_whitelist_is_respected(web_settings: Settings) -> None:
     web_settings.websocket.allowed_events = ["parent_job_progress"]
-    async with serve(web_settings) as live:
-        async with ws_connect(live.ws_url) as a, ws_connect(f"{live.ws_url}?types=log") as b:
-            assert (await a.ready())["payload"]["filter"]["event_types"] == [
-                "parent_job_progress"
-            ]
-            assert (await b.ready())["payload"]["filter"]["event_types"] == []
-            parent, kids = await make_tree(live.app, 5)
-            await live.app.store.add_logs([LogEntry(parent, "info", "hello", time.time())])
-            await finish_children(live, kids)
-            await a.until(lambda m: is_final(m, parent))
-            assert {m["type"] for m in a.events} == {"parent_job_progress"}
-            position = live.api.state.hub.position
-            await b.send({"type": "ping"})
-            pong = await b.recv()
-            # the pong carries the hub position only if nothing was queued for b
-            assert pong["type"] == "pong" and pong["seq"] == position
-            assert b.events == []
+    async with (
+        serve(web_settings) as live,
+        ws_connect(live.ws_url) as a,
+        ws_connect(f"{live.ws_url}?types=log") as b,
+    ):
+        assert (await a.ready())["payload"]["filter"]["event_types"] == ["parent_job_progress"]
+        assert (await b.ready())["payload"]["filter"]["event_types"] == []
+        parent, kids = await make_tree(live.app, 5)
+        await live.app.store.add_logs([LogEntry(parent, "info", "hello", time.time())])
+        await finish_children(live, kids)
+        await a.until(lambda m: is_final(m, parent))
+        assert {m["type"] for m in a.events} == {"parent_job_progress"}
+        position = live.api.state.hub.position
+        await b.send({"type": "ping"})
+        pong = await b.recv()
+        # the pong carries the hub position only if nothing was queued for b
+        assert pong["type"] == "pong" and pong["seq"] == position
+        assert b.events == []
 
 
 async def test_job_subscription_gets_only_that_job(live: LiveServer) -> None:
@@ -239,9 +244,7 @@ async def test_job_subscription_gets_only_that_job(live: LiveServer) -> None:
         msgs = await ws.until(
             lambda m: m["type"] == "job_status_change" and m["payload"]["status"] == "completed"
         )
-        assert {m["payload"]["job_id"] for m in msgs if m["type"] not in CONTROL_TYPES} == {
-            kids[2]
-        }
+        assert {m["payload"]["job_id"] for m in msgs if m["type"] not in CONTROL_TYPES} == {kids[2]}
         # switch to the parent with a subscribe message
         await ws.send({"type": "subscribe", "event_types": [], "job_ids": [parent]})
         sub = await ws.until(lambda m: m["type"] == "subscribed")
@@ -322,7 +325,6 @@ async def test_stalled_client_does_not_block_others(web_settings: Settings) -> N
             await stalled.ready()
             await normal.ready()
             hub = live.api.state.hub
-            stalled_client = next(c for c in hub.clients if c.outbox.overflows == 0)
             # the stalled client never reads again; 3,000 lines of 8 KB go to both
             filler = "x" * 8192
             total = 3000
@@ -348,7 +350,6 @@ async def test_stalled_client_does_not_block_others(web_settings: Settings) -> N
             msgs = await stalled.until(lambda m: m["type"] == "snapshot", timeout=30)
             assert msgs[-1]["payload"]["reason"] == "resync"
             assert len(msgs) < total
-            del stalled_client
 
 
 async def test_metrics_count_ws_clients(live: LiveServer) -> None:
