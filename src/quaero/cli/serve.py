@@ -7,13 +7,43 @@ shutdown timeout or are released for another worker, then the store is closed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
 
 from .main import Ctx, cli, make_app, run_async
 
+if TYPE_CHECKING:
+    import uvicorn
+
 __all__ = ["serve"]
+
+
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """Exits with status 0 after a graceful stop (uvicorn re-raises the signal)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            sigs = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in sigs}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server(config)
 
 
 @cli.command()
@@ -89,7 +119,7 @@ def serve(
         f"{', API token required' if s.api_token else ''})",
         err=True,
     )
-    server = uvicorn.Server(config)
+    server = _server(config)
     server.run()
     if not server.started:
         raise SystemExit(1)

@@ -22,7 +22,7 @@ export function jobPage(view, params) {
     level: "info",
     aggregated: false,
     olderCursor: null,
-    logKeys: new Set(),
+    lastId: null,
     trimmed: false,
   };
   const msg = h("div", { class: "messages" });
@@ -176,16 +176,16 @@ export function jobPage(view, params) {
       h("span", { class: "log-level" }, e.level.toUpperCase()), " ", who, who ? " " : "",
       h("span", { class: "log-message" }, e.message));
   }
-  const keyOf = (e) => `${e.timestamp}|${e.job_id}|${e.message}`;
   const logPath = () => `/api/jobs/${id}/logs${state.aggregated ? "/aggregated" : ""}`;
 
   async function loadLogs() {
     try {
       const page = await api(logPath(), { params: { level: state.level, order: "desc", limit: LOG_PAGE } });
-      state.logKeys = new Set(page.items.map(keyOf));
+      const items = page.items.slice().reverse();
+      state.lastId = items.length ? items[items.length - 1].id : null;
       state.olderCursor = page.next_cursor;
       state.trimmed = false;
-      logList.replaceChildren(...page.items.slice().reverse().map(logLine));
+      logList.replaceChildren(...items.map(logLine));
       olderButton.disabled = !state.olderCursor;
       logBox.scrollTop = logBox.scrollHeight;
       return page;
@@ -202,26 +202,36 @@ export function jobPage(view, params) {
     });
     const before = logBox.scrollHeight;
     logList.prepend(...page.items.slice().reverse().map(logLine));
-    page.items.forEach((e) => state.logKeys.add(keyOf(e)));
     logBox.scrollTop += logBox.scrollHeight - before;
     state.olderCursor = page.next_cursor;
     olderButton.disabled = !state.olderCursor || state.trimmed;
   }
 
-  function appendLog(e) {
-    if (LEVELS.indexOf(e.level) < LEVELS.indexOf(state.level)) return;
-    if (!state.aggregated && e.job_id !== id) return;
-    const key = keyOf(e);
-    if (state.logKeys.has(key)) return;
-    state.logKeys.add(key);
-    logList.append(logLine(e));
-    while (logList.childElementCount > MAX_LOG_LINES) {
-      logList.firstElementChild.remove();
-      state.trimmed = true;
-      olderButton.disabled = true;
+  // The live tail: log and status events say "there is more"; the lines themselves come
+  // from the REST log after the last line shown, so they are complete and in order.
+  async function fetchNew() {
+    for (let round = 0; round < 10; round += 1) {
+      let page;
+      try {
+        page = await api(logPath(), {
+          params: { level: state.level, order: "asc", limit: 500, cursor: state.lastId ?? undefined },
+        });
+      } catch {
+        return;
+      }
+      if (!page.items.length) return;
+      logList.append(...page.items.map(logLine));
+      state.lastId = page.items[page.items.length - 1].id;
+      while (logList.childElementCount > MAX_LOG_LINES) {
+        logList.firstElementChild.remove();
+        state.trimmed = true;
+        olderButton.disabled = true;
+      }
+      if (autoScroll.checked) logBox.scrollTop = logBox.scrollHeight;
+      if (!page.next_cursor) return;
     }
-    if (autoScroll.checked) logBox.scrollTop = logBox.scrollHeight;
   }
+  const tail = throttle(fetchNew, 500);
 
   function onEvent(m) {
     const p = m.payload;
@@ -235,8 +245,9 @@ export function jobPage(view, params) {
     } else if (m.type === "job_status_change") {
       if (p.job_id === id) refreshJob();
       else if (p.parent_id === id) refreshChildren();
+      if (p.job_id === id || state.aggregated) tail();
     } else if (m.type === "log") {
-      appendLog(p);
+      if (state.aggregated || p.job_id === id) tail();
     } else if (m.type === "job_progress" && p.job_id === id) {
       refreshJob();
     } else if (m.type === "job_deleted" && p.job_id === id) {
@@ -254,8 +265,8 @@ export function jobPage(view, params) {
         tree: state.aggregated && job && job.root_id === job.id,
       },
       onEvent,
-      onResync: () => { refreshJob().then(loadChildren); loadLogs(); },
-      poll: () => { refreshJob().then(loadChildren); },
+      onResync: () => { refreshJob().then(loadChildren); tail(); },
+      poll: () => { refreshJob().then(loadChildren); tail(); },
     });
   }
 
@@ -266,5 +277,5 @@ export function jobPage(view, params) {
     follow(logPage);
   })();
 
-  return { destroy() { live.close(); refreshChildren.cancel(); } };
+  return { destroy() { live.close(); refreshChildren.cancel(); tail.cancel(); } };
 }
