@@ -78,6 +78,8 @@ class WebSocketSettings:
 @dataclass
 class JobsSettings:
     definitions_dir: str = "./jobs"
+    #: start definitions on their ``schedule`` (a task in the ``quaero serve`` process)
+    scheduler: bool = True
 
 
 @dataclass

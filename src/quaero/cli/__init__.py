@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import crawl as _crawl  # noqa: F401
 from . import db as _db  # noqa: F401
+from . import definitions as _definitions  # noqa: F401
 
 # command modules register themselves on ``cli`` when imported
 from . import jobs as _jobs  # noqa: F401

@@ -8,12 +8,13 @@ Callers (the manager, workers, the web app, the CLI) only see :class:`Store`. Ea
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Collection, Sequence
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..documents.models import Document, NewDocument, SearchPage
-from ..errors import StoreError
+from ..errors import InvalidJobSpec, StoreError
 from ..events.types import Event
 from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult
@@ -26,6 +27,7 @@ __all__ = [
     "LogQuery",
     "Page",
     "Store",
+    "metadata_filter",
     "open_store",
 ]
 
@@ -53,6 +55,9 @@ class JobQuery:
     #: ``"root"`` for top-level jobs, an id for that job's children, None for all jobs
     parent_id: int | str | None = None
     text: str | None = None
+    #: jobs whose metadata holds each of these keys with exactly this (scalar) value,
+    #: e.g. ``{"definition": "nightly"}``; keys are ``[A-Za-z0-9_]+``
+    metadata: Mapping[str, str | int | bool] | None = None
     limit: int = 50
     offset: int = 0
     order_by: str = "id"
@@ -278,6 +283,22 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def prune_events(self, older_than: float) -> int: ...
+
+
+def metadata_filter(query: JobQuery) -> list[tuple[str, str | int | bool]]:
+    """The checked ``(key, value)`` pairs of ``query.metadata`` (for backends to turn into
+    SQL: keys are safe to put in a JSON path). Raises InvalidJobSpec for a bad one."""
+    out: list[tuple[str, str | int | bool]] = []
+    for key, value in (query.metadata or {}).items():
+        if not _METADATA_KEY.fullmatch(key):
+            raise InvalidJobSpec(f"metadata filter key {key!r} must match [A-Za-z0-9_]+")
+        if not isinstance(value, str | int):  # bool is an int
+            raise InvalidJobSpec(f"metadata filter {key!r} must be a string or an integer")
+        out.append((key, value))
+    return out
+
+
+_METADATA_KEY = re.compile(r"[A-Za-z0-9_]+")
 
 
 def open_store(url: str, **kwargs: Any) -> Store:

@@ -10,7 +10,16 @@ from ..errors import InvalidJobSpec, JobNotFound
 from ..events.types import Event
 from ..jobs.models import Job, JobStatus
 from . import sqlite_sql as q
-from .base import JOB_ORDER_KEYS, LOG_LEVELS, Drift, JobQuery, LogEntry, LogQuery, Page
+from .base import (
+    JOB_ORDER_KEYS,
+    LOG_LEVELS,
+    Drift,
+    JobQuery,
+    LogEntry,
+    LogQuery,
+    Page,
+    metadata_filter,
+)
 from .sqlite_base import SqliteBase, _loads, _row_to_job
 from .sqlite_writer import TxContext
 
@@ -49,6 +58,9 @@ class SqliteReads(SqliteBase):
             where.append("name LIKE ? ESCAPE '\\'")
             escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params.append(f"%{escaped}%")
+        for key, value in metadata_filter(query):
+            where.append("json_extract(metadata, ?) = ?")
+            params.extend((f"$.{key}", value))
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         column = JOB_ORDER_KEYS[query.order_by]
         direction = "DESC" if query.descending else "ASC"
