@@ -175,7 +175,12 @@ class PostgresStore(PgDocuments, PgReads, Store):
             return []
 
         async def op(tx: PgTx) -> list[Job]:
-            rows = await tx.conn.fetch(q.CLAIM, tx.now, types, limit)
+            parents = [r[0] for r in await tx.conn.fetch(q.CLAIM_PARENTS, tx.now, types, limit)]
+            if not parents:
+                return []
+            top = None in parents
+            parent_ids = sorted(p for p in parents if p is not None)
+            rows = await tx.conn.fetch(q.CLAIM, tx.now, types, limit, parent_ids, top)
             ids = []
             for r in rows:  # parents first: a row claimed AND a parent keeps its full form
                 values = tuple(r)[1:]
@@ -221,10 +226,14 @@ class PostgresStore(PgDocuments, PgReads, Store):
 
     async def requeue_expired(self, limit: int = 1000) -> list[int]:
         async def op(tx: PgTx) -> list[int]:
-            ids = [r[0] for r in await tx.conn.fetch(q.EXPIRED, tx.now, limit)]
+            expired = await tx.conn.fetch(q.EXPIRED, tx.now, limit)
+            if not expired:
+                return []
+            await tx.lock_ids(r[1] for r in expired if r[1] is not None)  # parents first
+            locked = await tx.lock(q.LOCK_EXPIRED, [r[0] for r in expired], tx.now)
+            ids = [r[0] for r in locked]
             if not ids:
                 return []
-            await tx.lock_with_parents(ids)
 
             def steps(plan: Planner) -> None:
                 for job_id in ids:

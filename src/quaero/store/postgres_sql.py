@@ -46,27 +46,46 @@ LOCK_IDS_FULL = (
     f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
 )
 
-# Due pending jobs, skipping rows other claimers hold, then their parents (locked by the
-# same statement, so the counters read are the newest). The first column says which.
-CLAIM = f"""
-WITH c AS (
-    SELECT {JOB_COLUMNS} FROM jobs
+# A claim locks parents BEFORE children, like every other write. (Children first would
+# deadlock: a ``SKIP LOCKED`` scan that meets a row claimed a moment ago follows it to its
+# newest version, locks it and only then sees it is no longer pending: that running row
+# stays locked, and its worker's completion, holding the parent, waits for it.)
+# 1. the parents of the next due pending jobs, without locking anything
+CLAIM_PARENTS = """
+SELECT DISTINCT parent_id FROM (
+    SELECT parent_id FROM jobs
     WHERE status = 'pending' AND available_at <= $1 AND job_type = ANY($2::text[])
     ORDER BY id LIMIT $3
+) s
+"""
+
+# 2. lock those parents, then take due pending children of theirs (or top-level jobs when
+# $5), skipping rows other claimers hold. The first column says which rows are claimed.
+CLAIM = f"""
+WITH p AS (
+    SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY($4::bigint[]) ORDER BY id FOR UPDATE
+), c AS (
+    SELECT {JOB_COLUMNS} FROM jobs
+    WHERE status = 'pending' AND available_at <= $1 AND job_type = ANY($2::text[])
+      AND (parent_id = ANY($4::bigint[]) OR ($5 AND parent_id IS NULL))
+    ORDER BY id LIMIT $3
     FOR UPDATE SKIP LOCKED
-), p AS (
-    SELECT {STATE_COLUMNS} FROM jobs
-    WHERE id IN (SELECT parent_id FROM c WHERE parent_id IS NOT NULL)
-    ORDER BY id FOR UPDATE
 )
 SELECT false, * FROM p UNION ALL SELECT true, * FROM c
 """
 
+# expired leases and their parents (no locks: requeue_expired locks parents, then these)
 EXPIRED = """
-SELECT id FROM jobs
+SELECT id, parent_id FROM jobs
 WHERE lease_owner IS NOT NULL AND lease_expires_at < $1 AND status = 'running'
 ORDER BY lease_expires_at LIMIT $2
-FOR UPDATE SKIP LOCKED
+"""
+
+LOCK_EXPIRED = f"""
+SELECT {STATE_COLUMNS} FROM jobs
+WHERE id = ANY($1::bigint[]) AND lease_owner IS NOT NULL AND lease_expires_at < $2
+  AND status = 'running'
+ORDER BY id FOR UPDATE SKIP LOCKED
 """
 
 HEARTBEAT = """
