@@ -1,10 +1,10 @@
-"""``quaero db migrate|check``: schema and consistency of the store."""
+"""``quaero db migrate|check|copy``: schema, consistency and moving the store."""
 
 from __future__ import annotations
 
 import click
 
-from .main import Ctx, cli, make_app, print_json, run_async
+from .main import Ctx, cli, fail, make_app, print_json, run_async
 
 __all__ = ["db"]
 
@@ -49,3 +49,37 @@ def check(ctx: Ctx, as_json: bool) -> None:
         return 1 if drift else 0
 
     raise SystemExit(run_async(go))
+
+
+@db.command()
+@click.option(
+    "--from", "source", required=True, help="The SQLite store: sqlite:///path/to/quaero.db"
+)
+@click.option(
+    "--to", "target", required=True, help="An empty PostgreSQL database: postgresql://..."
+)
+def copy(source: str, target: str) -> None:
+    """Copy a SQLite store into an empty PostgreSQL database (ids and event seqs kept).
+
+    Stop the workers and servers using the SQLite store first. The target is migrated, then
+    every table is copied in one transaction: on any error nothing is written. Afterwards
+    point every process at the target (--db / QUAERO_DB_URL) and check it with
+    `quaero --db TARGET db check`.
+    """
+    if not source.startswith("sqlite://") and "://" in source:
+        fail("--from must be a SQLite store (sqlite:///path)")
+    if not target.startswith(("postgresql://", "postgres://")):
+        fail("--to must be a PostgreSQL URL (postgresql://user@host/db)")
+
+    async def go() -> dict[str, int]:
+        from ..store.postgres_copy import copy_sqlite_to_postgres
+
+        def progress(table: str, n: int) -> None:
+            click.echo(f"\r{table}: {n} rows", nl=False, err=True)
+
+        return await copy_sqlite_to_postgres(source, target, progress)
+
+    counts = run_async(go)
+    click.echo("", err=True)
+    for table, n in counts.items():
+        click.echo(f"{table}: {n} rows copied")
