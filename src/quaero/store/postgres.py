@@ -78,6 +78,8 @@ class PostgresStore(PgDocuments, PgReads, Store):
             min_size=self.pool_min,
             max_size=self.pool_max,
             server_settings=_SETTINGS,
+            init=_setup_session,
+            reset=_keep_session,
         )
         self._listener = Listener(self._connect, self._notified)
         await self._listener.start()
@@ -390,6 +392,15 @@ class PostgresStore(PgDocuments, PgReads, Store):
 
 #: server settings of every connection: no JIT (it only adds latency to short queries)
 _SETTINGS = {"application_name": "quaero", "jit": "off"}
+
+
+async def _setup_session(conn: asyncpg.Connection) -> None:
+    await conn.execute(q.SESSION_SETUP)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release: nothing to undo (an open transaction is rolled back by asyncpg), and
+    the session's outbox must stay. Saves a round trip per operation."""
 
 
 async def _drop_duplicates(tx: PgTx, specs: list[NewJob]) -> list[NewJob]:

@@ -11,6 +11,7 @@ import asyncpg
 
 from ..errors import StoreError
 from ..events.types import Event
+from . import postgres_sql as q
 from .postgres_tx import PgTx
 
 __all__ = ["PgBase"]
@@ -66,6 +67,8 @@ class PgBase:
                         tx.prepared = await prepare(conn)
                     async with conn.transaction():
                         value = await fn(tx)
+                    if tx.queued:  # the commit hook numbered them
+                        tx.committed(await conn.fetchval(q.LAST_SEQ))
             except _RETRYABLE as exc:
                 if attempt == _MAX_TRIES - 1:
                     raise StoreError(f"PostgreSQL transaction kept failing: {exc}") from exc

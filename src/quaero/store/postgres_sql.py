@@ -125,10 +125,9 @@ WITH RECURSIVE a(id, parent_id) AS (
 SELECT id FROM a
 """
 
-# Everything a transaction writes, in one statement: new jobs, changed job rows, log lines
-# and events. The event sequence is taken last from the one-row counter, whose row lock is
-# held until commit (see the migration): the transaction's events get the next gap-free
-# range and become visible only after every smaller seq is.
+# Everything a transaction writes, in one statement: new jobs, changed job rows, log lines,
+# and its events, queued in the session's outbox; the commit hook gives them their seqs
+# at COMMIT (migration 0004), so the global event-order lock is held for the commit only.
 WRITE = """
 WITH ins AS (
     INSERT INTO jobs (id, parent_id, root_id, depth, job_type, name, config, metadata, status,
@@ -162,19 +161,31 @@ WITH ins AS (
 ), lg AS (
     INSERT INTO job_logs (job_id, root_id, ts, level, message)
     SELECT * FROM unnest($33::bigint[], $34::bigint[], $35::float8[], $36::text[], $37::text[])
-), s AS (
-    UPDATE quaero_counters SET value = value + cardinality($38::text[])
-    WHERE name = 'event_seq' AND cardinality($38::text[]) > 0
-    RETURNING value
-), ev AS (
-    INSERT INTO events (seq, type, job_id, root_id, payload, created_at)
-    SELECT s.value - cardinality($38::text[]) + e.n, e.type, e.job_id, e.root_id,
-           e.payload::jsonb, $42
-    FROM s, unnest($38::text[], $39::bigint[], $40::bigint[], $41::text[])
-            WITH ORDINALITY AS e(type, job_id, root_id, payload, n)
+), ob AS (
+    INSERT INTO pg_temp.quaero_outbox (type, job_id, root_id, payload, created_at)
+    SELECT e.type, e.job_id, e.root_id, e.payload::jsonb, $42
+    FROM unnest($38::text[], $39::bigint[], $40::bigint[], $41::text[])
+         WITH ORDINALITY AS e(type, job_id, root_id, payload, n)
+    ORDER BY e.n
+), hk AS (
+    INSERT INTO pg_temp.quaero_commit_hook SELECT 1 WHERE cardinality($38::text[]) > 0
 )
-SELECT value, pg_notify('quaero_events', value::text) FROM s
+SELECT cardinality($38::text[])
 """
+
+# Run on every pooled connection: the outbox and the hook whose deferred trigger flushes it.
+SESSION_SETUP = """
+CREATE TEMP TABLE IF NOT EXISTS quaero_outbox (
+    ord bigserial, type text, job_id bigint, root_id bigint, payload jsonb,
+    created_at double precision
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS quaero_commit_hook (x int) ON COMMIT DELETE ROWS;
+CREATE CONSTRAINT TRIGGER quaero_flush AFTER INSERT ON pg_temp.quaero_commit_hook
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION quaero_flush_outbox();
+"""
+
+LAST_SEQ = "SELECT current_setting('quaero.last_seq')::bigint"
+
 
 # Log lines of existing jobs (unknown job ids dropped) and, when $6, one ``log`` event each.
 # Returns the last seq and the (1-based) positions of the entries that got an event.

@@ -78,7 +78,9 @@ class PgTx:
 
     conn: asyncpg.Connection
     now: float = field(default_factory=time.time)
-    #: events written by this transaction, with their seqs (handed to ``on_commit``)
+    #: events queued by this transaction; their seqs are assigned at commit
+    queued: list[NewEvent] = field(default_factory=list)
+    #: the same with their seqs, after the commit (handed to ``on_commit``)
     events: list[Event] = field(default_factory=list)
     #: rows locked so far, as fetched (a plan starts from fresh Job objects each time)
     rows: dict[int, Sequence[Any]] = field(default_factory=dict)
@@ -130,7 +132,7 @@ class PgTx:
                 return plan, value
 
     # ------------------------------------------------------------------ writing
-    async def write(self, plan: Planner, first: Sequence[NewEvent] = ()) -> list[Event]:
+    async def write(self, plan: Planner, first: Sequence[NewEvent] = ()) -> None:
         """Write the plan (and ``first`` events ahead of the plan's) in one statement."""
         inserted = {j.id for j in plan.inserts}
         late = []
@@ -143,14 +145,13 @@ class PgTx:
                 late.append(j)
             else:
                 upd.append(j)
-        events = [*first, *plan.events]
-        out = await self._write(plan.inserts, upd, plan.logs, events)
+        await self._write(plan.inserts, upd, plan.logs, [*first, *plan.events])
         if late:
             await self._write((), late, (), ())
-        return out
 
-    async def write_events(self, events: Sequence[NewEvent]) -> list[Event]:
-        return await self._write((), (), (), events)
+    async def write_events(self, events: Sequence[NewEvent]) -> None:
+        """Queue events; they get their seqs when the transaction commits."""
+        await self._write((), (), (), events)
 
     async def _write(
         self,
@@ -158,9 +159,9 @@ class PgTx:
         updates: Sequence[Job],
         logs: Sequence[Any],
         events: Sequence[NewEvent],
-    ) -> list[Event]:
+    ) -> None:
         if not (inserts or updates or logs or events):
-            return []
+            return
         args: list[Any] = [
             [j.id for j in inserts],
             [j.parent_id for j in inserts],
@@ -205,17 +206,14 @@ class PgTx:
             [dumps(e.payload) for e in events],
             self.now,
         ]
-        last = await self.conn.fetchval(q.WRITE, *args)
-        if not events:
-            return []
-        return self.add_events(last, events)
+        await self.conn.fetchval(q.WRITE, *args)
+        self.queued.extend(events)
 
-    def add_events(self, last_seq: int, events: Sequence[NewEvent]) -> list[Event]:
-        """Record events written with seqs ending at ``last_seq``."""
-        first = last_seq - len(events) + 1
-        out = [
+    def committed(self, last_seq: int) -> list[Event]:
+        """The queued events with the seqs the commit gave them (ending at ``last_seq``)."""
+        first = last_seq - len(self.queued) + 1
+        self.events = [
             Event(first + i, e.type, e.job_id, e.root_id, e.payload, self.now)
-            for i, e in enumerate(events)
+            for i, e in enumerate(self.queued)
         ]
-        self.events.extend(out)
-        return out
+        return self.events

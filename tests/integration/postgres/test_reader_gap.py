@@ -2,13 +2,12 @@
 
 The hazard: a sequence value taken by a transaction that commits late becomes visible
 AFTER a larger one, so a reader that already moved past it never reads it. Our event
-``seq`` comes from a one-row counter locked until commit: a transaction that wants the
-next range waits until the previous holder has committed (and is visible), so seq order
-is commit order. These tests hold a transaction open after it has taken its seqs and
-check that (1) later writers wait for it, (2) a reader sees nothing until it commits,
-then everything in order, and (3) under many concurrent writers with random commit
-delays, a reader polling by seq (the bus, a worker, a web process) reads every event
-exactly once, with no gap. A control table filled from an ordinary sequence shows that
+``seq`` is assigned during COMMIT by a deferred trigger that locks a one-row counter
+until the commit is visible: the next committer waits for it, so seq order is commit
+order. These tests hold a transaction open after it has queued its events and check that
+(1) a transaction that starts later but commits first gets the smaller seq and is not held
+up, and (2) under many concurrent writers with random commit delays, a reader polling
+by seq (the bus, a worker, a web process) reads every event exactly once, with no gap. A control table filled from an ordinary sequence shows that
 the same reader does skip rows there, so the test can see the hazard.
 """
 
@@ -32,30 +31,27 @@ def event(i: int) -> NewEvent:
     return NewEvent("test_event", None, None, {"i": i})
 
 
-async def test_a_later_writer_waits_for_the_open_transaction(pg_url: str) -> None:
+async def test_seqs_follow_commit_order_not_start_order(pg_url: str) -> None:
     store = PostgresStore(pg_url)
     await store.open()
     try:
-        taken = asyncio.Event()
+        queued = asyncio.Event()
         release = asyncio.Event()
 
         async def slow(tx: PgTx) -> None:
-            await tx.write_events([event(1)])  # seq 1 is taken, not yet committed
-            taken.set()
+            await tx.write_events([event(1)])  # queued first, committed last
+            queued.set()
             await release.wait()
 
         first = asyncio.create_task(store.run_in_transaction(slow))
-        await asyncio.wait_for(taken.wait(), 5)
-        second = asyncio.create_task(
-            store.run_in_transaction(lambda tx: tx.write_events([event(2)]))
-        )
-        await asyncio.sleep(0.3)
-        assert not second.done(), "a later transaction took a seq before the open one committed"
-        assert await store.read_events(0) == []
+        await asyncio.wait_for(queued.wait(), 5)
+        # a later transaction is not held up by the open one, and is numbered first
+        await asyncio.wait_for(store.run_in_transaction(lambda tx: tx.write_events([event(2)])), 5)
+        assert [(e.seq, e.payload["i"]) for e in await store.read_events(0)] == [(1, 2)]
         release.set()
-        await asyncio.wait_for(asyncio.gather(first, second), 5)
+        await asyncio.wait_for(first, 5)
         got = await store.read_events(0)
-        assert [(e.seq, e.payload["i"]) for e in got] == [(1, 1), (2, 2)]
+        assert [(e.seq, e.payload["i"]) for e in got] == [(1, 2), (2, 1)]
     finally:
         await store.close()
 
