@@ -15,9 +15,18 @@ from ..errors import InvalidJobSpec, JobNotFound
 from ..events.types import Event
 from ..jobs.models import Job, JobStatus
 from . import postgres_sql as q
-from .base import JOB_ORDER_KEYS, LOG_LEVELS, Drift, JobQuery, LogEntry, LogQuery, Page
+from .base import (
+    JOB_ORDER_KEYS,
+    LOG_LEVELS,
+    Drift,
+    JobQuery,
+    LogEntry,
+    LogQuery,
+    Page,
+    metadata_filter,
+)
 from .postgres_base import PgBase
-from .postgres_tx import loads, row_to_job
+from .postgres_tx import dumps, loads, row_to_job
 
 __all__ = ["PgReads"]
 
@@ -61,6 +70,8 @@ class PgReads(PgBase):
         if query.text:
             escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where.append(f"name ILIKE {p(f'%{escaped}%')} ESCAPE '\\'")
+        for key, value in metadata_filter(query):
+            where.append(f"metadata @> {p(dumps({key: value}))}::jsonb")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         column = JOB_ORDER_KEYS[query.order_by]
         direction = "DESC" if query.descending else "ASC"
