@@ -71,7 +71,7 @@ class DefinitionIn(BaseModel):
     enabled: bool = Field(default=True, description="false: the schedule does not fire")
 
 
-class DefinitionOut(BaseModel):
+class DefinitionItem(BaseModel):
     id: str
     name: str
     description: str
@@ -82,8 +82,13 @@ class DefinitionOut(BaseModel):
     enabled: bool
     updated_at: str | None
     next_run_at: str | None = Field(description="the next scheduled start (null: none)")
-    last_run: JobOut | None = Field(default=None, description="the newest run (one definition)")
-    active_run_id: int | None = Field(default=None, description="a pending or running run")
+
+
+class DefinitionOut(DefinitionItem):
+    """One definition with its runs."""
+
+    last_run: JobOut | None = Field(description="the newest run (null: never ran)")
+    active_run_id: int | None = Field(description="a pending or running run, if any")
 
 
 class DefinitionError(BaseModel):
@@ -92,7 +97,7 @@ class DefinitionError(BaseModel):
 
 
 class DefinitionList(BaseModel):
-    items: list[DefinitionOut]
+    items: list[DefinitionItem]
     errors: list[DefinitionError] = Field(description="files that could not be loaded")
     directory: str
 
