@@ -60,7 +60,8 @@ async def sample_locks(url: str, stop: asyncio.Event, out: dict[str, int]) -> No
     try:
         while not stop.is_set():
             rows = await conn.fetch(
-                "SELECT wait_event_type, wait_event FROM pg_stat_activity"
+                "SELECT wait_event_type, wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 40)"
+                " FROM pg_stat_activity"
                 " WHERE datname = current_database() AND state = 'active'"
                 " AND application_name = 'quaero' AND pid <> pg_backend_pid()"
             )
@@ -68,6 +69,8 @@ async def sample_locks(url: str, stop: asyncio.Event, out: dict[str, int]) -> No
                 out["busy"] += 1
                 if r[0] == "Lock":
                     out["lock_wait"] += 1
+                    key = f"wait {r[1]}: {r[2]}"
+                    out[key] = out.get(key, 0) + 1
             await asyncio.sleep(0.05)
     finally:
         await conn.close()
@@ -149,6 +152,9 @@ async def run_once(
     if backend == "postgres":
         result["lock_wait_share"] = round(locks["lock_wait"] / max(1, locks["busy"]), 3)
         result["bench_process_retries"] = retries
+        result["lock_waits_by_query"] = {
+            k: v for k, v in sorted(locks.items(), key=lambda kv: -kv[1]) if k.startswith("wait")
+        }
     return result
 
 
