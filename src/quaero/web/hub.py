@@ -1,6 +1,8 @@
 """The WebSocket hub: ONE event-bus subscription fanned out to per-client outboxes.
 
-For each event the hub checks the server whitelist once, then each client's filter (set
+Events are collected for a short window (10 ms when a throttle is configured; else just
+until the current batch is in) and a throttled type's superseded events are dropped once
+for everyone. For each remaining event the hub checks the server whitelist once, then each client's filter (set
 lookups: O(1) per client), serialises the event to JSON at most once, and pushes it to
 the matching clients' bounded outboxes (:mod:`quaero.web.outbox`). A slow client only
 fills its own outbox; the hub never awaits a client.
@@ -33,6 +35,9 @@ __all__ = ["Client", "Filter", "Hub"]
 log = logging.getLogger(__name__)
 
 _REPLAY_BATCH = 1000
+#: with throttling on, events are fanned out every this many seconds, so that a burst of
+#: progress events of one job costs one push per client instead of one per event
+COALESCE_WINDOW = 0.01
 _SNAPSHOT_JOBS = 50
 
 
@@ -87,14 +92,28 @@ class Client:
     sent: int = field(default=0)
 
     def offer(self, e: Event, text: str) -> None:
-        if e.seq <= self.min_seq:
-            return
         if self.parked is None:
-            self.outbox.push(e, text)
+            if e.seq > self.min_seq:
+                self.outbox.push(e, text)
+        elif e.seq <= self.min_seq:
+            return
         elif len(self.parked) >= self.limit:
             self.parked_overflow = True
         else:
             self.parked.append((e, text))
+
+
+@dataclass(slots=True)
+class _Route:
+    """Clients that may want one event type: O(1) lookups instead of a scan of clients.
+
+    ``everyone``: no job filter; ``by_job``: by subscribed job id; ``by_root``: clients
+    following whole trees, by root id.
+    """
+
+    everyone: list[Client] = field(default_factory=list)
+    by_job: dict[int, list[Client]] = field(default_factory=dict)
+    by_root: dict[int, list[Client]] = field(default_factory=dict)
 
 
 class Hub:
@@ -108,32 +127,119 @@ class Hub:
         self.clients: set[Client] = set()
         #: seq of the last event the hub has fanned out
         self.position = 0
+        #: seq of the last event the hub has received (fanned out or in the window)
+        self.received = 0
         self._sub: Subscription | None = None
+        #: per event type, the clients that may want it, indexed by job (rebuilt lazily)
+        self._routes: dict[str, _Route] = {}
+        #: throttled event types: coalesced per job over a short window before fan-out
+        self._throttled = frozenset(k for k, v in settings.throttle_intervals.items() if v > 0)
+        self._window = COALESCE_WINDOW if self._throttled else 0.0
+        self._pending: list[Event] = []
+        self._flush_handle: asyncio.Handle | None = None
 
     @property
     def client_count(self) -> int:
         return len(self.clients)
 
     async def start(self) -> None:
-        self.position = self.app.bus.last_seq
+        self.position = self.received = self.app.bus.last_seq
         self._sub = self.app.bus.subscribe(self._on_event)
 
     async def stop(self) -> None:
         if self._sub is not None:
             await self._sub.close()
             self._sub = None
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
 
     def _on_event(self, e: Event) -> None:
-        self.position = e.seq
+        """Bus handler: collect; events are fanned out together in :meth:`_flush`."""
         self.metrics.on_event(e)
+        self.received = e.seq
+        self._pending.append(e)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            if self._window > 0:
+                self._flush_handle = loop.call_later(self._window, self._flush)
+            else:
+                self._flush_handle = loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        events, self._pending = self._pending, []
+        if self._throttled and len(events) > 1:
+            events = self._coalesce(events)
+        for e in events:
+            self._dispatch(e)
+
+    def _coalesce(self, events: list[Event]) -> list[Event]:
+        """Keep only the newest event per (throttled type, job) of a window.
+
+        Exactly what each client's outbox would do with them (the newest supersedes, in
+        its own place), done once for all clients instead of once per client.
+        """
+        newest: dict[tuple[str, int], int] = {}
+        for i, e in enumerate(events):
+            if e.type in self._throttled and e.job_id is not None:
+                newest[(e.type, e.job_id)] = i
+        if len(newest) == sum(1 for e in events if e.type in self._throttled):
+            return events
+        return [
+            e
+            for i, e in enumerate(events)
+            if e.job_id is None or e.type not in self._throttled or newest[(e.type, e.job_id)] == i
+        ]
+
+    def _dispatch(self, e: Event) -> None:
+        self.position = e.seq
         if self.allowed and e.type not in self.allowed:
             return
+        route = self._routes.get(e.type) or self._build_route(e.type)
+        # the route already matched the type (and the job, for by_job / by_root): only
+        # the top-level flag is left to check here
         text: str | None = None
-        for c in self.clients:
-            if c.filter.matches(e):
-                if text is None:
-                    text = e.to_json()
+        top = e.job_id is None or e.job_id == e.root_id
+        for c in route.everyone:
+            if top or not c.filter.top_level:
+                text = text or e.to_json()
                 c.offer(e, text)
+        if route.by_job:
+            for c in route.by_job.get(e.job_id, ()):  # type: ignore[arg-type]
+                if top or not c.filter.top_level:
+                    text = text or e.to_json()
+                    c.offer(e, text)
+        if route.by_root:
+            for c in route.by_root.get(e.root_id, ()):  # type: ignore[arg-type]
+                if e.job_id not in c.filter.job_ids and (top or not c.filter.top_level):
+                    text = text or e.to_json()
+                    c.offer(e, text)
+
+    def _build_route(self, event_type: str) -> _Route:
+        route = _Route()
+        for c in self.clients:
+            f = c.filter
+            if f.types is not None and event_type not in f.types:
+                continue
+            if not f.job_ids:
+                route.everyone.append(c)
+                continue
+            for job_id in f.job_ids:
+                route.by_job.setdefault(job_id, []).append(c)
+                if f.tree:
+                    route.by_root.setdefault(job_id, []).append(c)
+        self._routes[event_type] = route
+        return route
+
+    def _add(self, client: Client) -> None:
+        self.clients.add(client)
+        self._routes.clear()
+
+    def set_filter(self, client: Client, flt: Filter) -> None:
+        """Change what a connected client receives (from the next event on)."""
+        client.filter = flt
+        self._routes.clear()
 
     # ------------------------------------------------------------------ clients
     def make_filter(
@@ -162,9 +268,9 @@ class Hub:
 
         Returns once the client is live (its outbox then carries everything after).
         """
-        if after is None:
-            client.min_seq = self.position
-            self.clients.add(client)
+        if after is None:  # live from the newest event the hub has
+            client.min_seq = self.received
+            self._add(client)
             self.metrics.ws_clients.set(len(self.clients))
             return
         first, last = await self.app.store.event_bounds()
@@ -174,14 +280,14 @@ class Hub:
             client.min_seq = position
             client.outbox.resync(position, reason)
             self.metrics.ws_resyncs.labels(reason).inc()
-            self.clients.add(client)
+            self._add(client)
         elif after >= position:
             client.min_seq = after
-            self.clients.add(client)
+            self._add(client)
         else:
             client.min_seq = after
             client.parked = []
-            self.clients.add(client)
+            self._add(client)
             try:
                 await self._replay(client, after, position, send)
             finally:
@@ -232,6 +338,7 @@ class Hub:
 
     def detach(self, client: Client) -> None:
         self.clients.discard(client)
+        self._routes.clear()
         self.metrics.ws_clients.set(len(self.clients))
 
     def cursor(self, client: Client) -> int:

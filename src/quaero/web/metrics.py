@@ -91,14 +91,23 @@ class WebMetrics:
             buckets=_WAIT_BUCKETS,
             registry=r,
         )
+        self._by_type: dict[str, Counter] = {}
+        self._by_status: dict[str, Counter] = {}
         self._events_window = RateWindow()
         self._changes_window = RateWindow()
 
     def on_event(self, e: Event) -> None:
-        self.events.labels(e.type).inc()
+        counter = self._by_type.get(e.type)
+        if counter is None:
+            counter = self._by_type[e.type] = self.events.labels(e.type)
+        counter.inc()
         self._events_window.add()
         if e.type == JOB_STATUS_CHANGE:
-            self.status_changes.labels(str(e.payload.get("status"))).inc()
+            status = str(e.payload.get("status"))
+            counter = self._by_status.get(status)
+            if counter is None:
+                counter = self._by_status[status] = self.status_changes.labels(status)
+            counter.inc()
             self._changes_window.add()
 
     def on_claim(self, seconds: float, jobs: Sequence[Job]) -> None:

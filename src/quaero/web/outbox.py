@@ -86,21 +86,37 @@ class Outbox:
         return not self._items and self._resync is None
 
     def push(self, e: Event, text: str, throttle: bool = True) -> None:
+        items = self._items
+        wake = not items  # the consumer waits for anything only when the queue is empty
         interval = self.intervals.get(e.type)
         if interval is None or e.job_id is None:
-            self._items[e.seq] = Message(e.seq, text)
+            items[e.seq] = Message(e.seq, text)
         else:
             key = (e.type, e.job_id)
-            self._items.pop(key, None)  # superseded by this newer one
+            finished = _finished(e)
+            if items and not finished and next(reversed(items)) == key:
+                # already the tail (the common case when following one busy job):
+                # superseding it in place keeps the order and its release time
+                tail = items[key]
+                tail.seq = e.seq
+                tail.text = text
+                return
+            head_key = next(iter(items)) if items else None
+            old = items.pop(key, None)  # superseded by this newer one
             release = 0.0
-            if throttle and not _finished(e):
+            if throttle and not finished:
                 last = self._last_sent.get(key)
                 if last is not None:
                     release = last + interval
-            self._items[key] = Message(e.seq, text, key, release)
-        if len(self._items) > self.limit:
+            items[key] = Message(e.seq, text, key, release)
+            # Otherwise the consumer waits until the head's release time. Only replacing
+            # the head can make something releasable sooner; coalescing a held message
+            # (the hot path: one per progress event per client) wakes no one.
+            if old is not None and head_key == key:
+                wake = next(iter(items.values())).release_at < old.release_at
+        if len(items) > self.limit:
             self.resync(e.seq, "resync")
-        else:
+        elif wake:
             self._changed.set()
 
     def resync(self, seq: int, reason: str) -> None:

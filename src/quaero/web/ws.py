@@ -181,7 +181,7 @@ async def _receive_loop(ws: WebSocket, hub: Hub, client: Client) -> None:
             if kind == "ping":
                 reply("pong", {})
             elif kind == "subscribe":
-                client.filter = parse_subscription(hub, data)
+                hub.set_filter(client, parse_subscription(hub, data))
                 reply("subscribed", {"filter": client.filter.to_dict()})
             else:
                 raise ValueError(f"unknown message type {kind!r} (use ping or subscribe)")

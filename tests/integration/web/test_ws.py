@@ -104,7 +104,8 @@ async def test_terminal_state_is_not_held_back(web_settings: Settings) -> None:
     web_settings.websocket.throttle_intervals = {"parent_job_progress": 30.0}
     async with serve(web_settings) as live:
         parent, kids = await make_tree(live.app, 20)
-        url = f"{live.ws_url}?types=parent_job_progress&job_ids={parent}"
+        last = (await live.app.store.event_bounds())[1]
+        url = f"{live.ws_url}?types=parent_job_progress&job_ids={parent}&after={last}"
         async with ws_connect(url) as ws:
             await ws.ready()
             await live.app.manager.update_job_status(kids[0], JobStatus.RUNNING)
