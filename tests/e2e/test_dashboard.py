@@ -213,3 +213,11 @@ def test_new_job_form_and_bad_config(
         "(t) => document.querySelector('[data-testid=job-progress]').textContent === t",
         arg=final_text(3),
     )
+
+
+def test_api_reference_page(page: Any, quaero_server: Callable[..., ServerProcess]) -> None:
+    server = quaero_server("--no-workers")
+    page.goto(f"{server.url}/docs")
+    page.get_by_role("heading", name="jobs", exact=True).wait_for()
+    page.locator("#post-api-jobs").get_by_text("Request body (JSON)").wait_for()
+    assert page.locator("#get-api-jobs").get_by_text("order_by").count() >= 1

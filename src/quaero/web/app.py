@@ -82,7 +82,7 @@ def create_app(
         summary="Durable hierarchical jobs with live progress",
         version=_version(),
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # our own page (below): the default one loads Swagger UI from a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -103,6 +103,10 @@ def _mount_dashboard(api: FastAPI) -> None:
     @api.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    @api.get("/docs", include_in_schema=False)
+    async def api_docs() -> FileResponse:
+        return FileResponse(STATIC_DIR / "docs.html", headers={"Cache-Control": "no-cache"})
 
     @api.get("/jobs", include_in_schema=False)
     async def jobs_redirect() -> RedirectResponse:

@@ -61,7 +61,9 @@ async def test_openapi_and_docs(web: Web) -> None:
     assert {"get", "post"} <= set(paths["/api/jobs"])
     assert "delete" in paths["/api/jobs/{job_id}"]
     r = await web.client.get("/docs")
-    assert r.status_code == 200 and "swagger" in r.text.lower()
+    assert r.status_code == 200 and "/openapi.json" in r.text
+    assert "http://" not in r.text and "https://" not in r.text  # no CDN
+    assert (await web.client.get("/static/js/apidocs.js")).status_code == 200
 
 
 async def test_dashboard_is_served_without_cdn(web: Web) -> None:
