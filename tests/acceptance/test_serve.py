@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from ..conftest import QUAERO, ServerProcess, wait_until
 
@@ -80,6 +81,13 @@ def test_api_token_from_environment(quaero_server: Callable[..., ServerProcess])
     status, page = http("GET", f"{server.url}/api/jobs", token="letmein")
     assert status == 200 and page["total"] == 0
     assert http("GET", f"{server.url}/healthz")[0] == 200
+    # the browser passes the token in the WebSocket URL: it must not reach the log
+    url = f"ws://127.0.0.1:{server.port}/ws?token=letmein"
+    with ws_connect(url, proxy=None, open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+    assert server.stop() == 0
+    assert "/ws?token=<redacted>" in server.log()
+    assert "letmein" not in server.log()
 
 
 def test_config_file_and_flags(tmp_path: Path, quaero_server: Callable[..., ServerProcess]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,19 @@ if TYPE_CHECKING:
     import uvicorn
 
 __all__ = ["serve"]
+
+
+class RedactTokens(logging.Filter):
+    """Keep ``?token=...`` (the browser's WebSocket credential) out of the server log."""
+
+    _pattern = re.compile(r"([?&]token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg = self._pattern.sub(r"\1<redacted>", message)
+            record.args = None
+        return True
 
 
 def _server(config: uvicorn.Config) -> uvicorn.Server:
@@ -112,6 +126,8 @@ def serve(
         access_log=bool(access_log if access_log is not None else ctx.verbose > 0),
         timeout_graceful_shutdown=int(settings.worker.shutdown_timeout) + 5,
     )
+    for name in ("uvicorn.error", "uvicorn.access"):  # configured by uvicorn.Config above
+        logging.getLogger(name).addFilter(RedactTokens())
     where = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
     click.echo(
         f"quaero: dashboard at http://{where}:{s.port}/ "
