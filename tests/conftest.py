@@ -88,7 +88,9 @@ class ServerProcess:
         )
         log.close()
         self.history.append(self.proc.pid)
-        wait_until(self._healthy, timeout, f"quaero serve on port {self.port} (see {self.log_path})")
+        wait_until(
+            self._healthy, timeout, f"quaero serve on port {self.port} (see {self.log_path})"
+        )
         return self
 
     def _healthy(self) -> bool:
@@ -118,9 +120,7 @@ class ServerProcess:
 
 
 @pytest.fixture
-def quaero_server(
-    tmp_path: Path, sqlite_url: str
-) -> Iterator[Callable[..., ServerProcess]]:
+def quaero_server(tmp_path: Path, sqlite_url: str) -> Iterator[Callable[..., ServerProcess]]:
     """``quaero_server(*serve_args, env={...}, start=True)`` → a running ServerProcess."""
     servers: list[ServerProcess] = []
 
