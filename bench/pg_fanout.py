@@ -43,6 +43,44 @@ from quaero import App, Settings
 from quaero.events.types import Event
 
 QUAERO = str(Path(sys.executable).with_name("quaero"))
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds used by processes (by /proc polling, so exited ones count up to their
+    last sample): the database server's (``postgres`` processes) and given pids."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = set(pids)
+        self.seen: dict[int, tuple[str, float]] = {}
+
+    def sample(self) -> None:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)
+                comm = fields[0].split("(", 1)[1]
+                rest = fields[1].split()
+            except (OSError, IndexError):
+                continue
+            pid = int(entry.name)
+            kind = "db" if comm.startswith("postgres") else "workers" if pid in self.pids else ""
+            if kind:
+                self.seen[pid] = (kind, (int(rest[11]) + int(rest[12])) / _TICK)
+
+    def totals(self) -> dict[str, float]:
+        out = {"db": 0.0, "workers": 0.0}
+        for kind, secs in self.seen.values():
+            out[kind] += secs
+        return out
+
+
+async def meter(m: CpuMeter, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        m.sample()
+        await asyncio.sleep(0.2)
 
 
 async def fresh_pg(admin_url: str, name: str) -> str:
@@ -103,6 +141,10 @@ async def run_once(
             for i in range(procs)
         ]
         stop = asyncio.Event()
+        cpu = CpuMeter([w.pid for w in workers] + [os.getpid()])
+        cpu.sample()
+        before = cpu.totals()
+        cpu_task = asyncio.create_task(meter(cpu, stop))
         sampler = (
             asyncio.create_task(sample_locks(url, stop, locks)) if backend == "postgres" else None
         )
@@ -127,6 +169,8 @@ async def run_once(
             retries = getattr(app.store, "retries", 0)
         finally:
             stop.set()
+            await cpu_task
+            cpu.sample()
             if sampler is not None:
                 await sampler
             for w in workers:
@@ -135,6 +179,7 @@ async def run_once(
                 w.wait(60)
         assert all(f.children.completed == per for f in finals), [f.children for f in finals]
         assert await app.store.recount() == []
+    used = cpu.totals()
     started = min(f.created_at for f in finals)
     ended = max(f.completed_at or 0 for f in finals)
     delays.sort()
@@ -146,6 +191,12 @@ async def run_once(
         "seconds": round(ended - started, 2),
         "children_per_s": round(per * parents / (ended - started), 1),
         "progress_msgs": len(delays),
+        # CPU ms per child: the database server (all its processes) and quaero (workers +
+        # this process); a run on a shared machine still counts only its own processes
+        "db_cpu_ms_per_child": round(1000 * (used["db"] - before["db"]) / (per * parents), 3),
+        "quaero_cpu_ms_per_child": round(
+            1000 * (used["workers"] - before["workers"]) / (per * parents), 3
+        ),
         "delay_p50_ms": round(1000 * statistics.median(delays), 1) if delays else None,
         "delay_p99_ms": round(1000 * delays[int(0.99 * (len(delays) - 1))], 1) if delays else None,
     }
@@ -175,12 +226,17 @@ async def main() -> None:
                 r = await run_once(backend, procs, args.children, args.parents, args.pg_url, Path(d))
                 print(json.dumps(r), flush=True)
                 results.append(r)
-    print("\n| backend | procs | children | parents | children/s | progress p50 ms | p99 ms | lock-wait share |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| backend | procs | children | parents | children/s | progress p50 ms | p99 ms"
+        " | lock-wait share | db CPU ms/child | quaero CPU ms/child |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['backend']} | {r['procs']} | {r['children']} | {r['parents']} | {r['children_per_s']} "
-            f"| {r['delay_p50_ms']} | {r['delay_p99_ms']} | {r.get('lock_wait_share', '-')} |"
+            f"| {r['delay_p50_ms']} | {r['delay_p99_ms']} | {r.get('lock_wait_share', '-')} "
+            f"| {r['db_cpu_ms_per_child'] if r['backend'] == 'postgres' else '-'} "
+            f"| {r['quaero_cpu_ms_per_child']} |"
         )
 
 

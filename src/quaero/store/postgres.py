@@ -78,7 +78,6 @@ class PostgresStore(PgDocuments, PgReads, Store):
             min_size=self.pool_min,
             max_size=self.pool_max,
             server_settings=_SETTINGS,
-            init=_setup_session,
             reset=_keep_session,
         )
         self._listener = Listener(self._connect, self._notified)
@@ -177,18 +176,7 @@ class PostgresStore(PgDocuments, PgReads, Store):
             return []
 
         async def op(tx: PgTx) -> list[Job]:
-            parents = [r[0] for r in await tx.conn.fetch(q.CLAIM_PARENTS, tx.now, types, limit)]
-            if not parents:
-                return []
-            top = None in parents
-            parent_ids = sorted(p for p in parents if p is not None)
-            rows = await tx.conn.fetch(q.CLAIM, tx.now, types, limit, parent_ids, top)
-            ids = []
-            for r in rows:  # parents first: a row claimed AND a parent keeps its full form
-                values = tuple(r)[1:]
-                tx.rows[values[0]] = values
-                if r[0]:
-                    ids.append(values[0])
+            ids = await tx.lock_changed(q.CLAIM, tx.now, types, limit)
             if not ids:
                 return []
 
@@ -209,7 +197,7 @@ class PostgresStore(PgDocuments, PgReads, Store):
             return []
 
         async def op(tx: PgTx) -> list[ChangeResult]:
-            await tx.lock_with_parents(c.job_id for c in changes)
+            await tx.lock_changed(q.LOCK_CHANGED, sorted({c.job_id for c in changes}))
             plan, results = await tx.plan(lambda p: [p.change(c) for c in changes])
             await tx.write(plan)
             return list(results)
@@ -227,13 +215,14 @@ class PostgresStore(PgDocuments, PgReads, Store):
         return {r[0] for r in rows}
 
     async def requeue_expired(self, limit: int = 1000) -> list[int]:
+        # also the sweeper of parents left waiting by a process that died right after the
+        # commit of their last child (it would have finished them)
+        ready = [r[0] for r in await self.pool.fetch(q.READY_PARENTS, 100)]
+        if ready:
+            await self.finish_parents(ready)
+
         async def op(tx: PgTx) -> list[int]:
-            expired = await tx.conn.fetch(q.EXPIRED, tx.now, limit)
-            if not expired:
-                return []
-            await tx.lock_ids(r[1] for r in expired if r[1] is not None)  # parents first
-            locked = await tx.lock(q.LOCK_EXPIRED, [r[0] for r in expired], tx.now)
-            ids = [r[0] for r in locked]
+            ids = await tx.lock_changed(q.EXPIRED, tx.now, limit)
             if not ids:
                 return []
 
@@ -391,16 +380,12 @@ class PostgresStore(PgDocuments, PgReads, Store):
 
 
 #: server settings of every connection: no JIT (it only adds latency to short queries)
-_SETTINGS = {"application_name": "quaero", "jit": "off"}
-
-
-async def _setup_session(conn: asyncpg.Connection) -> None:
-    await conn.execute(q.SESSION_SETUP)
+_SETTINGS = {"application_name": "quaero", "jit": "off", "plan_cache_mode": "force_generic_plan"}
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Pool release: nothing to undo (an open transaction is rolled back by asyncpg), and
-    the session's outbox must stay. Saves a round trip per operation."""
+    """Pool release: nothing to undo (asyncpg rolls back an open transaction; our
+    settings are transaction-local). Saves a round trip per operation."""
 
 
 async def _drop_duplicates(tx: PgTx, specs: list[NewJob]) -> list[NewJob]:

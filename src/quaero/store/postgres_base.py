@@ -11,7 +11,9 @@ import asyncpg
 
 from ..errors import StoreError
 from ..events.types import Event
-from . import postgres_sql as q
+from ..jobs.models import JobStatus, StatusChange
+from ..jobs.planner import Planner
+from ..jobs.progress import overall_status
 from .postgres_tx import PgTx
 
 __all__ = ["PgBase"]
@@ -40,6 +42,25 @@ class PgBase:
     commits = 0
     retries = 0
 
+    async def finish_parents(self, ids: list[int]) -> None:
+        """Complete waiting parents whose children are all done (overall status)."""
+
+        async def op(tx: PgTx) -> None:
+            await tx.lock_with_parents(ids)
+
+            def steps(plan: Planner) -> None:
+                for i in ids:
+                    job = plan.jobs.get(i)
+                    ready = job and job.waiting and job.status is JobStatus.RUNNING
+                    if job and ready and job.children.active == 0:
+                        status = overall_status(JobStatus.RUNNING, job.children)
+                        plan.change(StatusChange(i, status, reason="all children finished"))
+
+            plan, _ = await tx.plan(steps)
+            await tx.write(plan)
+
+        await self._run(op)
+
     @property
     def pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -67,8 +88,7 @@ class PgBase:
                         tx.prepared = await prepare(conn)
                     async with conn.transaction():
                         value = await fn(tx)
-                    if tx.queued:  # the commit hook numbered them
-                        tx.committed(await conn.fetchval(q.LAST_SEQ))
+                    await tx.after_commit(self.on_commit is not None)
             except _RETRYABLE as exc:
                 if attempt == _MAX_TRIES - 1:
                     raise StoreError(f"PostgreSQL transaction kept failing: {exc}") from exc
@@ -80,5 +100,7 @@ class PgBase:
                 raise StoreError(f"PostgreSQL: {exc}") from exc
             self.commits += 1
             self._publish(tx.events)
+            if tx.finish:
+                await self.finish_parents(tx.finish)
             return value
         raise AssertionError("unreachable")

@@ -46,46 +46,53 @@ LOCK_IDS_FULL = (
     f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
 )
 
-# A claim locks parents BEFORE children, like every other write. (Children first would
-# deadlock: a ``SKIP LOCKED`` scan that meets a row claimed a moment ago follows it to its
-# newest version, locks it and only then sees it is no longer pending: that running row
-# stays locked, and its worker's completion, holding the parent, waits for it.)
-# 1. the parents of the next due pending jobs, without locking anything
-CLAIM_PARENTS = """
-SELECT DISTINCT parent_id FROM (
-    SELECT parent_id FROM jobs
-    WHERE status = 'pending' AND available_at <= $1 AND job_type = ANY($2::text[])
-    ORDER BY id LIMIT $3
-) s
+# Status changes lock only the jobs that change (in id order); their parents are read
+# without a lock, because a parent's counters change by deltas folded in at COMMIT
+# (migration 0004). The first column says which rows are locked.
+LOCK_CHANGED = f"""
+WITH d AS (
+    SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE
+)
+SELECT true, * FROM d
+UNION ALL
+SELECT false, {STATE_COLUMNS} FROM jobs
+WHERE id IN (SELECT parent_id FROM d) AND NOT id = ANY($1::bigint[])
 """
 
-# 2. lock those parents, then take due pending children of theirs (or top-level jobs when
-# $5), skipping rows other claimers hold. The first column says which rows are claimed.
+# Due pending jobs, skipping rows other claimers hold, and their parents (not locked).
 CLAIM = f"""
-WITH p AS (
-    SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY($4::bigint[]) ORDER BY id FOR UPDATE
-), c AS (
+WITH c AS (
     SELECT {JOB_COLUMNS} FROM jobs
     WHERE status = 'pending' AND available_at <= $1 AND job_type = ANY($2::text[])
-      AND (parent_id = ANY($4::bigint[]) OR ($5 AND parent_id IS NULL))
     ORDER BY id LIMIT $3
     FOR UPDATE SKIP LOCKED
 )
-SELECT false, * FROM p UNION ALL SELECT true, * FROM c
+SELECT true, * FROM c
+UNION ALL
+SELECT false, {STATE_COLUMNS} FROM jobs
+WHERE id IN (SELECT parent_id FROM c) AND id NOT IN (SELECT id FROM c)
 """
 
-# expired leases and their parents (no locks: requeue_expired locks parents, then these)
-EXPIRED = """
-SELECT id, parent_id FROM jobs
-WHERE lease_owner IS NOT NULL AND lease_expires_at < $1 AND status = 'running'
-ORDER BY lease_expires_at LIMIT $2
+# Expired leases (locked, skipping rows others hold) and their parents (not locked).
+EXPIRED = f"""
+WITH e AS (
+    SELECT {STATE_COLUMNS} FROM jobs
+    WHERE lease_owner IS NOT NULL AND lease_expires_at < $1 AND status = 'running'
+    ORDER BY lease_expires_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+SELECT true, * FROM e
+UNION ALL
+SELECT false, {STATE_COLUMNS} FROM jobs
+WHERE id IN (SELECT parent_id FROM e) AND id NOT IN (SELECT id FROM e)
 """
 
-LOCK_EXPIRED = f"""
-SELECT {STATE_COLUMNS} FROM jobs
-WHERE id = ANY($1::bigint[]) AND lease_owner IS NOT NULL AND lease_expires_at < $2
-  AND status = 'running'
-ORDER BY id FOR UPDATE SKIP LOCKED
+# waiting parents with no active child left (normally finished right after the commit
+# that made them so; this finds those a crash left behind)
+READY_PARENTS = """
+SELECT id FROM jobs
+WHERE waiting AND status = 'running' AND child_pending = 0 AND child_running = 0
+ORDER BY id LIMIT $1
 """
 
 HEARTBEAT = """
@@ -126,8 +133,9 @@ SELECT id FROM a
 """
 
 # Everything a transaction writes, in one statement: new jobs, changed job rows, log lines,
-# and its events, queued in the session's outbox; the commit hook gives them their seqs
-# at COMMIT (migration 0004), so the global event-order lock is held for the commit only.
+# and, kept in transaction-local settings as JSON, its events ($38) and the counter deltas
+# of the parents it did not lock ($39); the commit hook ($41: once per transaction) folds
+# the deltas and numbers the events at COMMIT (migration 0004).
 WRITE = """
 WITH ins AS (
     INSERT INTO jobs (id, parent_id, root_id, depth, job_type, name, config, metadata, status,
@@ -161,30 +169,29 @@ WITH ins AS (
 ), lg AS (
     INSERT INTO job_logs (job_id, root_id, ts, level, message)
     SELECT * FROM unnest($33::bigint[], $34::bigint[], $35::float8[], $36::text[], $37::text[])
-), ob AS (
-    INSERT INTO pg_temp.quaero_outbox (type, job_id, root_id, payload, created_at)
-    SELECT e.type, e.job_id, e.root_id, e.payload::jsonb, $42
-    FROM unnest($38::text[], $39::bigint[], $40::bigint[], $41::text[])
-         WITH ORDINALITY AS e(type, job_id, root_id, payload, n)
-    ORDER BY e.n
 ), hk AS (
-    INSERT INTO pg_temp.quaero_commit_hook SELECT 1 WHERE cardinality($38::text[]) > 0
+    INSERT INTO quaero_commit_hook SELECT pg_backend_pid() WHERE $41
 )
-SELECT cardinality($38::text[])
+SELECT set_config('quaero.outbox', (coalesce(nullif(current_setting('quaero.outbox', true),
+                                    ''), '[]')::jsonb || $38::jsonb)::text, true)
+       || set_config('quaero.deltas', (coalesce(nullif(current_setting('quaero.deltas', true),
+                                    ''), '[]')::jsonb || $39::jsonb)::text, true)
+       || set_config('quaero.meta', $40, true)
 """
 
-# Run on every pooled connection: the outbox and the hook whose deferred trigger flushes it.
-SESSION_SETUP = """
-CREATE TEMP TABLE IF NOT EXISTS quaero_outbox (
-    ord bigserial, type text, job_id bigint, root_id bigint, payload jsonb,
-    created_at double precision
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS quaero_commit_hook (x int) ON COMMIT DELETE ROWS;
-CREATE CONSTRAINT TRIGGER quaero_flush AFTER INSERT ON pg_temp.quaero_commit_hook
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION quaero_flush_outbox();
+# What the commit hook left in the session: the last seq, how many events it numbered,
+# the parents to finish, and the events it made itself (from the $1-th on), in one trip.
+AFTER_COMMIT = """
+WITH g AS (
+    SELECT current_setting('quaero.last_seq', true)::bigint AS last,
+           current_setting('quaero.flushed', true)::bigint AS n,
+           current_setting('quaero.finish', true) AS finish
+)
+SELECT g.last, g.n, g.finish,
+       (SELECT json_agg(json_build_array(seq, type, job_id, root_id, payload) ORDER BY seq)
+        FROM events WHERE $2 AND g.n > $1 AND seq BETWEEN g.last - g.n + 1 + $1 AND g.last)::text
+FROM g
 """
-
-LAST_SEQ = "SELECT current_setting('quaero.last_seq')::bigint"
 
 
 # Log lines of existing jobs (unknown job ids dropped) and, when $6, one ``log`` event each.

@@ -18,9 +18,9 @@ from typing import Any
 import asyncpg
 import orjson
 
-from ..events.types import JOB_STATUS_CHANGE, Event, NewEvent
+from ..events.types import JOB_STATUS_CHANGE, LOG, PARENT_JOB_PROGRESS, Event, NewEvent
 from ..jobs.models import Counters, Job, JobStatus
-from ..jobs.planner import Planner
+from ..jobs.planner import PROGRESS_LOG_INTERVAL, Planner
 from . import postgres_sql as q
 
 __all__ = ["PgTx", "dumps", "loads", "row_to_job"]
@@ -84,8 +84,14 @@ class PgTx:
     events: list[Event] = field(default_factory=list)
     #: rows locked so far, as fetched (a plan starts from fresh Job objects each time)
     rows: dict[int, Sequence[Any]] = field(default_factory=dict)
+    #: parents read WITHOUT a lock (their counters change by deltas folded at commit)
+    loose: dict[int, Sequence[Any]] = field(default_factory=dict)
     #: what the store prepared before the transaction began (e.g. a block of job ids)
     prepared: Any = None
+    #: the commit hook is armed (once per transaction)
+    hooked: bool = False
+    #: after the commit: waiting parents whose last active child finished in it
+    finish: list[int] = field(default_factory=list)
 
     # ------------------------------------------------------------------ locking
     async def lock(self, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -105,8 +111,26 @@ class PgTx:
         if want:
             await self.lock(q.LOCK_WITH_PARENTS, want)
 
+    async def lock_changed(self, sql: str, *args: Any) -> list[int]:
+        """Run a query whose rows are ``(locked?, job columns...)``: the locked jobs are
+        the ones that change, the others their parents (read without a lock). Returns the
+        locked ids in row order."""
+        ids = []
+        for r in await self.conn.fetch(sql, *args):
+            values = tuple(r)[1:]
+            if r[0]:
+                self.rows[values[0]] = values
+                ids.append(values[0])
+            else:
+                self.loose[values[0]] = values
+        return ids
+
     def fresh_jobs(self) -> dict[int, Job]:
-        return {i: row_to_job(r) for i, r in self.rows.items()}
+        jobs = {i: row_to_job(r) for i, r in self.loose.items() if i not in self.rows}
+        for job in jobs.values():
+            job.waiting = False  # a stale view never decides that a parent is done
+        jobs.update((i, row_to_job(r)) for i, r in self.rows.items())
+        return jobs
 
     async def plan(self, steps: Callable[[Planner], Any]) -> tuple[Planner, Any]:
         """Run ``steps`` on a planner over the locked rows; lock missing ancestors and
@@ -121,6 +145,7 @@ class PgTx:
                 if e.type == JOB_STATUS_CHANGE
                 and (p := e.payload.get("parent_id")) is not None
                 and p not in self.rows
+                and p not in self.loose
             }
             if not missing:
                 plan.finish()
@@ -133,11 +158,39 @@ class PgTx:
 
     # ------------------------------------------------------------------ writing
     async def write(self, plan: Planner, first: Sequence[NewEvent] = ()) -> None:
-        """Write the plan (and ``first`` events ahead of the plan's) in one statement."""
+        """Write the plan (and ``first`` events ahead of the plan's) in one statement.
+
+        Parents read without a lock are not written: their counter changes go in as
+        deltas, and their progress events and log lines are made at commit from the
+        exact counters (the planner's, from a stale view, are dropped)."""
+        loose = {i for i in plan.touched_parents if i in self.loose and i not in self.rows}
+        deltas = []
+        for i in sorted(loose):
+            new, old = plan.jobs[i].children, row_to_job(self.loose[i]).children
+            deltas.append(
+                (
+                    i,
+                    new.total - old.total,
+                    new.pending - old.pending,
+                    new.running - old.running,
+                    new.completed - old.completed,
+                    new.failed - old.failed,
+                    new.cancelled - old.cancelled,
+                )
+            )
+        events = [*first, *plan.events]
+        logs: Sequence[Any] = plan.logs
+        if loose:
+            events = [
+                e
+                for e in events
+                if not (e.job_id in loose and e.type in (PARENT_JOB_PROGRESS, LOG))
+            ]
+            logs = [g for g in logs if g.job_id not in loose]
         inserted = {j.id for j in plan.inserts}
         late = []
         upd = []
-        for job_id in sorted(plan.dirty):
+        for job_id in sorted(plan.dirty - loose):
             j = plan.jobs[job_id]
             if job_id in inserted:
                 if j.status is JobStatus.PENDING and j.children.total == 0:
@@ -145,7 +198,7 @@ class PgTx:
                 late.append(j)
             else:
                 upd.append(j)
-        await self._write(plan.inserts, upd, plan.logs, [*first, *plan.events])
+        await self._write(plan.inserts, upd, logs, events, deltas, plan.timestamp)
         if late:
             await self._write((), late, (), ())
 
@@ -159,9 +212,12 @@ class PgTx:
         updates: Sequence[Job],
         logs: Sequence[Any],
         events: Sequence[NewEvent],
+        deltas: Sequence[tuple[int, int, int, int, int, int, int]] = (),
+        timestamp: str = "",
     ) -> None:
-        if not (inserts or updates or logs or events):
+        if not (inserts or updates or logs or events or deltas):
             return
+        hook = bool(events or deltas) and not self.hooked
         args: list[Any] = [
             [j.id for j in inserts],
             [j.parent_id for j in inserts],
@@ -200,20 +256,30 @@ class PgTx:
             [g.ts for g in logs],
             [g.level for g in logs],
             [g.message for g in logs],
-            [e.type for e in events],
-            [e.job_id for e in events],
-            [e.root_id for e in events],
-            [dumps(e.payload) for e in events],
-            self.now,
+            dumps([(e.type, e.job_id, e.root_id, e.payload) for e in events]),
+            dumps(deltas),
+            dumps({"now": self.now, "ts": timestamp, "log_interval": PROGRESS_LOG_INTERVAL}),
+            hook,
         ]
         await self.conn.fetchval(q.WRITE, *args)
         self.queued.extend(events)
+        self.hooked = self.hooked or hook
 
-    def committed(self, last_seq: int) -> list[Event]:
-        """The queued events with the seqs the commit gave them (ending at ``last_seq``)."""
-        first = last_seq - len(self.queued) + 1
+    async def after_commit(self, want_events: bool) -> None:
+        """Read what the commit hook did: the seqs it gave the queued events (and, when
+        ``want_events``, the events it made itself), and the parents to finish."""
+        if not self.hooked:
+            return
+        last, n, finish, made = await self.conn.fetchrow(
+            q.AFTER_COMMIT, len(self.queued), want_events
+        )
+        self.finish = [int(i) for i in finish.split(",")] if finish else []
+        if not n or not want_events:
+            return
+        first = int(last) - n + 1
         self.events = [
             Event(first + i, e.type, e.job_id, e.root_id, e.payload, self.now)
             for i, e in enumerate(self.queued)
         ]
-        return self.events
+        if made is not None:  # progress events and log lines made at commit
+            self.events.extend(Event(r[0], r[1], r[2], r[3], r[4], self.now) for r in loads(made))
