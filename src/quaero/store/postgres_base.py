@@ -101,6 +101,9 @@ class PgBase:
             self.commits += 1
             self._publish(tx.events)
             if tx.finish:
-                await self.finish_parents(tx.finish)
+                try:
+                    await self.finish_parents(tx.finish)
+                except Exception:  # committed anyway; the sweeper finishes them later
+                    log.exception("could not finish parents %s", tx.finish)
             return value
         raise AssertionError("unreachable")
