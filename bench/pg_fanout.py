@@ -191,6 +191,8 @@ async def run_once(
         "seconds": round(ended - started, 2),
         "children_per_s": round(per * parents / (ended - started), 1),
         "progress_msgs": len(delays),
+        # other work on the machine skews the throughput (not the CPU per child)
+        "loadavg_1m": round(os.getloadavg()[0], 2),
         # CPU ms per child: the database server (all its processes) and quaero (workers +
         # this process); a run on a shared machine still counts only its own processes
         "db_cpu_ms_per_child": round(1000 * (used["db"] - before["db"]) / (per * parents), 3),
