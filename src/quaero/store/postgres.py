@@ -1,16 +1,25 @@
 """The scale-out store: PostgreSQL through an asyncpg pool, for many worker machines.
 
 Same rules as SQLite (the shared :class:`~quaero.jobs.planner.Planner`), adapted to many
-concurrent writers:
+concurrent writers on many machines:
 
-- **Locks**: a write locks the rows it plans on (``FOR UPDATE``, in id order: parents
-  first) and writes the plan in one statement; deadlocks and serialization failures are
-  retried. Claims take due pending jobs with ``FOR UPDATE SKIP LOCKED`` in batches.
-- **Event order**: the last statement of every event-writing transaction takes the next
-  range of ``seq`` from a one-row counter and keeps that row locked until commit, so seq
-  order is commit order, with no gaps, as every reader sees it (``postgres_reads``).
-- **Wake-ups**: the same statement calls ``pg_notify``; :class:`Listener` turns it into
-  ``on_wake`` in every process (idle workers claim, web processes read the log).
+- **Claims** take due pending jobs with ``FOR UPDATE SKIP LOCKED``, a batch per
+  transaction; leases and heartbeats as on SQLite; any worker requeues expired leases
+  (``SKIP LOCKED`` too, so reapers never queue behind each other).
+- **Locks**: a status change locks only the jobs that change (in id order). Their
+  parents are read without a lock: the planner's counter changes become *deltas* that the
+  commit hook (migration 0004) folds into the parent rows at COMMIT, in commit order,
+  where it also makes each parent's ``parent_job_progress`` event from the exact counters.
+  So a parent with 100,000 children and many workers is locked for the commit only, never
+  for a client round trip. A waiting parent whose last child finished is completed right
+  after the commit (and by the reapers' sweeper after a crash). Creating children,
+  cancelling and deleting lock the parent rows themselves (parents first); the rare
+  deadlock with a commit is retried.
+- **Event order**: the commit hook numbers every event of the transaction from a
+  one-row counter that stays locked until the commit is visible: seq order is commit order,
+  gap-free, as every reader sees it (``postgres_reads``).
+- **Wake-ups**: the hook calls ``pg_notify``; :class:`Listener` turns it into ``on_wake``
+  in every process (idle workers claim, web processes read the log by seq).
 - **Migrations** run under an advisory lock, so processes may start together.
 """
 

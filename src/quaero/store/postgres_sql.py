@@ -1,10 +1,9 @@
 """Named SQL of the PostgreSQL backend (``$n`` parameters; arrays go in through ``unnest``).
 
-Row locks are always taken in id order (``ORDER BY id FOR UPDATE``). Job ids are handed
-out in increasing blocks, so a parent's id is smaller than its children's: every
-transaction locks ancestors before descendants, which keeps lock waits deadlock-free
-except for the claim (children first, by ``SKIP LOCKED``, then parents), whose rare
-deadlock with a cancel is retried.
+Row locks are taken in id order (``ORDER BY id FOR UPDATE``). Job ids are handed out in
+increasing blocks, so a parent's id is smaller than its children's and "parents first" is
+"smaller ids first". Status changes lock only the changing jobs and leave their parents'
+counters to the commit hook (migration 0004), which locks the parents at COMMIT.
 """
 
 from __future__ import annotations
