@@ -60,14 +60,16 @@ class PgDatabases:
         await store.close()
         self._ready = True
 
-    async def create(self) -> str:
-        """A fresh migrated database; returns its URL."""
-        await self._ensure_template()
+    async def create(self, migrated: bool = True) -> str:
+        """A fresh database (migrated, or empty); returns its URL."""
+        if migrated:
+            await self._ensure_template()
         name = f"{self.prefix}_{next(self._n)}"
+        template = f' TEMPLATE "{self.template}"' if migrated else ""
         conn = await self._admin()
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            await conn.execute(f'CREATE DATABASE "{name}"{template}')
         finally:
             await conn.close()
         return with_database(self.url, name)
