@@ -179,6 +179,14 @@ async def run_once(
                 w.wait(60)
         assert all(f.children.completed == per for f in finals), [f.children for f in finals]
         assert await app.store.recount() == []
+    if backend == "postgres":
+        assert pg_admin is not None
+        conn = await asyncpg.connect(pg_admin)
+        try:
+            name = urlsplit(url).path.lstrip("/")
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
     used = cpu.totals()
     started = min(f.created_at for f in finals)
     ended = max(f.completed_at or 0 for f in finals)
@@ -225,7 +233,9 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="quaero-pgbench-") as d:
         for procs in args.procs:
             for backend in args.backends:
-                r = await run_once(backend, procs, args.children, args.parents, args.pg_url, Path(d))
+                r = await run_once(
+                    backend, procs, args.children, args.parents, args.pg_url, Path(d)
+                )
                 print(json.dumps(r), flush=True)
                 results.append(r)
     print(
