@@ -41,10 +41,6 @@ ORDER BY id FOR UPDATE
 
 LOCK_IDS = f"SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
 
-LOCK_IDS_FULL = (
-    f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
-)
-
 # Status changes lock only the jobs that change (in id order); their parents are read
 # without a lock, because a parent's counters change by deltas folded in at COMMIT
 # (migration 0004). The first column says which rows are locked.
@@ -121,14 +117,6 @@ WITH RECURSIVE sub(id) AS (
     SELECT $1::bigint UNION ALL SELECT j.id FROM jobs j JOIN sub ON j.parent_id = sub.id
 )
 SELECT j.id, j.parent_id, j.status, j.depth FROM jobs j JOIN sub USING (id)
-"""
-
-ANCESTORS = """
-WITH RECURSIVE a(id, parent_id) AS (
-    SELECT id, parent_id FROM jobs WHERE id = ANY($1::bigint[])
-    UNION SELECT j.id, j.parent_id FROM jobs j JOIN a ON j.id = a.parent_id
-)
-SELECT id FROM a
 """
 
 # Everything a transaction writes, in one statement: new jobs, changed job rows, log lines,
@@ -235,10 +223,6 @@ SELECT j.root_id, s.value, pg_notify('quaero_events', s.value::text) FROM j, s
 """
 
 ADD_RESULT_COUNT = "UPDATE jobs SET result_count = result_count + $2 WHERE id = $1"
-
-COUNT_ACTIVE_IN = (
-    "SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running') AND id = ANY($1::bigint[])"
-)
 
 DELETE_SUBTREE = """
 WITH l AS (DELETE FROM job_logs WHERE job_id = ANY($1::bigint[])),
