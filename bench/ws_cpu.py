@@ -128,7 +128,8 @@ def main() -> None:
         return
     base = results[0]
     print(
-        f"server CPU over a {args.children:,}-child fanout (quaero serve, SQLite, workers in-process)"
+        f"server CPU over a {args.children:,}-child fanout (quaero serve, SQLite, workers"
+        f" in-process; median of {args.repeat} run(s))"
     )
     for r in results:
         extra = r["server_cpu_s"] - base["server_cpu_s"]

@@ -107,11 +107,12 @@ class Client:
 class _Route:
     """Clients that may want one event type: O(1) lookups instead of a scan of clients.
 
-    ``everyone``: no job filter; ``by_job``: by subscribed job id; ``by_root``: clients
-    following whole trees, by root id.
+    ``everyone`` / ``top_level``: no job filter (all jobs / top-level jobs only);
+    ``by_job``: by subscribed job id; ``by_root``: clients following whole trees, by root.
     """
 
     everyone: list[Client] = field(default_factory=list)
+    top_level: list[Client] = field(default_factory=list)
     by_job: dict[int, list[Client]] = field(default_factory=dict)
     by_root: dict[int, list[Client]] = field(default_factory=dict)
 
@@ -202,7 +203,10 @@ class Hub:
         text: str | None = None
         top = e.job_id is None or e.job_id == e.root_id
         for c in route.everyone:
-            if top or not c.filter.top_level:
+            text = text or e.to_json()
+            c.offer(e, text)
+        if top:
+            for c in route.top_level:
                 text = text or e.to_json()
                 c.offer(e, text)
         if route.by_job:
@@ -223,7 +227,7 @@ class Hub:
             if f.types is not None and event_type not in f.types:
                 continue
             if not f.job_ids:
-                route.everyone.append(c)
+                (route.top_level if f.top_level else route.everyone).append(c)
                 continue
             for job_id in f.job_ids:
                 route.by_job.setdefault(job_id, []).append(c)
