@@ -89,7 +89,6 @@ class Client:
     parked: list[tuple[Event, str]] | None = None
     parked_overflow: bool = False
     limit: int = 2000
-    sent: int = field(default=0)
 
     def offer(self, e: Event, text: str) -> None:
         if self.parked is None:
@@ -321,7 +320,7 @@ class Hub:
             while (item := client.outbox.get_nowait()) is not None:
                 if isinstance(item, Message):
                     await send(item.text)
-                    client.sent += 1
+                    self.metrics.ws_messages.inc()
                 elif isinstance(item, Resync):  # cannot happen (see batch); be safe
                     client.outbox.resync(item.seq, item.reason)
                     return

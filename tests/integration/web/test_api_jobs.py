@@ -278,3 +278,9 @@ async def test_rerun_really_runs(web_settings) -> None:  # type: ignore[no-untyp
         assert new["metadata"] == {"rerun_of": job["id"]}
         rerun = await web.app.wait(new["id"], timeout=30)
         assert rerun.status is JobStatus.COMPLETED and rerun.children.completed == 5
+        # the in-process workers feed the claim and status-change metrics
+        text = (await web.client.get("/metrics")).text
+        samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and line[0] != "#")
+        assert float(samples["quaero_claim_seconds_count"]) > 0
+        assert float(samples["quaero_claim_wait_seconds_count"]) >= 12  # 2 parents + 10
+        assert float(samples['quaero_job_status_changes_total{status="completed"}']) >= 12

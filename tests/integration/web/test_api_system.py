@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
+
+from quaero.app import App
 from quaero.config import Settings
+from quaero.errors import StoreError
+from quaero.web import create_app
 
 from .conftest import Web, open_web
+
+
+async def test_lifespan_opens_and_closes_the_app(web_settings: Settings) -> None:
+    app = App(web_settings)
+    api = create_app(app)
+    with pytest.raises(StoreError):
+        app.store  # noqa: B018
+    async with api.router.lifespan_context(api):
+        assert await app.store.schema_version() >= 1
+        assert api.state.hub.client_count == 0
+    with pytest.raises(StoreError):
+        app.store  # noqa: B018
 
 
 async def test_healthz(web: Web) -> None:
