@@ -221,3 +221,26 @@ def test_api_reference_page(page: Any, quaero_server: Callable[..., ServerProces
     page.get_by_role("heading", name="jobs", exact=True).wait_for()
     page.locator("#post-api-jobs").get_by_text("Request body (JSON)").wait_for()
     assert page.locator("#get-api-jobs").get_by_text("order_by").count() >= 1
+
+
+def test_token_is_asked_once_and_kept(
+    page: Any, quaero_server: Callable[..., ServerProcess]
+) -> None:
+    server = quaero_server("--no-workers", env={"QUAERO_API_TOKEN": "e2e-secret"})
+    post = urllib.request.Request(
+        f"{server.url}/api/jobs",
+        data=b'{"job_type": "noop", "name": "guarded"}',
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": "Bearer e2e-secret"},
+    )
+    urllib.request.urlopen(post, timeout=10).close()
+    page.goto(server.url)
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    dialog.get_by_label("API token").fill("e2e-secret")
+    dialog.get_by_role("button", name="Save").click()
+    page.get_by_role("link", name="guarded").wait_for()
+    conn_state_in(page, ["live"])  # the WebSocket got the token too
+    page.reload()
+    page.get_by_role("link", name="guarded").wait_for()  # kept in localStorage
+    assert not page.get_by_role("dialog").is_visible()
