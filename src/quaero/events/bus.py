@@ -140,6 +140,10 @@ class EventBus:
         self._task: asyncio.Task[None] | None = None
         #: events delivered by the bus (for metrics)
         self.dispatched = 0
+        #: without the local fast path (PostgreSQL: every commit anywhere is a wake-up),
+        #: reads of the log are at least this far apart, so a burst of commits costs one
+        #: read, not one per commit and per process
+        self.min_read_gap = 0.02
 
     async def start(self, store: Store, local_fast_path: bool = True) -> None:
         """Attach to a store and start at the current end of its log."""
@@ -209,12 +213,18 @@ class EventBus:
     async def _feeder(self) -> None:
         while True:
             if not self._inbox:
-                self._wake.clear()
+                if self._local_fast_path:
+                    self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                if not self._local_fast_path:
+                    # cleared before reading, so a wake-up during the read is not lost
+                    self._wake.clear()
             try:
                 if not self._inbox:
                     await self._read_until(None)
+                    if not self._local_fast_path:
+                        await asyncio.sleep(self.min_read_gap)
                     continue
                 batch = self._inbox.popleft()
                 if batch[0].seq > self.last_seq + 1:
