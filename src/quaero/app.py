@@ -178,7 +178,9 @@ class App:
             ):
                 done.set()
 
-        sub = self.bus.subscribe(on_change, types=(JOB_STATUS_CHANGE,))
+        sub = self.bus.subscribe(
+            on_change, types=(JOB_STATUS_CHANGE,), where=lambda e: e.job_id == job_id
+        )
         try:
             async with asyncio.timeout(timeout):
                 while True:

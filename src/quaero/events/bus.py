@@ -48,8 +48,10 @@ class Subscription:
         types: Collection[str],
         job_ids: Collection[int],
         after_seq: int | None,
+        where: Callable[[Event], bool] | None = None,
     ) -> None:
         self.bus = bus
+        self.where = where
         self.handler = handler
         self.types = frozenset(types)
         self.job_ids = frozenset(job_ids)
@@ -64,7 +66,9 @@ class Subscription:
     def matches(self, e: Event) -> bool:
         if self.types and e.type not in self.types:
             return False
-        return not self.job_ids or e.job_id in self.job_ids or e.root_id in self.job_ids
+        if self.job_ids and e.job_id not in self.job_ids and e.root_id not in self.job_ids:
+            return False
+        return self.where is None or self.where(e)
 
     def push(self, e: Event) -> None:
         self._queue.append(e)
@@ -107,7 +111,8 @@ class Subscription:
                 self.last_seq, _READ_BATCH, self.types, self.job_ids, until_seq=target
             )
             for e in events:
-                await self._deliver(e)
+                if self.where is None or self.where(e):
+                    await self._deliver(e)
                 self.last_seq = e.seq
             if len(events) < _READ_BATCH:
                 self.last_seq = max(self.last_seq, target)
@@ -169,12 +174,15 @@ class EventBus:
         types: Collection[str] = (),
         job_ids: Collection[int] = (),
         after_seq: int | None = None,
+        where: Callable[[Event], bool] | None = None,
     ) -> Subscription:
         """Call ``handler`` for every matching event (all types when ``types`` is empty).
 
-        With ``after_seq``, first replays the committed events after it from the log.
+        ``job_ids`` matches an event's job or root; ``where`` is a cheap predicate run at
+        publish time, so events a subscriber does not want never reach its queue. With
+        ``after_seq``, first replays the committed events after it from the log.
         """
-        sub = Subscription(self, handler, types, job_ids, after_seq)
+        sub = Subscription(self, handler, types, job_ids, after_seq, where)
         self._subs.add(sub)
         sub.start()
         return sub

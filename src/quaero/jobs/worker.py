@@ -34,6 +34,9 @@ __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
 
+#: status changes a worker reacts to: new due work (retries, requeues) and cancels
+_WAKE_STATUSES = frozenset({JobStatus.PENDING.value, JobStatus.CANCELLED.value})
+
 
 class Worker:
     """A pool of ``concurrency`` async slots in this process."""
@@ -76,7 +79,13 @@ class Worker:
         loop = asyncio.get_running_loop()
         bus = self.app.bus
         self._subs.append(bus.subscribe(self._on_new_work, types=(JOB_CREATED, JOB_SPAWN)))
-        self._subs.append(bus.subscribe(self._on_status_change, types=(JOB_STATUS_CHANGE,)))
+        self._subs.append(
+            bus.subscribe(
+                self._on_status_change,
+                types=(JOB_STATUS_CHANGE,),
+                where=lambda e: e.payload.get("status") in _WAKE_STATUSES,
+            )
+        )
         for coro, name in (
             (self._claim_loop(), "claim"),
             (self._flush_loop(), "flush"),
