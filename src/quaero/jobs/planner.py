@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import InvalidJobSpec, InvalidTransition, JobNotFound, JobStateError, QuaeroError
 from ..events.types import (
     JOB_CREATED,
+    JOB_DELETED,
     JOB_SPAWN,
     JOB_STATUS_CHANGE,
     LOG,
@@ -311,6 +312,22 @@ class Planner:
                 )
             )
         return created
+
+    # ------------------------------------------------------------------ deletion
+    def delete(self, job: Job) -> None:
+        """Plan the deletion of a (terminal) job's subtree rooted at ``job``: the
+        ``job_deleted`` event and, for a child, its parent's counters."""
+        self.events.append(
+            NewEvent(
+                JOB_DELETED, job.id, job.root_id, {"job_id": job.id, "parent_id": job.parent_id}
+            )
+        )
+        parent = self.jobs.get(job.parent_id) if job.parent_id is not None else None
+        if parent is not None:
+            parent.children.total -= 1
+            parent.children.add(job.status, -1)
+            self.dirty.add(parent.id)
+            self.touched_parents[parent.id] = None
 
     # ------------------------------------------------------------------ finishing
     def finish(self) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ..errors import InvalidJobSpec, JobNotFound, JobStateError
-from ..events.types import JOB_DELETED, JOB_PROGRESS, LOG, Event, NewEvent
+from ..events.types import JOB_PROGRESS, LOG, Event, NewEvent
 from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, Planner
 from . import sqlite_sql as q
@@ -333,26 +333,13 @@ class SqliteStore(SqliteDocuments, SqliteReads):
                 conn.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM document_jobs WHERE job_id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM job_stats WHERE job_id IN ({marks})", chunk)
-            events = [
-                NewEvent(
-                    JOB_DELETED, job_id, job.root_id, {"job_id": job_id, "parent_id": job.parent_id}
-                )
-            ]
             if job.parent_id is not None:
-                parent_jobs: dict[int, Job] = {}
-                self._load(ctx, [job.parent_id], parent_jobs)
-                parent = parent_jobs.get(job.parent_id)
-                if parent is not None:
-                    parent.children.total -= 1
-                    parent.children.add(job.status, -1)
-                    plan = Planner(parent_jobs, now=ctx.now)
-                    plan.dirty.add(parent.id)
-                    plan.touched_parents[parent.id] = None
-                    plan.finish()
-                    plan.events.insert(0, events[0])
-                    self._write_plan(ctx, plan)
-                    return len(ids)
-            ctx.write_events(events, _dumps)
+                self._load(ctx, [job.parent_id], jobs)
+            plan = Planner(jobs, now=ctx.now)
+            plan.delete(job)
+            plan.dirty.discard(job_id)  # its row is gone
+            plan.finish()
+            self._write_plan(ctx, plan)
             return len(ids)
 
         return await self._write(op)
