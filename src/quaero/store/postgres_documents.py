@@ -50,7 +50,7 @@ WITH l AS (
     ON CONFLICT DO NOTHING RETURNING document_id
 ), d AS (
     UPDATE documents SET job_ids = job_ids || to_jsonb($2::bigint)
-    WHERE id IN (SELECT document_id FROM l) AND NOT job_ids @> to_jsonb($2::bigint)
+    WHERE id = ANY(ARRAY(SELECT document_id FROM l)) AND NOT job_ids @> to_jsonb($2::bigint)
 ), j AS (
     UPDATE jobs SET result_count = result_count + 1 WHERE id = $2 AND EXISTS (SELECT 1 FROM l)
 )

@@ -1,5 +1,10 @@
 """Named SQL of the PostgreSQL backend (``$n`` parameters; arrays go in through ``unnest``).
 
+Every statement is written so that its plan is index lookups whatever the estimates
+(``id = ANY(ARRAY(...))``, ``LATERAL``): plans are generic (``plan_cache_mode``), made
+once per connection, often while the tables are still small; a join the planner may turn
+into a scan of all jobs would make a 100,000-child run quadratic.
+
 Row locks are taken in id order (``ORDER BY id FOR UPDATE``). Job ids are handed out in
 increasing blocks, so a parent's id is smaller than its children's and "parents first" is
 "smaller ids first". Status changes lock only the changing jobs and leave their parents'
@@ -35,7 +40,7 @@ SELECT_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
 LOCK_WITH_PARENTS = f"""
 WITH t AS (SELECT id, parent_id FROM jobs WHERE id = ANY($1::bigint[]))
 SELECT {STATE_COLUMNS} FROM jobs
-WHERE id IN (SELECT id FROM t UNION SELECT parent_id FROM t WHERE parent_id IS NOT NULL)
+WHERE id = ANY(ARRAY(SELECT id FROM t UNION SELECT parent_id FROM t WHERE parent_id IS NOT NULL))
 ORDER BY id FOR UPDATE
 """
 
@@ -51,7 +56,7 @@ WITH d AS (
 SELECT true, * FROM d
 UNION ALL
 SELECT false, {STATE_COLUMNS} FROM jobs
-WHERE id IN (SELECT parent_id FROM d) AND NOT id = ANY($1::bigint[])
+WHERE id = ANY(ARRAY(SELECT parent_id FROM d)) AND NOT id = ANY($1::bigint[])
 """
 
 # Due pending jobs, skipping rows other claimers hold, and their parents (not locked).
@@ -65,7 +70,7 @@ WITH c AS (
 SELECT true, * FROM c
 UNION ALL
 SELECT false, {STATE_COLUMNS} FROM jobs
-WHERE id IN (SELECT parent_id FROM c) AND id NOT IN (SELECT id FROM c)
+WHERE id = ANY(ARRAY(SELECT parent_id FROM c)) AND NOT id = ANY(ARRAY(SELECT id FROM c))
 """
 
 # Expired leases (locked, skipping rows others hold) and their parents (not locked).
@@ -79,7 +84,7 @@ WITH e AS (
 SELECT true, * FROM e
 UNION ALL
 SELECT false, {STATE_COLUMNS} FROM jobs
-WHERE id IN (SELECT parent_id FROM e) AND id NOT IN (SELECT id FROM e)
+WHERE id = ANY(ARRAY(SELECT parent_id FROM e)) AND NOT id = ANY(ARRAY(SELECT id FROM e))
 """
 
 # waiting parents with no active child left (normally finished right after the commit
@@ -107,7 +112,10 @@ UPDATE quaero_counters SET value = value + $1 WHERE name = 'job_id' RETURNING va
 DEDUPE_TAKEN = """
 SELECT j.parent_id, j.dedupe_key
 FROM unnest($1::bigint[], $2::text[]) AS t(parent_id, dedupe_key)
-JOIN jobs j ON j.parent_id = t.parent_id AND j.dedupe_key = t.dedupe_key
+CROSS JOIN LATERAL (
+    SELECT parent_id, dedupe_key FROM jobs
+    WHERE parent_id = t.parent_id AND dedupe_key = t.dedupe_key
+) j
 UNION ALL
 SELECT NULL, dedupe_key FROM jobs WHERE parent_id IS NULL AND dedupe_key = ANY($3::text[])
 """
