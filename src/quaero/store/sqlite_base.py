@@ -16,11 +16,12 @@ import orjson
 
 from ..errors import StoreError
 from ..events.types import Event
-from ..jobs.models import Counters, Job, JobStatus
+from ..jobs.models import Job
 from .base import (
     Store,
 )
 from .migrations import load_migrations
+from .rows import job_from_row
 from .sqlite_writer import TxContext, Writer
 
 __all__ = ["SqliteBase"]
@@ -50,60 +51,7 @@ def _path_from_url(url: str) -> str:
 def _row_to_job(r: sqlite3.Row | tuple[Any, ...], full: bool = True) -> Job:
     """A job from a row; ``full=False`` skips decoding config/metadata/result/progress
     (a status change only needs the state columns)."""
-    if not full:
-        return Job(
-            id=r[0],
-            parent_id=r[1],
-            root_id=r[2],
-            depth=r[3],
-            job_type=r[4],
-            name=r[5],
-            status=JobStatus(r[8]),
-            attempts=r[9],
-            max_attempts=r[10],
-            lease_owner=r[11],
-            lease_expires_at=r[12],
-            heartbeat_at=r[13],
-            available_at=r[14],
-            created_at=r[15],
-            started_at=r[16],
-            completed_at=r[17],
-            error=r[18],
-            result=None,
-            result_count=r[20],
-            waiting=bool(r[22]),
-            dedupe_key=r[23],
-            progress_logged_at=r[24],
-            children=Counters(r[25], r[26], r[27], r[28], r[29], r[30]),
-        )
-    return Job(
-        id=r[0],
-        parent_id=r[1],
-        root_id=r[2],
-        depth=r[3],
-        job_type=r[4],
-        name=r[5],
-        config=_loads(r[6]),
-        metadata=_loads(r[7]),
-        status=JobStatus(r[8]),
-        attempts=r[9],
-        max_attempts=r[10],
-        lease_owner=r[11],
-        lease_expires_at=r[12],
-        heartbeat_at=r[13],
-        available_at=r[14],
-        created_at=r[15],
-        started_at=r[16],
-        completed_at=r[17],
-        error=r[18],
-        result=_loads(r[19]) if r[19] is not None else None,
-        result_count=r[20],
-        progress=_loads(r[21]) if r[21] is not None else None,
-        waiting=bool(r[22]),
-        dedupe_key=r[23],
-        progress_logged_at=r[24],
-        children=Counters(r[25], r[26], r[27], r[28], r[29], r[30]),
-    )
+    return job_from_row(r, _loads if full else None)
 
 
 def _chunks(ids: Sequence[int], n: int = _CHUNK) -> Iterable[Sequence[int]]:
