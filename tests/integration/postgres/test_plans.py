@@ -1,0 +1,56 @@
+"""The hot statements' generic plans are index lookups, never a scan of all jobs.
+
+Plans are generic (``plan_cache_mode = force_generic_plan``) and made once per connection,
+often while the tables are still small. A statement the planner may turn into a scan of
+``jobs`` makes every claim or completion O(jobs), and a 100,000-child run quadratic (the
+claim's parent lookup once did exactly that)."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from quaero.jobs.models import NewJob
+from quaero.store import postgres_sql as q
+from quaero.store.postgres import PostgresStore
+
+pytestmark = pytest.mark.postgres
+
+HOT = {
+    "CLAIM": (q.CLAIM, (1e12, ["noop"], 16)),
+    "LOCK_CHANGED": (q.LOCK_CHANGED, ([5000, 5001],)),
+    "EXPIRED": (q.EXPIRED, (1e12, 100)),
+    "LOCK_WITH_PARENTS": (q.LOCK_WITH_PARENTS, ([5000],)),
+    "LOCK_IDS": (q.LOCK_IDS, ([5000],)),
+    "DEDUPE_TAKEN": (q.DEDUPE_TAKEN, ([1], ["a"], ["b"])),
+    "HEARTBEAT": (q.HEARTBEAT, (1.0, 1.0, "w", [5000])),
+    "READY_PARENTS": (q.READY_PARENTS, (100,)),
+    "SET_PROGRESS": (q.SET_PROGRESS, (5000, "{}", "{}", 1.0)),
+    "ADD_LOGS": (q.ADD_LOGS, ([5000], [1.0], ["info"], ["m"], ["{}"], True, 1.0)),
+}
+
+
+async def test_hot_statements_never_scan_all_jobs(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    await store.open()
+    try:
+        [root] = await store.create_jobs([NewJob("fanout")])
+        for _ in range(4):
+            await store.create_jobs([NewJob("noop", parent_id=root.id) for _ in range(5000)])
+    finally:
+        await store.close()
+    conn = await asyncpg.connect(pg_url, server_settings={"plan_cache_mode": "force_generic_plan"})
+    try:
+        await conn.execute("ANALYZE jobs")
+        for name, (sql, args) in HOT.items():
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                plan = "\n".join(
+                    r[0] for r in await (await conn.prepare("EXPLAIN " + sql)).fetch(*args)
+                )
+            finally:
+                await tx.rollback()
+            assert "Seq Scan on jobs" not in plan, f"{name} scans all jobs:\n{plan}"
+    finally:
+        await conn.close()
