@@ -126,8 +126,23 @@ async def test_three_workers_two_web_processes_one_killed_worker(
             await wait_for(
                 "a third of the children", lambda: completed_at_least(N // 3), 120, procs
             )
-            workers[0].p.send_signal(signal.SIGKILL)
-            workers[0].p.wait()
+            by_pid = {w.p.pid: w for w in workers}
+            victim: list[Proc] = []
+
+            async def a_worker_holds_leases() -> bool:
+                # lease owners are "host:pid:uuid": kill a worker that holds running jobs
+                owners = await pg.fetch(
+                    "SELECT lease_owner FROM jobs WHERE parent_id = $1 AND status = 'running'"
+                    " AND lease_owner IS NOT NULL",
+                    job.id,
+                )
+                pids = {int(r[0].split(":")[1]) for r in owners} & by_pid.keys()
+                victim[:] = [by_pid[min(pids)]] if pids else []
+                return bool(victim)
+
+            await wait_for("a worker holding leases", a_worker_holds_leases, 60, procs)
+            victim[0].p.send_signal(signal.SIGKILL)
+            victim[0].p.wait()
             await wait_for(
                 "the parent to finish",
                 lambda: _parent_done(pg, job.id),
