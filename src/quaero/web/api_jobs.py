@@ -1,7 +1,10 @@
-"""REST: ``/api/jobs`` (list, stats, one job, children, logs, create, cancel, rerun, delete).
+"""REST: ``/api/jobs`` (list, stats, one job, children, failures, logs, create, cancel,
+rerun, delete).
 
 Every route is thin: parse and check the input, call the store or the manager, turn the
 result into JSON. Listings are paginated and never load a parent's children at once.
+A job's JSON is the engine's :func:`job_to_dict` plus, for a crawl, the ``crawl`` summary
+(:func:`job_json`).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from ..app import App
 from ..errors import JobStateError
-from ..jobs.models import JobStatus, job_to_dict
+from ..jobs.models import Job, JobStatus, iso, job_to_dict
+from ..jobs.progress import overall_status
 from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, JobQuery, LogQuery
 from .deps import get_app, require_token
-from .schemas import CreateJob, JobOut, JobPage, JobStats, LogPage
+from .schemas import CreateJob, FailurePage, JobOut, JobPage, JobStats, LogPage
 
-__all__ = ["router"]
+__all__ = ["crawl_summary", "failure_item", "job_json", "router"]
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], dependencies=[Depends(require_token)])
 
@@ -25,6 +29,57 @@ AppDep = Annotated[App, Depends(get_app)]
 Direction = Literal["asc", "desc"]
 MAX_PAGE = 500
 STATUS_NAMES = ", ".join(s.value for s in JobStatus)
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+SKIPPED = "skipped_"
+
+
+def crawl_summary(job: Job) -> dict[str, Any]:
+    """A crawl's progress as it is: pages by status, URLs skipped by reason, documents.
+
+    ``discovered`` counts every URL the crawl accepted (its pages, one child each) plus
+    those refused only because the page budget was spent (``skipped_budget``); URLs out
+    of scope, disallowed by robots.txt, too deep or of a skipped extension are not
+    discovered pages, only ``skipped``. Discovery is open while the crawl is unfinished:
+    any running page may still add URLs.
+    """
+    c = job.children
+    by_reason = {
+        k.removeprefix(SKIPPED): v for k, v in sorted(job.stats.items()) if k.startswith(SKIPPED)
+    }
+    return {
+        "discovered": c.total + by_reason.get("budget", 0),
+        "pending": c.pending,
+        "running": c.running,
+        "completed": c.completed,
+        "failed": c.failed,
+        "skipped": sum(by_reason.values()),
+        "skipped_by_reason": by_reason,
+        "discovery_open": overall_status(job.status, c) not in TERMINAL,
+        "documents": job.result_count,
+    }
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """The API's form of a job: :func:`job_to_dict`, and ``crawl`` for crawl jobs."""
+    d = job_to_dict(job)
+    d["crawl"] = crawl_summary(job) if job.job_type == "crawl" else None
+    return d
+
+
+def failure_item(job: Job) -> dict[str, Any]:
+    """A failed child as ``{url, reason, message}``: the reason is the error's prefix
+    (``http_404: HTTP 404 Not Found`` → ``http_404``)."""
+    message = job.error or ""
+    url = job.config.get("url")
+    return {
+        "job_id": job.id,
+        "name": job.name,
+        "url": url if isinstance(url, str) else None,
+        "reason": message.partition(":")[0].strip()[:100] or "unknown",
+        "message": message,
+        "attempts": job.attempts,
+        "completed_at": iso(job.completed_at),
+    }
 
 
 def parse_statuses(values: list[str]) -> list[JobStatus]:
@@ -77,7 +132,7 @@ async def _page(app: App, query: JobQuery) -> dict[str, Any]:
     seq = app.bus.last_seq  # before the read: the page reflects at least this seq
     page = await app.store.list_jobs(query)
     return {
-        "items": [job_to_dict(j) for j in page.items],
+        "items": [job_json(j) for j in page.items],
         "total": page.total,
         "limit": query.limit,
         "offset": query.offset,
@@ -129,12 +184,12 @@ async def job_stats(app: AppDep) -> dict[str, Any]:
 async def create_job(app: AppDep, body: CreateJob) -> dict[str, Any]:
     """Validate the config against the job type and create a top-level job."""
     job = await app.manager.create_job(body.job_type, body.config, body.name)
-    return job_to_dict(job)
+    return job_json(job)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="One job")
 async def get_job(app: AppDep, job_id: int) -> dict[str, Any]:
-    return job_to_dict(await _job_or_404(app, job_id))
+    return job_json(await _job_or_404(app, job_id))
 
 
 @router.get("/{job_id}/children", response_model=JobPage, summary="A job's children")
@@ -158,6 +213,36 @@ async def list_children(
         descending=direction == "desc",
     )
     return await _page(app, query)
+
+
+@router.get("/{job_id}/failures", response_model=FailurePage, summary="Failed children")
+async def list_failures(
+    app: AppDep,
+    job_id: int,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """One page of the failed direct children, oldest first, each with its URL (a crawl's
+    pages), the reason (the error's prefix: ``http_404``, ``timeout``, ``too_large``...)
+    and the full error message."""
+    await _job_or_404(app, job_id)
+    seq = app.bus.last_seq
+    query = JobQuery(
+        statuses=[JobStatus.FAILED],
+        parent_id=job_id,
+        limit=limit,
+        offset=offset,
+        order_by="id",
+        descending=False,
+    )
+    page = await app.store.list_jobs(query)
+    return {
+        "items": [failure_item(j) for j in page.items],
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
+        "seq": seq,
+    }
 
 
 async def _logs(
@@ -222,13 +307,13 @@ async def cancel_job(app: AppDep, job_id: int, response: Response) -> dict[str, 
     running ones are interrupted). Cancelling a finished job changes nothing."""
     n = await app.manager.cancel(job_id)
     response.headers["X-Quaero-Cancelled"] = str(n)
-    return job_to_dict(await _job_or_404(app, job_id))
+    return job_json(await _job_or_404(app, job_id))
 
 
 @router.post("/{job_id}/rerun", response_model=JobOut, status_code=201, summary="Run again")
 async def rerun_job(app: AppDep, job_id: int) -> dict[str, Any]:
     """A new top-level job with the same type, name and config (its id is in the body)."""
-    return job_to_dict(await app.manager.rerun(job_id))
+    return job_json(await app.manager.rerun(job_id))
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete a job tree")

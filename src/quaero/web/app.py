@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from ..app import App
 from ..config import Settings
 from ..jobs.worker import Worker
-from . import api_definitions, api_jobs, api_system, ws
+from . import api_definitions, api_documents, api_jobs, api_system, ws
 from .deps import BodyLimit, install_error_handlers
 from .hub import Hub
 from .metrics import WebMetrics
@@ -36,7 +36,13 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 
 #: every router of the app, in the order they are mounted
-ROUTERS: list[APIRouter] = [api_jobs.router, api_definitions.router, api_system.router, ws.router]
+ROUTERS: list[APIRouter] = [
+    api_jobs.router,
+    api_documents.router,
+    api_definitions.router,
+    api_system.router,
+    ws.router,
+]
 
 
 def create_app(

@@ -24,13 +24,13 @@ from typing import Any
 from ..app import App
 from ..config import WebSocketSettings
 from ..events.bus import Subscription
-from ..events.types import Event
+from ..events.types import DOCUMENT_SAVED, Event
 from ..jobs.models import job_to_dict
 from ..store.base import JobQuery
 from .metrics import WebMetrics
 from .outbox import Message, Outbox, Resync
 
-__all__ = ["Client", "Filter", "Hub"]
+__all__ = ["ROOT_EVENTS", "Client", "Filter", "Hub", "is_top_level"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,16 @@ COALESCE_WINDOW = 0.01
 _SNAPSHOT_JOBS = 50
 
 
+#: events a child raises about its root: a crawl page's ``document_saved`` changes the
+#: crawl's document count, which the jobs page (``top_level``) shows
+ROOT_EVENTS = frozenset({DOCUMENT_SAVED})
+
+
+def is_top_level(e: Event) -> bool:
+    """True for an event about a top-level job (what ``top_level`` clients get)."""
+    return e.job_id is None or e.job_id == e.root_id or e.type in ROOT_EVENTS
+
+
 @dataclass(slots=True)
 class Filter:
     """What a client wants.
@@ -49,7 +59,7 @@ class Filter:
       when none of the asked types is allowed, matches nothing);
     - ``job_ids``: events about these jobs (``event.job_id``; empty = all jobs);
     - ``tree``: also every event of the trees rooted at these jobs (``event.root_id``);
-    - ``top_level``: only events about top-level jobs (the jobs page).
+    - ``top_level``: only events about top-level jobs (the jobs page; :func:`is_top_level`).
     """
 
     types: frozenset[str] | None = None
@@ -60,7 +70,7 @@ class Filter:
     def matches(self, e: Event) -> bool:
         if self.types is not None and e.type not in self.types:
             return False
-        if self.top_level and e.job_id is not None and e.job_id != e.root_id:
+        if self.top_level and not is_top_level(e):
             return False
         if self.job_ids:
             if e.job_id in self.job_ids:
@@ -200,7 +210,7 @@ class Hub:
         # the route already matched the type (and the job, for by_job / by_root): only
         # the top-level flag is left to check here
         text: str | None = None
-        top = e.job_id is None or e.job_id == e.root_id
+        top = is_top_level(e)
         for c in route.everyone:
             text = text or e.to_json()
             c.offer(e, text)

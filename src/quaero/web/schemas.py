@@ -8,7 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ChildCounts",
+    "CrawlSummary",
     "CreateJob",
+    "DocumentItem",
+    "DocumentOut",
+    "DocumentPage",
+    "FailureItem",
+    "FailurePage",
     "JobOut",
     "JobPage",
     "JobStats",
@@ -16,6 +22,7 @@ __all__ = [
     "JobTypes",
     "LogItem",
     "LogPage",
+    "SearchHitOut",
 ]
 
 
@@ -28,6 +35,24 @@ class ChildCounts(BaseModel):
     completed: int
     failed: int
     cancelled: int
+
+
+class CrawlSummary(BaseModel):
+    """The truth about a crawl, from its exact counters (``crawl`` jobs only)."""
+
+    discovered: int = Field(description="URLs accepted as pages plus those over the page budget")
+    pending: int
+    running: int
+    completed: int
+    failed: int
+    skipped: int = Field(description="URLs never fetched: the sum of skipped_by_reason")
+    skipped_by_reason: dict[str, int] = Field(
+        examples=[{"robots": 2, "out_of_scope": 41, "budget": 0}]
+    )
+    discovery_open: bool = Field(
+        description="pages may still discover URLs (the crawl is not finished)"
+    )
+    documents: int = Field(description="documents this crawl saved (its result_count)")
 
 
 class JobOut(BaseModel):
@@ -57,6 +82,10 @@ class JobOut(BaseModel):
     progress_text: str = Field(examples=["66 pending, 1 running, 41 completed, 0 failed"])
     children: ChildCounts
     progress: dict[str, Any] | None = None
+    stats: dict[str, int] = Field(
+        default_factory=dict, description="named counters, e.g. a crawl's skipped_<reason>"
+    )
+    crawl: CrawlSummary | None = Field(default=None, description="crawl jobs only")
 
 
 class JobPage(BaseModel):
@@ -109,3 +138,71 @@ class CreateJob(BaseModel):
     config: dict[str, Any] = Field(
         default_factory=dict, examples=[{"children": 200, "child_config": {"sleep_ms": 200}}]
     )
+
+
+class FailureItem(BaseModel):
+    """A failed child: its URL (crawl pages), the reason (the error's prefix) and message."""
+
+    job_id: int
+    name: str
+    url: str | None
+    reason: str = Field(examples=["http_404"])
+    message: str = Field(examples=["http_404: HTTP 404 Not Found"])
+    attempts: int
+    completed_at: str | None
+
+
+class FailurePage(BaseModel):
+    items: list[FailureItem]
+    total: int
+    limit: int
+    offset: int
+    seq: int = Field(description="event seq this page is current at")
+
+
+class SearchHitOut(BaseModel):
+    """A search result; ``snippet_html`` is escaped text with matches in ``<mark>``."""
+
+    id: int
+    url: str
+    title: str
+    snippet: str
+    snippet_html: str
+    score: float
+
+
+class DocumentItem(BaseModel):
+    """A document in a listing (no markdown body)."""
+
+    id: int
+    url: str
+    title: str
+    fetched_at: str | None
+    status_code: int
+    content_type: str
+    description: str
+    language: str
+    canonical_url: str
+    word_count: int
+    links_found: int
+    links_followed: int
+    job_ids: list[int] = Field(description="the crawls that saved it")
+    metadata: dict[str, Any]
+    created_at: str | None
+    updated_at: str | None
+
+
+class DocumentOut(DocumentItem):
+    """One document with its markdown body."""
+
+    markdown: str
+
+
+class DocumentPage(BaseModel):
+    """Search results (``q`` given: best first) or the newest documents (no ``q``)."""
+
+    items: list[SearchHitOut] | list[DocumentItem]
+    total: int
+    limit: int
+    offset: int
+    q: str | None = Field(description="the search query, or null for a plain listing")

@@ -40,6 +40,8 @@ def test_filter_matching() -> None:
     top = Filter(top_level=True)
     assert top.matches(ev("parent_job_progress", 1, 1))
     assert not top.matches(ev("job_status_change", 5, 1))
+    # a crawl page's document_saved is about its crawl: the jobs page counts documents
+    assert top.matches(ev("document_saved", 5, 1))
 
 
 def test_parse_subscription_and_whitelist() -> None:

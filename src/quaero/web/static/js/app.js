@@ -1,12 +1,14 @@
 // The dashboard shell: navigation, hash routes, the connection indicator, the token dialog.
 //
 // A page is a function (view, match, query) → {destroy()} registered with a route.
-// To add one (e.g. Documents): write pages/documents.js, import it here, call
+// To add one: write pages/<noun>.js, import it here, call
 // registerPage({path: "#/documents", pattern: /^#\/documents$/, title: "Documents", nav: true, render}).
 
 import { setToken } from "./api.js";
 import { live } from "./live.js";
 import { h } from "./util.js";
+import "./pages/crawl.js"; // registers the "crawl" job form
+import { documentPage, documentsPage } from "./pages/documents.js";
 import { jobPage } from "./pages/job.js";
 import { jobsPage } from "./pages/jobs.js";
 import { newJobPage } from "./pages/new.js";
@@ -21,6 +23,12 @@ export function registerPage(route) {
 registerPage({ path: "#/jobs", pattern: /^#\/(jobs)?$/, title: "Jobs", nav: true, render: jobsPage });
 registerPage({ path: "#/jobs/", pattern: /^#\/jobs\/(\d+)$/, title: "Job", render: jobPage });
 registerPage({ path: "#/new", pattern: /^#\/new$/, title: "New job", nav: true, render: newJobPage });
+registerPage({
+  path: "#/crawl/new", pattern: /^#\/crawl\/new$/, title: "New crawl", nav: true,
+  render: (view, match) => newJobPage(view, match, new URLSearchParams("type=crawl"), { title: "New crawl" }),
+});
+registerPage({ path: "#/documents", pattern: /^#\/documents$/, title: "Documents", nav: true, render: documentsPage });
+registerPage({ path: "#/documents/", pattern: /^#\/documents\/(\d+)$/, title: "Document", render: documentPage });
 
 const view = document.getElementById("view");
 let current = null;
@@ -28,11 +36,11 @@ let current = null;
 function renderNav() {
   const nav = document.getElementById("nav");
   if (!nav) return;
-  const here = window.location.hash || "#/jobs";
+  const here = (window.location.hash || "#/jobs").split("?")[0];
   nav.replaceChildren(
     ...routes.filter((r) => r.nav).map((r) => h("a", {
       href: r.path,
-      "aria-current": here === r.path || (r.path === "#/jobs" && here.startsWith("#/jobs")) ? "page" : false,
+      "aria-current": here === r.path || here.startsWith(`${r.path}/`) ? "page" : false,
     }, r.title)),
     h("a", { href: "/docs" }, "API"),
   );

@@ -1,4 +1,5 @@
-// The job page: details, config, live progress and counts, children, a live log tail.
+// The job page: details, config, live progress and counts, children, a live log tail;
+// for a crawl also the crawl panel (pages/crawl.js).
 
 import { api } from "../api.js";
 import { live } from "../live.js";
@@ -7,6 +8,7 @@ import {
   progressText, throttle, updateBar,
 } from "../util.js";
 import { jobActions } from "./actions.js";
+import { crawlPanel } from "./crawl.js";
 
 const CHILD_PAGE = 25;
 const LOG_PAGE = 200;
@@ -35,6 +37,8 @@ export function jobPage(view, params) {
   const childrenBody = h("tbody");
   const childPager = h("div");
   const childSection = h("section", { class: "card", "aria-labelledby": "children-title" });
+  const crawlSlot = h("div");
+  let crawl = null;
   const logList = h("ol", { class: "log-list", "aria-live": "off" });
   const logBox = h("div", { class: "log-box", tabindex: 0, role: "log", "aria-label": "Job log" }, logList);
   const olderButton = h("button", { type: "button", class: "small", onclick: loadOlder }, "Load older");
@@ -71,6 +75,7 @@ export function jobPage(view, params) {
     head, msg,
     h("section", { class: "card", "aria-labelledby": "progress-title" },
       h("h2", { id: "progress-title" }, "Progress"), progressText_, bar, counts),
+    crawlSlot,
     h("div", { class: "two-col" },
       h("section", { class: "card", "aria-labelledby": "details-title" }, h("h2", { id: "details-title" }, "Details"), details),
       h("section", { class: "card", "aria-labelledby": "config-title" }, h("h2", { id: "config-title" }, "Config"), configPre),
@@ -123,6 +128,13 @@ export function jobPage(view, params) {
     );
     configPre.textContent = JSON.stringify(job.config, null, 2);
     childSection.hidden = !job.children.total;
+    if (job.crawl) {
+      if (!crawl) {
+        crawl = crawlPanel(id);
+        crawlSlot.replaceChildren(crawl.el);
+      }
+      crawl.update(job);
+    }
   }
 
   function renderProgress(c, text, status) {
@@ -242,6 +254,7 @@ export function jobPage(view, params) {
         childSection.hidden = !p.total_children;
       }
       refreshChildren();
+      if (crawl) crawl.onProgress(countsOf(p));
     } else if (m.type === "job_status_change") {
       if (p.job_id === id) refreshJob();
       else if (p.parent_id === id) refreshChildren();
@@ -277,5 +290,12 @@ export function jobPage(view, params) {
     follow(logPage);
   })();
 
-  return { destroy() { live.close(); refreshChildren.cancel(); tail.cancel(); } };
+  return {
+    destroy() {
+      live.close();
+      refreshChildren.cancel();
+      tail.cancel();
+      if (crawl) crawl.destroy();
+    },
+  };
 }

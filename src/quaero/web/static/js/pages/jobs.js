@@ -1,4 +1,11 @@
-// The jobs page: top-level jobs with live status and Progress column, filters, paging.
+// The jobs page: top-level jobs with live status, Progress and Docs columns, filters,
+// paging.
+//
+// Docs counts up by one per document_saved event with new=true. A listing reflects the
+// events up to its seq, so only later ones are added to its rows; events that arrive
+// while a listing is in flight are kept (recentDocs) and added once it is shown. A
+// single job's JSON has no seq: while a job runs its live count is kept; once it is
+// finished no more documents come and the stored count is shown.
 
 import { api } from "../api.js";
 import { live } from "../live.js";
@@ -9,6 +16,7 @@ import {
 import { jobActions } from "./actions.js";
 
 const PAGE_SIZE = 25;
+const RECENT_DOCS = 10000;
 export const DEMO_JOB = {
   job_type: "fanout",
   name: "demo: 200 children × 200 ms",
@@ -21,6 +29,8 @@ export function jobsPage(view, _params, query) {
     q: query.get("q") || "",
     offset: Number(query.get("offset")) || 0,
     rows: new Map(),
+    pageSeq: 0, // the seq the rows' document counts are current at
+    recentDocs: [], // [seq, crawl id] of recent new documents (newest last)
   };
   const msg = h("div", { class: "messages" });
   const stats = h("p", { class: "stats", "aria-live": "polite" });
@@ -46,7 +56,7 @@ export function jobsPage(view, _params, query) {
       h("th", { scope: "col", class: "col-type" }, "Type"),
       h("th", { scope: "col" }, "Status"),
       h("th", { scope: "col", class: "col-progress" }, "Progress"),
-      h("th", { scope: "col", class: "col-num" }, "Docs"),
+      h("th", { scope: "col", class: "col-num", title: "Documents saved" }, "Docs"),
       h("th", { scope: "col", class: "col-time" }, "Created"),
       h("th", { scope: "col", class: "col-time col-optional" }, "Started"),
       h("th", { scope: "col", class: "col-time col-optional" }, "Finished"),
@@ -122,6 +132,12 @@ export function jobsPage(view, _params, query) {
 
   function render(page) {
     state.rows.clear();
+    state.pageSeq = page.seq;
+    state.recentDocs = state.recentDocs.filter(([seq]) => seq > page.seq);
+    for (const [, crawlId] of state.recentDocs) {
+      const job = page.items.find((j) => j.id === crawlId);
+      if (job) job.result_count += 1;
+    }
     tbody.replaceChildren(...page.items.map((job) => {
       const tr = renderRow(job);
       state.rows.set(job.id, { tr, job });
@@ -203,6 +219,7 @@ export function jobsPage(view, _params, query) {
       const job = await api(`/api/jobs/${jobId}`);
       const row = state.rows.get(jobId);
       if (!row) return;
+      if (!TERMINAL.has(job.overall_status)) job.result_count = row.job.result_count;
       const tr = renderRow(job);
       row.tr.replaceWith(tr);
       state.rows.set(jobId, { tr, job });
@@ -231,8 +248,18 @@ export function jobsPage(view, _params, query) {
       case "job_deleted":
         if (state.rows.has(p.job_id)) reload();
         break;
-      case "document_saved":
+      case "document_saved": {
+        // a crawl saved a page: +1 document when it is new to that crawl (the row)
+        if (!p.new) break;
+        state.recentDocs.push([m.seq, p.parent_id]);
+        if (state.recentDocs.length > RECENT_DOCS) state.recentDocs.splice(0, RECENT_DOCS / 2);
+        const row = m.seq > state.pageSeq ? state.rows.get(p.parent_id) : null;
+        if (row) {
+          row.job.result_count = (row.job.result_count || 0) + 1;
+          row.tr.querySelector(".docs-cell").textContent = fmtNumber(row.job.result_count);
+        }
         break;
+      }
       default:
     }
   }
@@ -242,7 +269,7 @@ export function jobsPage(view, _params, query) {
     live.open({
       after: page ? page.seq : undefined,
       filter: {
-        types: ["parent_job_progress", "job_status_change", "job_created", "job_deleted"],
+        types: ["parent_job_progress", "job_status_change", "job_created", "job_deleted", "document_saved"],
         topLevel: true,
       },
       onEvent,

@@ -1,8 +1,11 @@
 // The "New job" form: a registered job type, a name and a JSON config.
 //
 // Job types may register a form of their own (the crawler adds one for "crawl"):
-//   registerJobForm("crawl", {render(container) → {getConfig() → object}})
-// Types without one get the generic JSON editor, prefilled from CONFIG_EXAMPLES.
+//   registerJobForm("crawl", {render(container) → {getConfig() → object,
+//                                                   defaultName?() → string,
+//                                                   showError?(serverDetail)}})
+// getConfig may throw an Error whose message is shown as is. Types without a form get
+// the generic JSON editor, prefilled from CONFIG_EXAMPLES.
 
 import { api } from "../api.js";
 import { h, notice } from "../util.js";
@@ -19,7 +22,8 @@ export function registerJobForm(jobType, form) {
   customForms.set(jobType, form);
 }
 
-export function newJobPage(view, _params, query) {
+/** The form page; ``title`` names it ("New crawl" when opened with ?type=crawl). */
+export function newJobPage(view, _params, query, { title = "New job" } = {}) {
   const msg = h("div", { class: "messages" });
   const typeSelect = h("select", { id: "job-type", name: "job_type", required: true });
   const description = h("p", { class: "hint", id: "job-type-hint" });
@@ -42,7 +46,7 @@ export function newJobPage(view, _params, query) {
     configField,
     h("div", { class: "form-actions" }, submit, h("a", { href: "#/jobs" }, "Back to jobs")),
   );
-  view.replaceChildren(h("div", { class: "page-head" }, h("h1", {}, "New job")), msg, form);
+  view.replaceChildren(h("div", { class: "page-head" }, h("h1", {}, title)), msg, form);
 
   let details = new Map();
   typeSelect.addEventListener("change", () => selectType(typeSelect.value));
@@ -67,6 +71,10 @@ export function newJobPage(view, _params, query) {
     try {
       cfg = custom ? custom.getConfig() : JSON.parse(config.value || "{}");
     } catch (err) {
+      if (custom) {
+        notice(msg, err.message);
+        return;
+      }
       notice(msg, `The config is not valid JSON: ${err.message}`);
       config.focus();
       return;
@@ -78,11 +86,17 @@ export function newJobPage(view, _params, query) {
     submit.disabled = true;
     try {
       const job = await api("/api/jobs", {
-        method: "POST", body: { job_type: typeSelect.value, name: name.value.trim(), config: cfg },
+        method: "POST",
+        body: {
+          job_type: typeSelect.value,
+          name: name.value.trim() || (custom && custom.defaultName ? custom.defaultName() : ""),
+          config: cfg,
+        },
       });
       window.location.hash = `#/jobs/${job.id}`;
     } catch (err) {
       notice(msg, `Could not start the job: ${err.detail || err.message}`);
+      if (custom && custom.showError && err.status === 422) custom.showError(err.detail);
     } finally {
       submit.disabled = false;
     }
