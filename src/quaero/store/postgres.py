@@ -270,7 +270,7 @@ class PostgresStore(PgDocuments, PgReads, Store):
                 }
                 if not order or need <= tx.rows.keys():
                     break
-                await tx.lock_ids(need)
+                await tx.lock_children_first(need)
             if not order:
                 return 0
 

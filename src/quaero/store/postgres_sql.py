@@ -46,6 +46,13 @@ ORDER BY id FOR UPDATE
 
 LOCK_IDS = f"SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
 
+# A cancel locks its subtree children first (descending ids): a worker's transaction that
+# holds a child and, at COMMIT, folds its delta into the parent must never wait for a
+# cancel that already holds that parent and waits for the child.
+LOCK_IDS_DESC = (
+    f"SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id DESC FOR UPDATE"
+)
+
 # Status changes lock only the jobs that change (in id order); their parents are read
 # without a lock, because a parent's counters change by deltas folded in at COMMIT
 # (migration 0004). The first column says which rows are locked.

@@ -106,6 +106,11 @@ class PgTx:
         if want:
             await self.lock(q.LOCK_IDS, want)
 
+    async def lock_children_first(self, ids: Iterable[int]) -> None:
+        want = sorted(set(ids) - self.rows.keys())
+        if want:
+            await self.lock(q.LOCK_IDS_DESC, want)
+
     async def lock_with_parents(self, ids: Iterable[int]) -> None:
         want = sorted(set(ids) - self.rows.keys())
         if want:
