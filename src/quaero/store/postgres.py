@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from ..errors import InvalidJobSpec, JobNotFound, JobStateError, StoreError
-from ..events.types import JOB_DELETED, JOB_PROGRESS, LOG, Event, NewEvent
+from ..events.types import JOB_PROGRESS, LOG, Event
 from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange, iso
 from ..jobs.planner import ChangeResult, Planner
 from . import postgres_sql as q
@@ -302,23 +302,12 @@ class PostgresStore(PgDocuments, PgReads, Store):
                     f"job {job_id} has {active} pending or running job(s) in its tree;"
                     " cancel it first"
                 )
-            jobs = tx.fresh_jobs()
-            job = jobs[job_id]
             await tx.conn.execute(q.DELETE_SUBTREE, ids)
-            deleted = NewEvent(
-                JOB_DELETED, job_id, job.root_id, {"job_id": job_id, "parent_id": job.parent_id}
-            )
-            parent = jobs.get(job.parent_id) if job.parent_id is not None else None
-            if parent is None:
-                await tx.write_events([deleted])
-                return len(ids)
-            parent.children.total -= 1
-            parent.children.add(job.status, -1)
-            plan = Planner({parent.id: parent}, now=tx.now)
-            plan.dirty.add(parent.id)
-            plan.touched_parents[parent.id] = None
+            plan = Planner(tx.fresh_jobs(), now=tx.now)
+            plan.delete(plan.jobs[job_id])  # the event and the parent's counters
+            plan.dirty.discard(job_id)
             plan.finish()
-            await tx.write(plan, first=[deleted])
+            await tx.write(plan)
             return len(ids)
 
         return await self._run(op)
