@@ -216,8 +216,6 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
             links_followed += len(res.created)
             if res.over_budget:
                 skipped["skipped_budget"] += res.over_budget
-    elif depth >= s.max_depth and extracted.links:
-        skipped["skipped_depth"] += len({link.url for link in extracted.links})
     doc = NewDocument(
         url=final_url,
         title=extracted.title,

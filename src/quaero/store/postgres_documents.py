@@ -131,6 +131,8 @@ class PgDocuments(PgBase):
                 dumps(doc.metadata),
             )
             new = bool(await conn.fetchval(LINK, doc_id, root_id))
+            # the crawl's count after this save (its row is locked by the update until commit)
+            documents = await conn.fetchval("SELECT result_count FROM jobs WHERE id = $1", root_id)
             row = await conn.fetchrow(
                 f"SELECT {DOC_COLUMNS} FROM documents d WHERE id = $1", doc_id
             )
@@ -141,6 +143,7 @@ class PgDocuments(PgBase):
                 "job_id": job_id,
                 "parent_id": root_id,
                 "new": new,
+                "documents": documents,
             }
             await tx.write_events([NewEvent(DOCUMENT_SAVED, job_id, root_id, payload)])
             return _row_to_doc(row), new

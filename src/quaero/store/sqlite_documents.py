@@ -133,6 +133,9 @@ class SqliteDocuments(SqliteBase):
                 conn.execute(
                     "UPDATE jobs SET result_count = result_count + 1 WHERE id = ?", (root_id,)
                 )
+            documents = conn.execute(
+                "SELECT result_count FROM jobs WHERE id = ?", (root_id,)
+            ).fetchone()[0]
             ctx.write_events(
                 [
                     NewEvent(
@@ -146,6 +149,7 @@ class SqliteDocuments(SqliteBase):
                             "job_id": job_id,
                             "parent_id": root_id,
                             "new": new,
+                            "documents": documents,
                         },
                     )
                 ],

@@ -1,11 +1,9 @@
 // The jobs page: top-level jobs with live status, Progress and Docs columns, filters,
 // paging.
 //
-// Docs counts up by one per document_saved event with new=true. A listing reflects the
-// events up to its seq, so only later ones are added to its rows; events that arrive
-// while a listing is in flight are kept (recentDocs) and added once it is shown. A
-// single job's JSON has no seq: while a job runs its live count is kept; once it is
-// finished no more documents come and the stored count is shown.
+// Docs: each document_saved event carries its crawl's exact document count (read in the
+// transaction that saved the document), so a row shows the larger of its listed count and
+// the latest event's: no event is counted twice and none is lost across a reload.
 
 import { api } from "../api.js";
 import { live } from "../live.js";
@@ -16,7 +14,6 @@ import {
 import { jobActions } from "./actions.js";
 
 const PAGE_SIZE = 25;
-const RECENT_DOCS = 10000;
 export const DEMO_JOB = {
   job_type: "fanout",
   name: "demo: 200 children × 200 ms",
@@ -29,8 +26,6 @@ export function jobsPage(view, _params, query) {
     q: query.get("q") || "",
     offset: Number(query.get("offset")) || 0,
     rows: new Map(),
-    pageSeq: 0, // the seq the rows' document counts are current at
-    recentDocs: [], // [seq, crawl id] of recent new documents (newest last)
   };
   const msg = h("div", { class: "messages" });
   const stats = h("p", { class: "stats", "aria-live": "polite" });
@@ -132,12 +127,6 @@ export function jobsPage(view, _params, query) {
 
   function render(page) {
     state.rows.clear();
-    state.pageSeq = page.seq;
-    state.recentDocs = state.recentDocs.filter(([seq]) => seq > page.seq);
-    for (const [, crawlId] of state.recentDocs) {
-      const job = page.items.find((j) => j.id === crawlId);
-      if (job) job.result_count += 1;
-    }
     tbody.replaceChildren(...page.items.map((job) => {
       const tr = renderRow(job);
       state.rows.set(job.id, { tr, job });
@@ -249,13 +238,11 @@ export function jobsPage(view, _params, query) {
         if (state.rows.has(p.job_id)) reload();
         break;
       case "document_saved": {
-        // a crawl saved a page: +1 document when it is new to that crawl (the row)
+        // a crawl saved a page: the event carries the crawl's exact document count
         if (!p.new) break;
-        state.recentDocs.push([m.seq, p.parent_id]);
-        if (state.recentDocs.length > RECENT_DOCS) state.recentDocs.splice(0, RECENT_DOCS / 2);
-        const row = m.seq > state.pageSeq ? state.rows.get(p.parent_id) : null;
-        if (row) {
-          row.job.result_count = (row.job.result_count || 0) + 1;
+        const row = state.rows.get(p.parent_id);
+        if (row && typeof p.documents === "number" && p.documents > (row.job.result_count || 0)) {
+          row.job.result_count = p.documents;
           row.tr.querySelector(".docs-cell").textContent = fmtNumber(row.job.result_count);
         }
         break;
