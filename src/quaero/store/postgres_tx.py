@@ -19,9 +19,10 @@ import asyncpg
 import orjson
 
 from ..events.types import JOB_STATUS_CHANGE, LOG, PARENT_JOB_PROGRESS, Event, NewEvent
-from ..jobs.models import Counters, Job, JobStatus
+from ..jobs.models import Job, JobStatus
 from ..jobs.planner import PROGRESS_LOG_INTERVAL, Planner
 from . import postgres_sql as q
+from .rows import job_from_row
 
 __all__ = ["PgTx", "dumps", "loads", "row_to_job"]
 
@@ -35,41 +36,10 @@ def dumps(value: Any) -> str:
 loads = orjson.loads
 
 
-def _json(text: str | None, default: Any) -> Any:
-    return default if text is None else loads(text)
-
-
 def row_to_job(r: asyncpg.Record | Sequence[Any]) -> Job:
     """A job from a row of :data:`~quaero.store.postgres_sql.JOB_COLUMNS` (or the state
     columns, whose JSON is NULL: config and metadata then read as ``{}``)."""
-    return Job(
-        id=r[0],
-        parent_id=r[1],
-        root_id=r[2],
-        depth=r[3],
-        job_type=r[4],
-        name=r[5],
-        config=_json(r[6], {}),
-        metadata=_json(r[7], {}),
-        status=JobStatus(r[8]),
-        attempts=r[9],
-        max_attempts=r[10],
-        lease_owner=r[11],
-        lease_expires_at=r[12],
-        heartbeat_at=r[13],
-        available_at=r[14],
-        created_at=r[15],
-        started_at=r[16],
-        completed_at=r[17],
-        error=r[18],
-        result=_json(r[19], None),
-        result_count=r[20],
-        progress=_json(r[21], None),
-        waiting=r[22],
-        dedupe_key=r[23],
-        progress_logged_at=r[24],
-        children=Counters(r[25], r[26], r[27], r[28], r[29], r[30]),
-    )
+    return job_from_row(r, loads)
 
 
 @dataclass
