@@ -102,7 +102,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("n", type=int, nargs="*", default=[10_000, 100_000])
-    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[16])
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the database files")
     args = ap.parse_args()
@@ -110,14 +110,15 @@ def main() -> None:
         "n,concurrency,parent_s,children_per_s,first10_ms,last10_ms,ratio,peak_rss_mb,cpu_s,wall_s"
     )
     for n in args.n:
-        for _ in range(args.reps):
-            r = run_once(n, args.concurrency, args.keep)
-            print(
-                f"{r['n']},{r['concurrency']},{r['parent_s']},{r['children_per_s']},"
-                f"{r['first10_ms_per_child']},{r['last10_ms_per_child']},{r['last_over_first']},"
-                f"{r['peak_rss_mb']},{r['cpu_s']},{r['wall_s']}",
-                flush=True,
-            )
+        for c in args.concurrency:
+            for _ in range(args.reps):
+                r = run_once(n, c, args.keep)
+                print(
+                    f"{r['n']},{r['concurrency']},{r['parent_s']},{r['children_per_s']},"
+                    f"{r['first10_ms_per_child']},{r['last10_ms_per_child']},{r['last_over_first']},"
+                    f"{r['peak_rss_mb']},{r['cpu_s']},{r['wall_s']}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

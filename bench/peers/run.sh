@@ -14,6 +14,11 @@ mkdir -p raw
 .venv/bin/pip install -q -e "$ROOT" 2>/dev/null
 ./start_services.sh >/dev/null
 trap './stop_services.sh >/dev/null 2>&1 || true' EXIT
+source ./env.sh
+for _ in $(seq 1 150); do   # Redis answers "loading" for a while after a restart
+  .venv/bin/python -c "import redis,sys; redis.Redis.from_url('$REDIS_URL').ping()" 2>/dev/null && break
+  sleep 0.2
+done
 for peer in "${PEERS[@]}"; do
   for rep in 1 2 3; do
     .venv/bin/python bench.py "$peer" fanout "$N" "$W" | tail -1
