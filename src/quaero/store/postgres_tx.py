@@ -1,11 +1,21 @@
-"""One PostgreSQL transaction of the job engine: lock rows, plan, write, remember events.
+"""One PostgreSQL transaction of the job engine: lock rows, plan, write, commit hook.
 
-A write loads (and locks, in id order) the rows it needs, runs the shared pure
-:class:`~quaero.jobs.planner.Planner` on them and writes the plan with ONE statement
-(:data:`~quaero.store.postgres_sql.WRITE`). The planner may need rows it did not load: a
-parent whose last child finished changes its own status, which counts in the grandparent.
-:meth:`PgTx.plan` then locks the missing ancestors and plans again from fresh rows, so
-the common case (a child and its parent) never locks the grandparent or the root.
+A write locks the rows that change (in id order), reads their parents without a lock,
+runs the shared pure :class:`~quaero.jobs.planner.Planner` and writes the plan with ONE
+statement (:data:`~quaero.store.postgres_sql.WRITE`):
+
+- rows it locked are written as they are planned;
+- parents it only read get *deltas* (the planner's counters minus what it read), and the
+  planner's progress events and log lines for them, made from a stale view, are dropped:
+  the commit hook (migration 0004) folds the deltas under the parent's row lock at COMMIT
+  and makes those events from the exact counters;
+- events are queued in a transaction-local setting; the hook numbers them at COMMIT.
+
+The planner may need rows nobody loaded: a parent whose last child finished changes its
+own status, which counts in the grandparent. :meth:`PgTx.plan` then locks the missing
+ancestors and plans again from fresh rows. A parent read without a lock never finishes
+in the plan (it looks "not waiting"): the hook reports it and the store finishes it right
+after the commit (:meth:`~quaero.store.postgres_base.PgBase.finish_parents`).
 """
 
 from __future__ import annotations
