@@ -209,7 +209,8 @@ def search(
         console.print(f"{page.total} result(s) for [bold]{query}[/bold]")
         for i, hit in enumerate(page.items, offset + 1):
             snippet = (
-                hit.snippet.replace("[", "\\[")
+                " ".join(hit.snippet.split())
+                .replace("[", "\\[")
                 .replace(MARK_START, "[bold yellow]")
                 .replace(MARK_END, "[/]")
             )

@@ -77,7 +77,9 @@ async def test_failed_pages_keep_their_reason(app: App, site: TestSite) -> None:
 
 
 async def test_budget_is_never_exceeded_with_concurrency_8(app: App, site: TestSite) -> None:
-    job = await run_crawl(app, concurrency=8, start_urls=[site.url("/")], max_depth=10, max_pages=40)
+    job = await run_crawl(
+        app, concurrency=8, start_urls=[site.url("/")], max_depth=10, max_pages=40
+    )
     assert job.children.total == 40
     html_requests = {p for p in site.hits if p not in ("/robots.txt",)}
     # each child is at most one page (plus redirect hops it followed)
@@ -89,8 +91,11 @@ async def test_budget_is_never_exceeded_with_concurrency_8(app: App, site: TestS
 
 async def test_query_rules_deduplicate(app: App, site: TestSite) -> None:
     job = await run_crawl(
-        app, start_urls=[site.url("/")], max_depth=1,
-        drop_query_params=["utm_*"], sort_query=True,
+        app,
+        start_urls=[site.url("/")],
+        max_depth=1,
+        drop_query_params=["utm_*"],
+        sort_query=True,
     )
     dups = {u for u in await saved_urls(app, job.id) if "/dup.html" in u}
     assert len(dups) == 1
@@ -132,8 +137,11 @@ async def test_bad_crawl_config_is_refused(app: App) -> None:
 
 async def test_credentials_never_leave_the_store(app: App, site: TestSite) -> None:
     job = await run_crawl(
-        app, start_urls=[site.url("/")], max_depth=0,
-        headers={"Authorization": "Bearer s3cret"}, cookies={"session": "c00kie"},
+        app,
+        start_urls=[site.url("/")],
+        max_depth=0,
+        headers={"Authorization": "Bearer s3cret"},
+        cookies={"session": "c00kie"},
     )
     from quaero.jobs.models import job_to_dict
 

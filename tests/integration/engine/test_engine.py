@@ -292,7 +292,10 @@ async def test_spawn_budget_is_enforced_by_the_store_under_racing_spawns(app: Ap
 
     async def spawn(start: int) -> Any:
         return await app.store.spawn_children(
-            [NewJob("noop", parent_id=root.id, dedupe_key=f"k{i % 150}") for i in range(start, start + 100)],
+            [
+                NewJob("noop", parent_id=root.id, dedupe_key=f"k{i % 150}")
+                for i in range(start, start + 100)
+            ],
             max_children=120,
         )
 
