@@ -41,7 +41,9 @@ def start_nginx() -> tuple[str, str]:
     port = free_port()
     pidfile = subprocess.run(
         [str(ROOT / "scripts" / "nginx-serve.sh"), str(DOCS), str(port)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     return f"http://127.0.0.1:{port}", pidfile
 
@@ -51,10 +53,24 @@ def run_quaero(base: str, concurrency: int) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(
-        [QUAERO, "--db", f"sqlite:///{tmp}/q.db", "crawl", f"{base}/index.html", "--depth", "50",
-         "--max-pages", "5000", "--concurrency", str(concurrency), "--allow-private-networks",
-         "--json"],
-        capture_output=True, text=True, check=False,
+        [
+            QUAERO,
+            "--db",
+            f"sqlite:///{tmp}/q.db",
+            "crawl",
+            f"{base}/index.html",
+            "--depth",
+            "50",
+            "--max-pages",
+            "5000",
+            "--concurrency",
+            str(concurrency),
+            "--allow-private-networks",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -64,13 +80,17 @@ def run_quaero(base: str, concurrency: int) -> dict[str, float]:
     s = json.loads(p.stdout)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
-        "documents": s["documents"], "failed": s["failed"], "crawl_s": s["seconds"],
-        "pages_per_s": s["documents"] / s["seconds"], "wall_s": wall,
-        "cpu_ms_per_page": cpu / max(1, s["documents"]) * 1000, "peak_rss_mb": after.ru_maxrss / 1024,
+        "documents": s["documents"],
+        "failed": s["failed"],
+        "crawl_s": s["seconds"],
+        "pages_per_s": s["documents"] / s["seconds"],
+        "wall_s": wall,
+        "cpu_ms_per_page": cpu / max(1, s["documents"]) * 1000,
+        "peak_rss_mb": after.ru_maxrss / 1024,
     }
 
 
-SPIDER = r'''
+SPIDER = r"""
 import time, scrapy
 from bs4 import BeautifulSoup
 from markdownify import MarkdownConverter
@@ -90,35 +110,69 @@ class Docs(scrapy.Spider):
             if href.startswith(("mailto:", "javascript:", "tel:", "ftp:")):
                 continue
             yield response.follow(href, self.parse)
-'''
+"""
 
 
 def run_scrapy(base: str, concurrency: int) -> dict[str, float]:
     if not (SCRAPY_VENV / "bin" / "scrapy").exists():
         subprocess.run([sys.executable, "-m", "venv", str(SCRAPY_VENV)], check=True)
-        subprocess.run([str(SCRAPY_VENV / "bin" / "pip"), "install", "-q", "scrapy", "markdownify",
-                        "beautifulsoup4"], check=True)
+        subprocess.run(
+            [
+                str(SCRAPY_VENV / "bin" / "pip"),
+                "install",
+                "-q",
+                "scrapy",
+                "markdownify",
+                "beautifulsoup4",
+            ],
+            check=True,
+        )
     work = Path(tempfile.mkdtemp(prefix="scrapy-bench-"))
     (work / "spider.py").write_text(SPIDER)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(
-        [str(SCRAPY_VENV / "bin" / "scrapy"), "runspider", str(work / "spider.py"), "-a",
-         f"start={base}/index.html", "-s", f"CONCURRENT_REQUESTS={concurrency}", "-s",
-         f"CONCURRENT_REQUESTS_PER_DOMAIN={concurrency}", "-s", "DOWNLOAD_DELAY=0", "-s",
-         "AUTOTHROTTLE_ENABLED=False", "-s", "DEPTH_LIMIT=50", "-o", str(work / "out.jsonl")],
-        capture_output=True, text=True, check=False, cwd=work,
+        [
+            str(SCRAPY_VENV / "bin" / "scrapy"),
+            "runspider",
+            str(work / "spider.py"),
+            "-a",
+            f"start={base}/index.html",
+            "-s",
+            f"CONCURRENT_REQUESTS={concurrency}",
+            "-s",
+            f"CONCURRENT_REQUESTS_PER_DOMAIN={concurrency}",
+            "-s",
+            "DOWNLOAD_DELAY=0",
+            "-s",
+            "AUTOTHROTTLE_ENABLED=False",
+            "-s",
+            "DEPTH_LIMIT=50",
+            "-o",
+            str(work / "out.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=work,
     )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    pages = sum(1 for _ in open(work / "out.jsonl")) if (work / "out.jsonl").exists() else 0
+    out = work / "out.jsonl"
+    pages = len(out.read_text().splitlines()) if out.exists() else 0
     shutil.rmtree(work, ignore_errors=True)
     if p.returncode != 0:
         raise SystemExit(f"scrapy failed: {p.stderr[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"documents": pages, "failed": 0, "crawl_s": wall, "pages_per_s": pages / wall,
-            "wall_s": wall, "cpu_ms_per_page": cpu / max(1, pages) * 1000,
-            "peak_rss_mb": after.ru_maxrss / 1024}
+    return {
+        "documents": pages,
+        "failed": 0,
+        "crawl_s": wall,
+        "pages_per_s": pages / wall,
+        "wall_s": wall,
+        "cpu_ms_per_page": cpu / max(1, pages) * 1000,
+        "peak_rss_mb": after.ru_maxrss / 1024,
+    }
 
 
 def profile(base: str, concurrency: int) -> None:
@@ -139,9 +193,16 @@ def profile(base: str, concurrency: int) -> None:
         async with app:
             w = app.worker(concurrency=concurrency)
             await w.start()
-            job = await app.submit("crawl", {"start_urls": [f"{base}/index.html"], "max_depth": 50,
-                                             "max_pages": 5000, "allow_private_networks": True,
-                                             "concurrency": concurrency})
+            job = await app.submit(
+                "crawl",
+                {
+                    "start_urls": [f"{base}/index.html"],
+                    "max_depth": 50,
+                    "max_pages": 5000,
+                    "allow_private_networks": True,
+                    "concurrency": concurrency,
+                },
+            )
             await app.wait(job.id, timeout=600)
             await w.stop()
 
@@ -153,14 +214,18 @@ def profile(base: str, concurrency: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--scrapy", action="store_true", help="also run Scrapy (same work) beside it")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     if not (DOCS / "index.html").is_file():
-        raise SystemExit(f"{DOCS} missing: apt-get install postgresql-doc-15 (scripts/install-system-deps.sh)")
+        raise SystemExit(
+            f"{DOCS} missing: apt-get install postgresql-doc-15 (scripts/install-system-deps.sh)"
+        )
     base, pidfile = start_nginx()
     try:
         print("system,concurrency,documents,failed,crawl_s,pages_per_s,cpu_ms_per_page,peak_rss_mb")
@@ -169,9 +234,11 @@ def main() -> None:
                 runs = [("quaero", run_quaero)] + ([("scrapy", run_scrapy)] if args.scrapy else [])
                 for name, fn in runs:
                     r = fn(base, c)
-                    print(f"{name},{c},{r['documents']},{r['failed']},{r['crawl_s']:.2f},"
-                          f"{r['pages_per_s']:.1f},{r['cpu_ms_per_page']:.2f},{r['peak_rss_mb']:.0f}",
-                          flush=True)
+                    print(
+                        f"{name},{c},{r['documents']},{r['failed']},{r['crawl_s']:.2f},"
+                        f"{r['pages_per_s']:.1f},{r['cpu_ms_per_page']:.2f},{r['peak_rss_mb']:.0f}",
+                        flush=True,
+                    )
         if args.profile:
             profile(base, max(args.concurrency))
     finally:

@@ -12,6 +12,7 @@ reads ``completed_at``. Progress observer: the parent's ``child_completed`` coun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import sys
@@ -20,8 +21,12 @@ from peers import common
 
 BACKEND = "sqlite (embedded)"
 CONCURRENCY_MODEL = "1 process, W async slots (quaero worker --concurrency W)"
-FANOUT_MECHANISM = "native: parent status completed in the same transaction as its last child (O(1) counters)"
-PROGRESS_MECHANISM = "poll the parent's child_completed counter (also pushed as parent_job_progress events)"
+FANOUT_MECHANISM = (
+    "native: parent status completed in the same transaction as its last child (O(1) counters)"
+)
+PROGRESS_MECHANISM = (
+    "poll the parent's child_completed counter (also pushed as parent_job_progress events)"
+)
 
 DB = os.environ.get("QUAERO_BENCH_DB", "/tmp/peers-bench/quaero-bench.db")
 URL = f"sqlite:///{DB}"
@@ -43,7 +48,9 @@ def register(app):  # called by `quaero worker` through QUAERO_PLUGINS
     async def parent(ctx):
         n = int(ctx.config["n"])
         for start in range(0, n, 5000):
-            await ctx.spawn(NewJob("bench_child", dedupe_key=str(i)) for i in range(start, min(n, start + 5000)))
+            await ctx.spawn(
+                NewJob("bench_child", dedupe_key=str(i)) for i in range(start, min(n, start + 5000))
+            )
 
 
 def _submit(job_type: str, config: dict, count: int = 1) -> int:
@@ -67,17 +74,24 @@ def setup_schema():
 
 def reset():
     for suffix in ("", "-wal", "-shm"):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(DB + suffix)
-        except FileNotFoundError:
-            pass
 
 
 def worker_argv(w):
     exe = os.path.join(os.path.dirname(sys.executable), "quaero")
     # the driver builds the workers' environment before asking for argv: pass it here
-    return ["env", "QUAERO_PLUGINS=peers.ours_peer", "QUAERO_WORKER_POLL_INTERVAL=0.05",
-            exe, "--db", URL, "worker", "--concurrency", str(w)]
+    return [
+        "env",
+        "QUAERO_PLUGINS=peers.ours_peer",
+        "QUAERO_WORKER_POLL_INTERVAL=0.05",
+        exe,
+        "--db",
+        URL,
+        "worker",
+        "--concurrency",
+        str(w),
+    ]
 
 
 def enqueue_warmup(n):

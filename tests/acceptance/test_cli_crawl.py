@@ -30,9 +30,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def quaero(db: str, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+def quaero(
+    db: str, *args: str, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [QUAERO, "--db", db, *args], capture_output=True, text=True, timeout=timeout,
+        [QUAERO, "--db", db, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **env},
     )
 
@@ -57,7 +62,9 @@ def nginx_pg_docs() -> Iterator[str]:
     port = free_port()
     pidfile = subprocess.run(
         [str(ROOT / "scripts" / "nginx-serve.sh"), str(PG_DOCS), str(port)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     try:
         yield f"http://127.0.0.1:{port}"
@@ -69,8 +76,17 @@ def nginx_pg_docs() -> Iterator[str]:
 def test_postgresql_docs_crawl_and_search(tmp_path: Path, nginx_pg_docs: str) -> None:
     db = f"sqlite:///{tmp_path}/q.db"
     p = quaero(
-        db, "crawl", f"{nginx_pg_docs}/index.html", "--depth", "50", "--max-pages", "5000",
-        "--concurrency", "16", "--allow-private-networks", "--json",
+        db,
+        "crawl",
+        f"{nginx_pg_docs}/index.html",
+        "--depth",
+        "50",
+        "--max-pages",
+        "5000",
+        "--concurrency",
+        "16",
+        "--allow-private-networks",
+        "--json",
     )
     assert p.returncode == 0, p.stderr[-2000:]
     summary = json.loads(p.stdout)
@@ -89,11 +105,24 @@ def test_killed_crawl_resumes_with_same_documents_and_no_duplicates(tmp_path: Pa
     db = f"sqlite:///{path}"
     with SiteThread() as site:
         expected = site.expected(max_depth=3)
-        args = [site.url("/"), "--depth", "3", "--delay", "0.03", "--concurrency", "4",
-                "--allow-private-networks", "--json"]
+        args = [
+            site.url("/"),
+            "--depth",
+            "3",
+            "--delay",
+            "0.03",
+            "--concurrency",
+            "4",
+            "--allow-private-networks",
+            "--json",
+        ]
         env = {**os.environ, "QUAERO_WORKER_LEASE_SECONDS": "1.5"}
-        proc = subprocess.Popen([QUAERO, "--db", db, "crawl", *args], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [QUAERO, "--db", db, "crawl", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while count(path, "SELECT COUNT(*) FROM documents") < 20:
             assert time.monotonic() < deadline and proc.poll() is None
@@ -102,8 +131,15 @@ def test_killed_crawl_resumes_with_same_documents_and_no_duplicates(tmp_path: Pa
         proc.wait(10)
         before = count(path, "SELECT COUNT(*) FROM documents")
         assert 0 < before < len(expected.saved)
-        resumed = quaero(db, "crawl", "--resume", "1", "--json", "--allow-private-networks",
-                         QUAERO_WORKER_LEASE_SECONDS="1.5")
+        resumed = quaero(
+            db,
+            "crawl",
+            "--resume",
+            "1",
+            "--json",
+            "--allow-private-networks",
+            QUAERO_WORKER_LEASE_SECONDS="1.5",
+        )
         summary = json.loads(resumed.stdout)
         assert summary["documents"] == len(expected.saved)
         conn = sqlite3.connect(path)
@@ -119,9 +155,24 @@ def test_ctrl_c_cancels_and_keeps_documents(tmp_path: Path) -> None:
     db = f"sqlite:///{path}"
     with SiteThread() as site:
         proc = subprocess.Popen(
-            [QUAERO, "--db", db, "crawl", site.url("/"), "--depth", "5", "--delay", "0.05",
-             "--concurrency", "2", "--allow-private-networks", "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                QUAERO,
+                "--db",
+                db,
+                "crawl",
+                site.url("/"),
+                "--depth",
+                "5",
+                "--delay",
+                "0.05",
+                "--concurrency",
+                "2",
+                "--allow-private-networks",
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         deadline = time.monotonic() + 60
         while count(path, "SELECT COUNT(*) FROM documents") < 5:

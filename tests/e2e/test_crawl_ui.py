@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.support.site import SiteThread, TestSite
 
 from ..conftest import ServerProcess

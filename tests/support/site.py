@@ -47,6 +47,8 @@ from collections.abc import Callable
 from types import TracebackType
 
 from aiohttp import web
+
+from quaero.crawler.urls import NormalizeOptions, normalize
 from tests.support.site_data import (
     BINARIES,
     DUP_QUERIES,
@@ -58,8 +60,6 @@ from tests.support.site_data import (
     ExpectedCrawl,
     page_path,
 )
-
-from quaero.crawler.urls import NormalizeOptions, normalize
 
 __all__ = ["ExpectedCrawl", "SiteThread", "TestSite"]
 

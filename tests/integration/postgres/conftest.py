@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
 from tests.integration.store.pgdb import PG_URL, PgDatabases
 
 pytestmark = pytest.mark.postgres

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.integration.store.pgdb import PgDatabases
 
 from quaero.store.migrations import load_migrations
 from quaero.store.postgres import PostgresStore
+from tests.integration.store.pgdb import PgDatabases
 
 pytestmark = pytest.mark.postgres
 

@@ -25,11 +25,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from tests.conftest import find_free_port
 from websockets.asyncio.client import connect
 
 from quaero import App, Settings
 from quaero.events.types import Event
+from tests.conftest import find_free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.site import TestSite
 
 from quaero.app import App
 from quaero.config import Settings
@@ -22,6 +21,7 @@ from quaero.crawler.jobs import register
 from quaero.documents.models import NewDocument
 from quaero.jobs.models import JobStatus
 from quaero.web import create_app
+from tests.support.site import TestSite
 
 from .conftest import Web, make_tree, open_web, serve, ws_connect
 

@@ -253,7 +253,9 @@ async def test_job_subscription_gets_only_that_job(live: LiveServer) -> None:
         await live.app.store.add_logs([LogEntry(parent, "info", "to parent", time.time())])
         await live.app.store.add_logs([LogEntry(kids[0], "info", "to child", time.time())])
         # (the parent's own final progress line may come first: it is a log of the parent)
-        msgs = await ws.until(lambda m: m["type"] == "log" and m["payload"]["message"] == "to parent")
+        msgs = await ws.until(
+            lambda m: m["type"] == "log" and m["payload"]["message"] == "to parent"
+        )
         assert {m["payload"]["job_id"] for m in msgs if m["type"] == "log"} == {parent}
 
 

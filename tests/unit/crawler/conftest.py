@@ -13,9 +13,8 @@ _ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from tests.support.site import TestSite  # noqa: E402
-
 from quaero.crawler.fetch import FetchConfig, Fetcher  # noqa: E402
+from tests.support.site import TestSite  # noqa: E402
 
 
 @pytest.fixture

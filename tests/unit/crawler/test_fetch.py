@@ -11,13 +11,13 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.support.mock_http import HTML, expect_error, mock_fetcher, page, redirect
-from tests.support.site import TestSite
 
 from quaero.crawler.fetch import FetchConfig, Fetcher, FetchError, parse_retry_after
 from quaero.crawler.robots import RobotsCache, RobotsResponse
 from quaero.crawler.transport import MockResponse, MockTransport, Request
 from quaero.crawler.urls import UrlFilter
+from tests.support.mock_http import HTML, expect_error, mock_fetcher, page, redirect
+from tests.support.site import TestSite
 
 # ----------------------------------------------------------------- basics
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tests.support.site import TestSite
 
 from quaero.crawler.fetch import FetchConfig, Fetcher, FetchError
 from quaero.crawler.robots import RobotsCache, RobotsResponse, robots_url
+from tests.support.site import TestSite
 
 ROBOTS = """
 User-agent: *

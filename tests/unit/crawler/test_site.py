@@ -7,11 +7,11 @@ import urllib.error
 import urllib.request
 
 import pytest
-from tests.support.site import SiteThread, TestSite
 
 from quaero.crawler.extract import extract
 from quaero.crawler.fetch import FetchConfig, Fetcher, FetchError
 from quaero.crawler.urls import DEFAULT_TRACKING_PARAMS, NormalizeOptions, UrlFilter, normalize
+from tests.support.site import SiteThread, TestSite
 
 
 async def reference_crawl(

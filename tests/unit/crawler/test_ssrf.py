@@ -6,8 +6,6 @@ import socket
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
-from tests.support.mock_http import expect_error, mock_fetcher, page, redirect
-from tests.support.site import TestSite
 
 from quaero.crawler.fetch import FetchConfig, Fetcher
 from quaero.crawler.ssrf import (
@@ -16,6 +14,8 @@ from quaero.crawler.ssrf import (
     check_literal_host,
     is_public_address,
 )
+from tests.support.mock_http import expect_error, mock_fetcher, page, redirect
+from tests.support.site import TestSite
 
 
 @pytest.mark.parametrize(
