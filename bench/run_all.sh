@@ -19,3 +19,4 @@ if [ -n "${QUAERO_TEST_PG_URL:-}" ] || [ -x scripts/pg-start.sh ]; then
 fi
 echo "== beside the peer job queues (../shared/peers): quaero and huey, N=10000, W=8"
 bench/peers/run.sh 10000 8 ours huey
+QUAERO_BENCH_PROCS=2 bench/peers/run.sh 10000 64 ours

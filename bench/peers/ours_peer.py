@@ -20,7 +20,7 @@ import sys
 from peers import common
 
 BACKEND = "sqlite (embedded)"
-CONCURRENCY_MODEL = "1 process, W async slots (quaero worker --concurrency W)"
+CONCURRENCY_MODEL = "QUAERO_BENCH_PROCS processes (default 1) sharing W async slots (quaero worker --concurrency W/P)"
 FANOUT_MECHANISM = (
     "native: parent status completed in the same transaction as its last child (O(1) counters)"
 )
@@ -79,19 +79,16 @@ def reset():
 
 
 def worker_argv(w):
+    """W async slots in total, in QUAERO_BENCH_PROCS worker processes (default 1)."""
     exe = os.path.join(os.path.dirname(sys.executable), "quaero")
+    procs = max(1, int(os.environ.get("QUAERO_BENCH_PROCS", "1")))
     # the driver builds the workers' environment before asking for argv: pass it here
-    return [
-        "env",
-        "QUAERO_PLUGINS=peers.ours_peer",
-        "QUAERO_WORKER_POLL_INTERVAL=0.05",
-        exe,
-        "--db",
-        URL,
-        "worker",
-        "--concurrency",
-        str(w),
-    ]
+    env = ["env", "QUAERO_PLUGINS=peers.ours_peer", "QUAERO_WORKER_POLL_INTERVAL=0.05"]
+    one = [*env, exe, "--db", URL, "worker", "--concurrency", str(max(1, w // procs))]
+    if procs == 1:
+        return one
+    line = " & ".join(" ".join(one) for _ in range(procs))
+    return ["sh", "-c", f"{line} & wait"]
 
 
 def enqueue_warmup(n):

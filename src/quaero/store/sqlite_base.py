@@ -75,6 +75,13 @@ class SqliteBase(Store):
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ connections
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = self._connect()
+        # the writer waits for other processes' locks itself (Writer._begin); a busy
+        # handler here would only add sleeps
+        conn.execute("PRAGMA busy_timeout = 0")
+        return conn
+
     def _connect(self, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path,
@@ -135,7 +142,7 @@ class SqliteBase(Store):
             raise StoreError(f"cannot use SQLite database {self.path}: {exc}") from exc
         finally:
             conn.close()
-        self._writer = Writer(self._connect, self._publish)
+        self._writer = Writer(self._connect_writer, self._publish, self.busy_timeout_ms / 1000)
         self._writer.start()
         self._readers = ThreadPoolExecutor(max_workers=3, thread_name_prefix="quaero-sqlite-read")
 

@@ -100,9 +100,11 @@ class Writer:
         self,
         connect: Callable[[], sqlite3.Connection],
         on_commit: Callable[[list[Event]], None],
+        busy_timeout: float = 30.0,
     ) -> None:
         self._connect = connect
         self._on_commit = on_commit
+        self._busy_timeout = busy_timeout
         self._queue: queue.SimpleQueue[_Op[Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="quaero-sqlite-writer", daemon=True)
         self._started = threading.Event()
@@ -159,15 +161,33 @@ class Writer:
         finally:
             conn.close()
 
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, waiting for another process's write lock in short steps.
+
+        SQLite's own busy handler sleeps 1, 2, 5, 10... ms; two worker processes taking
+        turns at sub-millisecond transactions would spend most of their time asleep.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.0001
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.004)
+
     def _run_group(self, conn: sqlite3.Connection, ops: list[_Op[Any]]) -> None:
         outcomes: list[tuple[bool, Any]] = []
-        ctx = TxContext(conn, time.time())
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
         except sqlite3.Error as exc:
             for op in ops:
                 _resolve(op, False, exc)
             return
+        ctx = TxContext(conn, time.time())
         for op in ops:
             mark = ctx.mark()
             conn.execute("SAVEPOINT op")
