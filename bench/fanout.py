@@ -76,6 +76,9 @@ def run_once(n: int, concurrency: int, keep: bool) -> dict[str, float]:
     # time per child over the first and last 10 % of completions
     first = (done[k] - done[0]) / k
     last = (done[-1] - done[-1 - k]) / k
+    # the same away from the run's start (spawning) and end (draining): deciles 2 and 9
+    d2 = (done[2 * k] - done[k]) / k
+    d9 = (done[9 * k] - done[8 * k]) / k
     seconds = parent[1] - parent[0]
     result = {
         "n": n,
@@ -86,6 +89,7 @@ def run_once(n: int, concurrency: int, keep: bool) -> dict[str, float]:
         "first10_ms_per_child": round(first * 1000, 4),
         "last10_ms_per_child": round(last * 1000, 4),
         "last_over_first": round(last / first, 3) if first else float("nan"),
+        "d9_over_d2": round(d9 / d2, 3) if d2 else float("nan"),
         "peak_rss_mb": round(after.ru_maxrss / 1024, 1),
         "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2),
         "not_completed": drift,
@@ -107,7 +111,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the database files")
     args = ap.parse_args()
     print(
-        "n,concurrency,parent_s,children_per_s,first10_ms,last10_ms,ratio,peak_rss_mb,cpu_s,wall_s"
+        "n,concurrency,parent_s,children_per_s,first10_ms,last10_ms,ratio,"
+        "decile9_over_decile2,peak_rss_mb,cpu_s,wall_s"
     )
     for n in args.n:
         for c in args.concurrency:
@@ -116,6 +121,7 @@ def main() -> None:
                 print(
                     f"{r['n']},{r['concurrency']},{r['parent_s']},{r['children_per_s']},"
                     f"{r['first10_ms_per_child']},{r['last10_ms_per_child']},{r['last_over_first']},"
+                    f"{r['d9_over_d2']},"
                     f"{r['peak_rss_mb']},{r['cpu_s']},{r['wall_s']}",
                     flush=True,
                 )
