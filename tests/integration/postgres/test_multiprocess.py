@@ -114,7 +114,8 @@ async def test_three_workers_two_web_processes_one_killed_worker(
                 for i in range(3)
             ]
             procs.extend(workers)
-            job = await app.submit("fanout", {"children": N})
+            # children last a little, so a killed worker always dies holding leases
+            job = await app.submit("fanout", {"children": N, "child_config": {"sleep_ms": 20}})
 
             async def completed_at_least(n: int) -> bool:
                 return bool(
