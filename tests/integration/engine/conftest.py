@@ -1,16 +1,19 @@
+"""Engine fixtures: ``app`` runs every test once per backend (SQLite, PostgreSQL)."""
+
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from quaero import App, Settings
+from tests.integration.store.pgdb import PG_URL, PgDatabases
 
 
-def make_settings(tmp_path: Path) -> Settings:
+def make_settings(tmp_path: Path, url: str | None = None) -> Settings:
     s = Settings()
-    s.store.url = f"sqlite:///{tmp_path}/quaero.db"
+    s.store.url = url or f"sqlite:///{tmp_path}/quaero.db"
     s.worker.lease_seconds = 1.0
     s.worker.poll_interval = 0.1
     s.worker.backoff_base = 0.01
@@ -19,8 +22,26 @@ def make_settings(tmp_path: Path) -> Settings:
     return s
 
 
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
-    a = App(make_settings(tmp_path))
-    async with a:
-        yield a
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PgDatabases]:
+    dbs = PgDatabases()
+    yield dbs
+    dbs.drop_template()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def app(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_databases: PgDatabases
+) -> AsyncIterator[App]:
+    url = None
+    if request.param == "postgres":
+        if not PG_URL:
+            pytest.skip("QUAERO_TEST_PG_URL is not set (make test starts PostgreSQL and sets it)")
+        url = await pg_databases.create()
+    a = App(make_settings(tmp_path, url))
+    try:
+        async with a:
+            yield a
+    finally:
+        if url is not None:
+            await pg_databases.drop(url)
