@@ -7,8 +7,9 @@ is kept as ``discovered_by`` in the child's config, its distance from a start UR
 - de-duplication: a child's ``dedupe_key`` is its normalised URL, unique per crawl;
 - the page budget: no child is created once the crawl has ``max_pages`` children.
 
-URLs that are never fetched are counted on the crawl as ``stats`` (``skipped_robots``,
-``skipped_out_of_scope``, ``skipped_budget``, ...). Failed pages keep their reason as the
+URLs that are never fetched are recorded once per crawl with their reason, and counted on
+the crawl as ``stats`` (``skipped_robots``, ``skipped_out_of_scope``, ``skipped_budget``,
+...): distinct URLs, however many pages link to them. Failed pages keep their reason as the
 child's error (``http_404: ...``, ``timeout: ...``, ``robots: ...``).
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -144,8 +144,8 @@ async def crawl(ctx: JobContext) -> dict[str, Any]:
         (_child(u, 0, None, settings) for u in settings.start_urls),
         max_children=settings.max_pages,
     )
-    if res.over_budget:
-        await ctx.add_stats({"skipped_budget": res.over_budget})
+    if res.over_budget_keys:
+        await ctx.app.store.record_skips(ctx.id, dict.fromkeys(res.over_budget_keys, "budget"))
     return {"start_urls": len(settings.start_urls)}
 
 
@@ -185,7 +185,8 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
     final_url = try_normalize(page.url, s.url_options()) or page.url
     extracted = extract(page.text, final_url, url_options=s.url_options())
     links_followed = 0
-    skipped: Counter[str] = Counter()
+    #: URL -> why it is not crawled (counted once per crawl by the store)
+    skipped: dict[str, str] = {}
     if depth < s.max_depth and not extracted.nofollow:
         new_urls: list[str] = []
         seen: set[str] = set()
@@ -203,7 +204,7 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
                 if not rules.allowed(target):
                     reason = "robots"
             if reason is not None:
-                skipped[f"skipped_{reason}"] += 1
+                skipped[target] = reason
                 continue
             new_urls.append(target)
         for i in range(0, len(new_urls), _SPAWN_CHUNK):
@@ -214,8 +215,7 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
                 max_children=s.max_pages,
             )
             links_followed += len(res.created)
-            if res.over_budget:
-                skipped["skipped_budget"] += res.over_budget
+            skipped.update(dict.fromkeys(res.over_budget_keys, "budget"))
     doc = NewDocument(
         url=final_url,
         title=extracted.title,
@@ -237,7 +237,7 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
     )
     saved, _new = await store.save_document(doc, ctx.id, crawl_id)
     if skipped:
-        await ctx.add_stats(dict(skipped), job_id=crawl_id)
+        await store.record_skips(crawl_id, skipped)
     return {
         "url": final_url,
         "status": page.status,

@@ -160,6 +160,8 @@ class SpawnResult:
     duplicates: int = 0
     #: the parent had reached ``max_children``
     over_budget: int = 0
+    #: the ``dedupe_key`` of each child not created for the budget (when it had one)
+    over_budget_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

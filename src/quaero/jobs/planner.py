@@ -92,6 +92,7 @@ class Planner:
     touched_parents: dict[int, None] = field(default_factory=dict)
     #: children not created because their parent reached ``max_children``
     over_budget: int = 0
+    over_budget_keys: list[str] = field(default_factory=list)
     _ts: str | None = None
 
     @property
@@ -264,6 +265,8 @@ class Planner:
                     )
                 if max_children is not None and parent.children.total >= max_children:
                     self.over_budget += 1
+                    if spec.dedupe_key is not None:
+                        self.over_budget_keys.append(spec.dedupe_key)
                     continue
             job = Job(
                 id=next_id,

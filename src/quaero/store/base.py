@@ -174,6 +174,12 @@ class Store(abc.ABC):
         """Add to named counters of a job (O(1); shown as ``stats`` on the job)."""
 
     @abc.abstractmethod
+    async def record_skips(self, job_id: int, skips: Mapping[str, str]) -> dict[str, int]:
+        """Record keys (URLs) the job skipped, ``{url: reason}``. Each key counts once per
+        job: the ``skipped_<reason>`` stats grow by the keys new to the job, in the same
+        transaction. Returns those increments."""
+
+    @abc.abstractmethod
     async def claim_jobs(
         self, owner: str, limit: int, lease_seconds: float, job_types: Collection[str]
     ) -> list[Job]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -162,10 +162,27 @@ class PostgresStore(PgDocuments, PgReads, Store):
             )
             result.created = list(created)
             result.over_budget = plan.over_budget
+            result.over_budget_keys = plan.over_budget_keys
             await tx.write(plan)
             return result
 
         return await self._run(op, prepare=take_ids)
+
+    async def record_skips(self, job_id: int, skips: Mapping[str, str]) -> dict[str, int]:
+        items = sorted(skips.items())
+        if not items:
+            return {}
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM jobs WHERE id = $1", job_id) is None:
+                raise JobNotFound(job_id)
+            rows = await conn.fetch(
+                q.RECORD_SKIPS, job_id, [u for u, _ in items], [r for _, r in items]
+            )
+            counts = {f"skipped_{r[0]}": int(r[1]) for r in rows}
+            if counts:
+                names = sorted(counts)
+                await conn.execute(q.ADD_JOB_STATS, job_id, names, [counts[n] for n in names])
+        return counts
 
     async def add_job_stats(self, job_id: int, deltas: dict[str, int]) -> None:
         items = sorted((k, int(v)) for k, v in deltas.items() if v)

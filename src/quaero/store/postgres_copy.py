@@ -34,6 +34,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "job_logs": ("id", "job_id", "root_id", "ts", "level", "message"),
     "events": ("seq", "type", "job_id", "root_id", "payload", "created_at"),
     "job_stats": ("job_id", "name", "value"),
+    "job_skips": ("job_id", "url", "reason"),
     "documents": (
         "id", "url", "title", "markdown", "fetched_at", "status_code", "content_type",
         "description", "language", "canonical_url", "word_count", "links_found",

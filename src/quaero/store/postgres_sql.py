@@ -242,7 +242,8 @@ ADD_RESULT_COUNT = "UPDATE jobs SET result_count = result_count + $2 WHERE id = 
 DELETE_SUBTREE = """
 WITH l AS (DELETE FROM job_logs WHERE job_id = ANY($1::bigint[])),
      d AS (DELETE FROM document_jobs WHERE job_id = ANY($1::bigint[])),
-     s AS (DELETE FROM job_stats WHERE job_id = ANY($1::bigint[]))
+     s AS (DELETE FROM job_stats WHERE job_id = ANY($1::bigint[])),
+     k AS (DELETE FROM job_skips WHERE job_id = ANY($1::bigint[]))
 DELETE FROM jobs WHERE id = ANY($1::bigint[])
 """
 
@@ -298,3 +299,13 @@ ON CONFLICT (job_id, name) DO UPDATE SET value = job_stats.value + excluded.valu
 """
 
 JOB_STATS_FOR = "SELECT job_id, name, value FROM job_stats WHERE job_id = ANY($1::bigint[])"
+
+RECORD_SKIPS = """
+WITH ins AS (
+    INSERT INTO job_skips (job_id, url, reason)
+    SELECT $1, s.url, s.reason FROM unnest($2::text[], $3::text[]) AS s(url, reason)
+    ORDER BY s.url
+    ON CONFLICT DO NOTHING RETURNING reason
+)
+SELECT reason, count(*) FROM ins GROUP BY reason
+"""

@@ -8,7 +8,8 @@ writer writes). Documents and their full-text index live in ``sqlite_documents.p
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..errors import InvalidJobSpec, JobNotFound, JobStateError
@@ -135,11 +136,30 @@ class SqliteStore(SqliteDocuments, SqliteReads):
             first = ctx.allocate_job_ids(len(todo))
             result.created = plan.create(todo, first, self.default_max_attempts, max_children)
             result.over_budget = plan.over_budget
+            result.over_budget_keys = plan.over_budget_keys
             if plan.over_budget:  # ids were reserved for all; give back the unused tail
                 ctx.release_job_ids(plan.over_budget)
             plan.finish()
             self._write_plan(ctx, plan)
             return result
+
+        return await self._write(op)
+
+    async def record_skips(self, job_id: int, skips: Mapping[str, str]) -> dict[str, int]:
+        items = sorted(skips.items())
+        if not items:
+            return {}
+
+        def op(ctx: TxContext) -> dict[str, int]:
+            conn = ctx.conn
+            if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                raise JobNotFound(job_id)
+            counts: Counter[str] = Counter()
+            for url, reason in items:
+                if conn.execute(q.INSERT_SKIP, (job_id, url, reason)).rowcount:
+                    counts[f"skipped_{reason}"] += 1
+            conn.executemany(q.ADD_JOB_STAT, [(job_id, k, v) for k, v in counts.items()])
+            return dict(counts)
 
         return await self._write(op)
 
@@ -333,6 +353,7 @@ class SqliteStore(SqliteDocuments, SqliteReads):
                 conn.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM document_jobs WHERE job_id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM job_stats WHERE job_id IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM job_skips WHERE job_id IN ({marks})", chunk)
             if job.parent_id is not None:
                 self._load(ctx, [job.parent_id], jobs)
             plan = Planner(jobs, now=ctx.now)
