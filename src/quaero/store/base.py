@@ -93,6 +93,15 @@ class LogEntry:
         }
 
 
+def check_log_levels(entries: Sequence[LogEntry]) -> None:
+    """Refuse (before any write) log lines whose level is not one of LOG_LEVELS."""
+    for e in entries:
+        if e.level not in LOG_LEVELS:
+            raise InvalidJobSpec(
+                f"unknown log level {e.level!r}; use one of {', '.join(LOG_LEVELS)}"
+            )
+
+
 @dataclass(slots=True)
 class LogQuery:
     """Log listing: ``aggregated`` merges the job's descendants in time order.

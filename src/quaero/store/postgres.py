@@ -38,7 +38,7 @@ from ..events.types import JOB_PROGRESS, LOG, Event
 from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange, iso
 from ..jobs.planner import ChangeResult, Planner
 from . import postgres_sql as q
-from .base import LOG_LEVELS, LogEntry, Store
+from .base import LogEntry, Store, check_log_levels
 from .migrations import load_migrations
 from .postgres_documents import PgDocuments
 from .postgres_listen import Listener
@@ -333,9 +333,7 @@ class PostgresStore(PgDocuments, PgReads, Store):
         entries = list(entries)
         if not entries:
             return
-        for e in entries:
-            if e.level not in LOG_LEVELS:
-                raise InvalidJobSpec(f"unknown log level {e.level!r}")
+        check_log_levels(entries)
         payloads = [
             {
                 "job_id": e.job_id,

@@ -17,7 +17,7 @@ from ..events.types import JOB_PROGRESS, LOG, Event, NewEvent
 from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, Planner
 from . import sqlite_sql as q
-from .base import LOG_LEVELS, LogEntry
+from .base import LogEntry, check_log_levels
 from .sqlite_base import _CHUNK, _chunks, _dumps, _row_to_job
 from .sqlite_documents import SqliteDocuments
 from .sqlite_reads import SqliteReads
@@ -369,9 +369,7 @@ class SqliteStore(SqliteDocuments, SqliteReads):
         entries = list(entries)
         if not entries:
             return
-        for e in entries:
-            if e.level not in LOG_LEVELS:
-                raise InvalidJobSpec(f"unknown log level {e.level!r}")
+        check_log_levels(entries)
 
         def op(ctx: TxContext) -> None:
             ids = sorted({e.job_id for e in entries})
