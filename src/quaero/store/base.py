@@ -93,6 +93,13 @@ class LogEntry:
         }
 
 
+def check_specs(specs: Sequence[NewJob]) -> None:
+    """Refuse (before any write) job specs that cannot be stored."""
+    for spec in specs:
+        if not spec.job_type:
+            raise InvalidJobSpec("job_type must not be empty")
+
+
 def check_log_levels(entries: Sequence[LogEntry]) -> None:
     """Refuse (before any write) log lines whose level is not one of LOG_LEVELS."""
     for e in entries:
@@ -164,11 +171,11 @@ class Store(abc.ABC):
     async def schema_version(self) -> int: ...
 
     # --------------------------------------------------------------- job writes
-    @abc.abstractmethod
     async def create_jobs(self, specs: Sequence[NewJob]) -> list[Job]:
         """Insert jobs (children in bulk). Parents' ``total``/``pending`` grow in the same
         transaction. A spec whose ``dedupe_key`` is taken under its parent is skipped (not
         returned). Raises JobNotFound / JobStateError / InvalidJobSpec, creating nothing."""
+        return (await self.spawn_children(specs)).created
 
     @abc.abstractmethod
     async def spawn_children(

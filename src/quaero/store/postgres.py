@@ -33,12 +33,12 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from ..errors import InvalidJobSpec, JobNotFound, JobStateError, StoreError
+from ..errors import JobNotFound, JobStateError, StoreError
 from ..events.types import JOB_PROGRESS, LOG, Event
 from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange, iso
 from ..jobs.planner import ChangeResult, Planner
 from . import postgres_sql as q
-from .base import LogEntry, Store, check_log_levels
+from .base import LogEntry, Store, check_log_levels, check_specs
 from .migrations import load_migrations
 from .postgres_documents import PgDocuments
 from .postgres_listen import Listener
@@ -134,16 +134,11 @@ class PostgresStore(PgDocuments, PgReads, Store):
             self.on_wake()
 
     # ------------------------------------------------------------------ job writes
-    async def create_jobs(self, specs: Sequence[NewJob]) -> list[Job]:
-        return (await self.spawn_children(specs)).created
-
     async def spawn_children(
         self, specs: Sequence[NewJob], max_children: int | None = None
     ) -> SpawnResult:
         specs = list(specs)
-        for spec in specs:
-            if not spec.job_type:
-                raise InvalidJobSpec("job_type must not be empty")
+        check_specs(specs)
         if not specs:
             return SpawnResult()
 

@@ -12,12 +12,12 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from ..errors import InvalidJobSpec, JobNotFound, JobStateError
+from ..errors import JobNotFound, JobStateError
 from ..events.types import JOB_PROGRESS, LOG, Event, NewEvent
 from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, Planner
 from . import sqlite_sql as q
-from .base import LogEntry, check_log_levels
+from .base import LogEntry, check_log_levels, check_specs
 from .sqlite_base import _CHUNK, _chunks, _dumps, _row_to_job
 from .sqlite_documents import SqliteDocuments
 from .sqlite_reads import SqliteReads
@@ -113,16 +113,11 @@ class SqliteStore(SqliteDocuments, SqliteReads):
         return ctx.write_events(plan.events, _dumps)
 
     # ------------------------------------------------------------------ job writes
-    async def create_jobs(self, specs: Sequence[NewJob]) -> list[Job]:
-        return (await self.spawn_children(specs)).created
-
     async def spawn_children(
         self, specs: Sequence[NewJob], max_children: int | None = None
     ) -> SpawnResult:
         specs = list(specs)
-        for spec in specs:
-            if not spec.job_type:
-                raise InvalidJobSpec("job_type must not be empty")
+        check_specs(specs)
 
         def op(ctx: TxContext) -> SpawnResult:
             jobs: dict[int, Job] = {}
