@@ -130,18 +130,27 @@ async def test_three_workers_two_web_processes_one_killed_worker(
             by_pid = {w.p.pid: w for w in workers}
             victim: list[Proc] = []
 
-            async def a_worker_holds_leases() -> bool:
-                # lease owners are "host:pid:uuid": kill a worker that holds running jobs
+            async def lease_holders() -> set[int]:
+                # lease owners are "host:pid:uuid"
                 owners = await pg.fetch(
                     "SELECT lease_owner FROM jobs WHERE parent_id = $1 AND status = 'running'"
                     " AND lease_owner IS NOT NULL",
                     job.id,
                 )
-                pids = {int(r[0].split(":")[1]) for r in owners} & by_pid.keys()
+                return {int(r[0].split(":")[1]) for r in owners} & by_pid.keys()
+
+            async def a_worker_holds_leases() -> bool:
+                pids = await lease_holders()
                 victim[:] = [by_pid[min(pids)]] if pids else []
                 return bool(victim)
 
-            await wait_for("a worker holding leases", a_worker_holds_leases, 60, procs)
+            while True:
+                await wait_for("a worker holding leases", a_worker_holds_leases, 60, procs)
+                # freeze it, then check it still holds leases: frozen, it cannot finish them
+                victim[0].p.send_signal(signal.SIGSTOP)
+                if victim[0].p.pid in await lease_holders():
+                    break
+                victim[0].p.send_signal(signal.SIGCONT)
             victim[0].p.send_signal(signal.SIGKILL)
             victim[0].p.wait()
             await wait_for(
