@@ -49,8 +49,11 @@ LOCK_IDS = f"SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER
 # A cancel locks its subtree children first (descending ids): a worker's transaction that
 # holds a child and, at COMMIT, folds its delta into the parent must never wait for a
 # cancel that already holds that parent and waits for the child.
+# a subtree, deepest level first (a commit locks children before their parents), and
+# within a level in id order (as claims and completions lock siblings)
 LOCK_IDS_DESC = (
-    f"SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id DESC FOR UPDATE"
+    f"SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[])"
+    " ORDER BY depth DESC, id FOR UPDATE"
 )
 
 # Status changes lock only the jobs that change (in id order); their parents are read
