@@ -35,7 +35,11 @@ def parse_json_config(text: str | None) -> dict[str, object]:
 @click.option("--name", default="", help="Job name (default: the type).")
 @click.option("--wait/--no-wait", default=False, help="Watch the job until it ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final job as JSON.")
-@click.option("--concurrency", type=int, help="In-process worker slots when --wait runs workers.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    help="In-process worker slots when --wait runs workers.",
+)
 @click.option("--timeout", type=float, help="Give up waiting after this many seconds.")
 @click.pass_obj
 def run(

@@ -58,6 +58,13 @@ def validate_fanout(config: dict[str, Any]) -> dict[str, Any]:
         raise InvalidJobSpec("child_config must be an object")
     if config.get("child_type", "noop") == "noop":
         validate_noop(child_config)
+    attempts = config.get("child_max_attempts")
+    if attempts is not None and (
+        isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 1000
+    ):
+        raise InvalidJobSpec(
+            f"child_max_attempts must be an integer between 1 and 1000, got {attempts!r}"
+        )
     return {**config, "children": n, "child_config": child_config}
 
 

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import (
+    InvalidArgument,
     InvalidJobSpec,
     InvalidTransition,
     JobNotFound,
@@ -97,6 +98,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 _ERROR_STATUS: list[tuple[type[QuaeroError], int]] = [
     (JobNotFound, 404),
+    (InvalidArgument, 422),
     (InvalidJobSpec, 422),
     (InvalidTransition, 409),
     (JobStateError, 409),
