@@ -16,6 +16,7 @@ from .events.types import JOB_STATUS_CHANGE, Event
 from .jobs.builtin import BUILTIN_TYPES
 from .jobs.manager import Manager
 from .jobs.models import Job
+from .jobs.planner import TreeLimits
 from .jobs.registry import Handler, JobType, Registry, Validator
 from .jobs.worker import Worker
 from .store.base import Store, open_store
@@ -92,11 +93,13 @@ class App:
         return self._manager
 
     async def open(self) -> App:
+        jobs = self.settings.jobs
         store = open_store(
             self.settings.store.url,
             on_commit=self.bus.feed,
             on_wake=self.bus.poll,
             default_max_attempts=self.settings.worker.max_attempts,
+            tree_limits=TreeLimits(jobs.max_depth, jobs.max_children_per_job),
         )
         await store.open()
         self._store = store

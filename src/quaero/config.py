@@ -86,6 +86,10 @@ class JobsSettings:
     definitions_dir: str = "./jobs"
     #: start definitions on their ``schedule`` (a task in the ``quaero serve`` process)
     scheduler: bool = True
+    #: the deepest a job tree may grow (top-level jobs are depth 0); deeper spawns fail
+    max_depth: int = 64
+    #: the most children one job may have; a spawn beyond it fails
+    max_children_per_job: int = 10_000_000
 
 
 @dataclass
@@ -112,6 +116,11 @@ class Settings:
         _check(self.events.poll_interval > 0, "events.poll_interval must be positive")
         _check(0 < self.server.port < 65536, "server.port must be between 1 and 65535")
         _check(self.websocket.client_queue >= 10, "websocket.client_queue must be at least 10")
+        _check(1 <= self.jobs.max_depth <= 10_000, "jobs.max_depth must be between 1 and 10000")
+        _check(
+            1 <= self.jobs.max_children_per_job <= 2**53,
+            "jobs.max_children_per_job must be between 1 and 2**53",
+        )
         for k, v in self.websocket.throttle_intervals.items():
             _check(v >= 0, f"websocket.throttle_intervals.{k} must not be negative")
         check_store_url(self.store.url)

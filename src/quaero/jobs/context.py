@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import JobCancelled, JobStateError
+from ..errors import InvalidJobSpec, JobCancelled, JobStateError, PermanentJobError
 from ..store.base import LogEntry
 from .models import Job, NewJob, SpawnResult
 
@@ -65,6 +65,8 @@ class JobContext:
             return await self.app.store.spawn_children(specs, max_children)
         except JobStateError as exc:
             raise JobCancelled(str(exc)) from exc
+        except InvalidJobSpec as exc:  # e.g. [jobs] max_depth: retrying cannot fix it
+            raise PermanentJobError(str(exc)) from exc
 
     async def progress(self, current: int, total: int | None = None, message: str = "") -> None:
         """Report this job's own progress (shown on its page, sent as ``job_progress``)."""

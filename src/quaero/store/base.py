@@ -19,7 +19,7 @@ from ..documents.models import Document, NewDocument, SearchPage
 from ..errors import InvalidArgument, InvalidJobSpec, StoreError
 from ..events.types import Event
 from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange
-from ..jobs.planner import ChangeResult
+from ..jobs.planner import ChangeResult, TreeLimits
 
 __all__ = [
     "JOB_ORDER_KEYS",
@@ -193,11 +193,14 @@ class Store(abc.ABC):
         on_commit: Callable[[list[Event]], None] | None = None,
         on_wake: Callable[[], None] | None = None,
         default_max_attempts: int = 3,
+        tree_limits: TreeLimits | None = None,
     ) -> None:
         self.url = url
         self.on_commit = on_commit
         self.on_wake = on_wake
         self.default_max_attempts = default_max_attempts
+        #: ``[jobs] max_depth`` and ``max_children_per_job``, enforced on every spawn
+        self.tree_limits = tree_limits or TreeLimits()
         # every public coroutine refuses ids/offsets no column can hold
         # (bounds.ID_ARGUMENTS) before the driver sees them: one guard for all methods of
         # every backend, those added later included

@@ -153,7 +153,9 @@ class PostgresStore(PgDocuments, PgReads, Store):
             if not todo:
                 return result
             plan, created = await tx.plan(
-                lambda p: p.create(todo, tx.prepared, self.default_max_attempts, max_children)
+                lambda p: p.create(
+                    todo, tx.prepared, self.default_max_attempts, max_children, self.tree_limits
+                )
             )
             result.created = list(created)
             result.over_budget = plan.over_budget

@@ -129,7 +129,9 @@ class SqliteStore(SqliteDocuments, SqliteReads):
                 return result
             plan = Planner(jobs, now=ctx.now)
             first = ctx.allocate_job_ids(len(todo))
-            result.created = plan.create(todo, first, self.default_max_attempts, max_children)
+            result.created = plan.create(
+                todo, first, self.default_max_attempts, max_children, self.tree_limits
+            )
             result.over_budget = plan.over_budget
             result.over_budget_keys = plan.over_budget_keys
             if plan.over_budget:  # ids were reserved for all; give back the unused tail

@@ -22,6 +22,7 @@ from ..errors import (
     QuaeroError,
     StoreError,
 )
+from .redact import TOKEN_QUERY_NAME
 
 if TYPE_CHECKING:
     from ..app import App
@@ -72,7 +73,7 @@ async def require_token(request: Request) -> None:
     """Dependency of every API route: 401 unless the configured token is presented."""
     settings: Settings = request.app.state.settings
     if not token_ok(
-        settings, request.headers.get("authorization"), request.query_params.get("token")
+        settings, request.headers.get("authorization"), request.query_params.get(TOKEN_QUERY_NAME)
     ):
         raise HTTPException(
             401, "missing or invalid API token", headers={"WWW-Authenticate": "Bearer"}

@@ -24,6 +24,7 @@ from ..config import Settings
 from .deps import token_ok
 from .hub import Client, Filter, Hub
 from .outbox import Message, Resync
+from .redact import TOKEN_QUERY_NAME
 
 __all__ = ["parse_subscription", "router"]
 
@@ -105,7 +106,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     hub: Hub = ws.app.state.hub
     # Host and Origin were checked by the SecurityGuard middleware
     await ws.accept()
-    if not token_ok(settings, ws.headers.get("authorization"), ws.query_params.get("token")):
+    if not token_ok(
+        settings, ws.headers.get("authorization"), ws.query_params.get(TOKEN_QUERY_NAME)
+    ):
         await ws.close(code=CLOSE_UNAUTHORIZED, reason="missing or invalid API token")
         return
     try:

@@ -19,6 +19,7 @@ from quaero import (
     NewJob,
 )
 from quaero.jobs.models import StatusChange
+from quaero.store.base import JobQuery
 
 from .conftest import make_settings
 
@@ -342,3 +343,22 @@ async def test_retry_job_and_permanent_errors(app: App) -> None:
     assert a.status is JobStatus.COMPLETED and attempts["retry"] == [1, 2]
     assert b.status is JobStatus.FAILED and attempts["perm"] == [1]
     assert b.error == "http_404: Not Found"
+
+
+async def test_unbounded_nesting_stops_at_max_depth_with_a_clear_error(app: App) -> None:
+    from quaero.jobs.planner import TreeLimits
+
+    app.store.tree_limits = TreeLimits(max_depth=2)
+    config: dict[str, Any] = {"children": 1}
+    for _ in range(4):  # fanouts of fanouts, deeper than the limit
+        config = {"children": 1, "child_type": "fanout", "child_config": config}
+    w = app.worker(concurrency=4)
+    await w.start()
+    root = await app.wait((await app.submit("fanout", config)).id, timeout=20)
+    await w.stop()
+    assert root.status is JobStatus.FAILED
+    page = await app.store.list_jobs(JobQuery(statuses=[JobStatus.FAILED]))
+    deepest = max(page.items, key=lambda j: j.depth)
+    assert deepest.depth == 2 and deepest.attempts == 1  # not retried: it cannot succeed
+    assert "max_depth = 2" in (deepest.error or "")
+    assert await app.store.recount() == []
