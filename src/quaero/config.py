@@ -80,6 +80,11 @@ class JobsSettings:
     definitions_dir: str = "./jobs"
     #: start definitions on their ``schedule`` (a task in the ``quaero serve`` process)
     scheduler: bool = True
+    #: job types that only worker processes of another program register: jobs of these
+    #: types may be created here (their configs are not checked here)
+    external_types: list[str] = field(default_factory=list)
+    #: accept jobs of any type, registered or not (off: an unknown type is refused)
+    allow_unregistered_types: bool = False
 
 
 @dataclass
