@@ -67,6 +67,9 @@ class Worker:
         self._active: dict[int, tuple[asyncio.Task[None], JobContext]] = {}
         self._wake = asyncio.Event()
         self._flush = asyncio.Event()
+        #: one flush at a time: stop() waits for the flush loop's commit in flight
+        #: instead of cancelling it (which lost the last outcomes)
+        self._flush_lock = asyncio.Lock()
         self._changes: list[StatusChange] = []
         self._logs: list[LogEntry] = []
         self._stopping = False
@@ -129,7 +132,8 @@ class Worker:
             if pending:
                 await asyncio.wait(pending)
             self._changes.extend(releases)
-        await self._flush_now()
+        async with self._flush_lock:
+            await self._flush_now()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -290,7 +294,8 @@ class Worker:
             await self._flush.wait()
             self._flush.clear()
             try:
-                await self._flush_now()
+                async with self._flush_lock:
+                    await self._flush_now()
             except asyncio.CancelledError:
                 raise
             except Exception:
