@@ -6,8 +6,9 @@ and the registered workers into a structured answer: machine fields plus ``reaso
 (each a ``kind``, a sentence and its numbers) whose sentences make the ``summary``.
 
 Counts come from the parent's exact counters where they exist (pending, running, ...).
-Finer counts (not due yet, retries, per job type) are counted in the index up to
-:data:`COUNT_CAP`; above it they are lower bounds and say so (``exact: false``).
+Finer counts (not due yet, retries, per job type) are counted in the index, at most
+:data:`COUNT_BUDGET` entries per kind of count shared among the job types (see
+:func:`type_cap`); above that they are lower bounds and say so (``exact: false``).
 """
 
 from __future__ import annotations
@@ -21,26 +22,36 @@ from .progress import overall_status
 from .worker_registry import WorkerInfo, served_types
 
 __all__ = [
-    "COUNT_CAP",
+    "COUNT_BUDGET",
     "MAX_TYPES",
     "RUNNING_CAP",
     "ChildFacts",
     "PendingType",
     "RunningChild",
     "explain",
+    "pending_type",
+    "type_cap",
 ]
 
-#: index entries a count reads at most (above it the count is a lower bound)
-COUNT_CAP = 10_000
+#: index entries one kind of count reads at most, over all job types (PostgreSQL reads
+#: ~300 entries per ms when the visibility map is cold, as on a busy table)
+COUNT_BUDGET = 2_000
+#: ... but at least this many per job type
+MIN_TYPE_CAP = 100
 #: running children whose rows are read at most
 RUNNING_CAP = 2_000
 #: distinct job types among pending children that are reported at most
-MAX_TYPES = 50
+MAX_TYPES = 20
+
+
+def type_cap(types: int) -> int:
+    """How many index entries each count of one of ``types`` job types may read."""
+    return max(MIN_TYPE_CAP, COUNT_BUDGET // max(1, types))
 
 
 @dataclass(slots=True)
 class PendingType:
-    """Pending children of one job type (counts capped at :data:`COUNT_CAP`)."""
+    """Pending children of one job type (counts capped at :func:`type_cap`)."""
 
     job_type: str
     count: int
@@ -52,6 +63,28 @@ class PendingType:
     retries: int
     next_retry_at: float | None
     exact: bool = True
+
+
+def pending_type(
+    job_type: str,
+    cap: int,
+    count: int,
+    not_due: int,
+    next_available_at: float | None,
+    retries: int | None,
+    next_retry_at: float | None,
+) -> PendingType:
+    """A :class:`PendingType` from counts read with ``LIMIT cap + 1`` (more than ``cap``
+    read: the count is a lower bound)."""
+    return PendingType(
+        job_type,
+        min(count, cap),
+        min(not_due, cap),
+        next_available_at,
+        min(int(retries or 0), cap),
+        next_retry_at,
+        exact=count <= cap and not_due <= cap,
+    )
 
 
 @dataclass(slots=True)

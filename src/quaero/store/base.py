@@ -278,7 +278,7 @@ class Store(abc.ABC):
     async def child_facts(self, parent_id: int, now: float) -> ChildFacts:
         """A parent's active children by index probes only (never a scan of its children):
         pending children by job type (a loose index scan, at most ``MAX_TYPES`` types),
-        each with capped counts (``COUNT_CAP``) of all, not due at ``now`` and retries,
+        each with capped counts (``type_cap``) of all, not due at ``now`` and retries,
         and their earliest due times; and up to ``RUNNING_CAP`` running children."""
 
     # --------------------------------------------------------------- documents

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import time
 
-from ..jobs.explain import COUNT_CAP, MAX_TYPES, RUNNING_CAP, ChildFacts, PendingType, RunningChild
+from ..jobs.explain import (
+    MAX_TYPES,
+    RUNNING_CAP,
+    ChildFacts,
+    RunningChild,
+    pending_type,
+    type_cap,
+)
 from ..jobs.worker_registry import FORGET_AFTER, WorkerInfo
 from .postgres_base import PgBase
 from .postgres_tx import dumps, loads
@@ -28,25 +35,30 @@ SELECT id, host, pid, started_at, concurrency, job_types::text, running, process
 FROM workers ORDER BY started_at, id
 """
 
-# One round trip: the pending children's job types by a loose index scan (one probe of
-# jobs_parent_pending per type), then per type a capped count of all and of the not-due
-# ones (earliest first), each a range of that index.
-PENDING_FACTS = """
+# The pending children's job types by a loose index scan (one probe of
+# jobs_parent_pending per type).
+PENDING_TYPES = """
 WITH RECURSIVE t(jt) AS (
     SELECT (SELECT MIN(job_type) FROM jobs WHERE parent_id = $1 AND status = 'pending')
     UNION ALL
     SELECT (SELECT MIN(job_type) FROM jobs
             WHERE parent_id = $1 AND status = 'pending' AND job_type > t.jt)
     FROM t WHERE t.jt IS NOT NULL
-), types AS (
-    SELECT jt FROM t WHERE jt IS NOT NULL LIMIT $3
 )
+SELECT jt FROM t WHERE jt IS NOT NULL LIMIT $2
+"""
+
+# Per type, a capped count of all and of the not-due ones (earliest first), each a range
+# of jobs_parent_pending (the ORDER BY keeps the planner on that index: without it, a
+# LIMIT makes the claim index look cheaper, and it is a scan of all pending jobs).
+PENDING_FACTS = """
 SELECT types.jt, a.n, b.n, b.next_at, b.retries, b.next_retry
-FROM types
+FROM unnest($3::text[]) AS types(jt)
 CROSS JOIN LATERAL (
     SELECT COUNT(*) AS n FROM (
         SELECT 1 FROM jobs
-        WHERE parent_id = $1 AND status = 'pending' AND job_type = types.jt LIMIT $4
+        WHERE parent_id = $1 AND status = 'pending' AND job_type = types.jt
+        ORDER BY available_at LIMIT $4
     ) x
 ) a
 CROSS JOIN LATERAL (
@@ -105,20 +117,15 @@ class PgExplain(PgBase):
     async def child_facts(self, parent_id: int, now: float) -> ChildFacts:
         facts = ChildFacts()
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(PENDING_FACTS, parent_id, now, MAX_TYPES + 1, COUNT_CAP + 1)
+            types = [r[0] for r in await conn.fetch(PENDING_TYPES, parent_id, MAX_TYPES + 1)]
+            facts.pending_types_complete = len(types) <= MAX_TYPES
+            types = types[:MAX_TYPES]
+            cap = type_cap(len(types))
+            rows = []
+            if types:
+                rows = await conn.fetch(PENDING_FACTS, parent_id, now, types, cap + 1)
             running = await conn.fetch(RUNNING_CHILDREN, parent_id, RUNNING_CAP)
-        facts.pending_types_complete = len(rows) <= MAX_TYPES
-        for jt, n, nd, next_at, retries, next_retry in rows[:MAX_TYPES]:
-            facts.pending.append(
-                PendingType(
-                    jt,
-                    min(n, COUNT_CAP),
-                    min(nd, COUNT_CAP),
-                    next_at,
-                    int(retries or 0),
-                    next_retry,
-                    exact=n <= COUNT_CAP and nd <= COUNT_CAP,
-                )
-            )
+        for jt, n, nd, next_at, retries, next_retry in rows:
+            facts.pending.append(pending_type(jt, cap, n, nd, next_at, retries, next_retry))
         facts.running = [RunningChild(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in running]
         return facts

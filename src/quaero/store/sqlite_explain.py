@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..jobs.explain import COUNT_CAP, MAX_TYPES, RUNNING_CAP, ChildFacts, PendingType, RunningChild
+from ..jobs.explain import (
+    MAX_TYPES,
+    RUNNING_CAP,
+    ChildFacts,
+    RunningChild,
+    pending_type,
+    type_cap,
+)
 from ..jobs.worker_registry import FORGET_AFTER, WorkerInfo
 from .sqlite_base import SqliteBase, _dumps, _loads
 from .sqlite_writer import TxContext
@@ -113,21 +120,15 @@ class SqliteExplain(SqliteBase):
             facts = ChildFacts()
             types = [r[0] for r in c.execute(PENDING_TYPES, (parent_id, MAX_TYPES + 1))]
             facts.pending_types_complete = len(types) <= MAX_TYPES
-            for job_type in types[:MAX_TYPES]:
-                n = c.execute(PENDING_OF_TYPE, (parent_id, job_type, COUNT_CAP + 1)).fetchone()[0]
+            types = types[:MAX_TYPES]
+            cap = type_cap(len(types))
+            for job_type in types:
+                n = c.execute(PENDING_OF_TYPE, (parent_id, job_type, cap + 1)).fetchone()[0]
                 nd, next_at, retries, next_retry = c.execute(
-                    NOT_DUE_OF_TYPE, (parent_id, job_type, now, COUNT_CAP + 1)
+                    NOT_DUE_OF_TYPE, (parent_id, job_type, now, cap + 1)
                 ).fetchone()
                 facts.pending.append(
-                    PendingType(
-                        job_type,
-                        min(n, COUNT_CAP),
-                        min(nd, COUNT_CAP),
-                        next_at,
-                        int(retries or 0),
-                        next_retry,
-                        exact=n <= COUNT_CAP and nd <= COUNT_CAP,
-                    )
+                    pending_type(job_type, cap, n, nd, next_at, retries, next_retry)
                 )
             facts.running = [
                 RunningChild(r[0], r[1], r[2], r[3], r[4], bool(r[5]))

@@ -122,7 +122,7 @@ async def test_child_facts_counts_are_capped(store: Store, monkeypatch: pytest.M
     from quaero.store import postgres_explain, sqlite_explain
 
     for module in (sqlite_explain, postgres_explain):
-        monkeypatch.setattr(module, "COUNT_CAP", 3)
+        monkeypatch.setattr(module, "type_cap", lambda types: 3)
     parent = await running_root(store)
     await store.create_jobs([NewJob("noop", parent_id=parent.id, delay=60) for _ in range(7)])
     [noop] = (await store.child_facts(parent.id, time.time())).pending
