@@ -42,7 +42,7 @@ SELECT_CHILD = """
          WHEN i % 100 BETWEEN 91 AND 95 THEN {now} + 30 + (i % 60)
          ELSE {now} - 60 END,
     CASE WHEN i <= 64 THEN 'bench-worker' END,
-    CASE WHEN i <= 32 THEN {now} - 5 WHEN i <= 64 THEN {now} + 25 END,
+    CASE WHEN i <= 32 THEN {now} - 5 WHEN i <= 64 THEN {now} + 600 END,
     CASE WHEN i <= 32 THEN {now} - 35 WHEN i <= 64 THEN {now} - 1 END,
     CASE WHEN i > 64 AND i % 100 <= 60 THEN {now} - 30 END
 """

@@ -84,10 +84,10 @@ def test_workers_ls_and_why_with_a_killed_worker(db: str) -> None:
         assert answer["children"]["running"]["workers"] == [row["id"]]
         w.send_signal(signal.SIGKILL)
         w.wait(10)
-        # its row expires with its leases (2 s): not live, still listed with --all
+        # its row expires with its leases (2 s): not live, still listed with --include-expired
         _wait(lambda: _workers(db)["live"] == 0)
         assert _workers(db)["items"] == []
-        [dead] = _workers(db, "--all")["items"]
+        [dead] = _workers(db, "--include-expired")["items"]
         assert dead["id"] == row["id"] and dead["live"] is False
         answer = json.loads(quaero(db, "jobs", "why", "1", "--json").stdout)
         kinds = [r["kind"] for r in answer["reasons"]]

@@ -23,9 +23,7 @@ def workers() -> None:
 
 
 @workers.command("ls")
-@click.option(
-    "--all", "include_expired", is_flag=True, help="Also workers that stopped heartbeating."
-)
+@click.option("--include-expired", is_flag=True, help="Also workers that stopped heartbeating.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def ls(ctx: Ctx, include_expired: bool, as_json: bool) -> None:
