@@ -18,8 +18,10 @@ from ..bounds import check_id, check_int, check_json_ints, guard_store_method
 from ..documents.models import Document, NewDocument, SearchPage
 from ..errors import InvalidArgument, InvalidJobSpec, StoreError
 from ..events.types import Event
+from ..jobs.explain import ChildFacts
 from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, TreeLimits
+from ..jobs.worker_registry import WorkerInfo
 
 __all__ = [
     "JOB_ORDER_KEYS",
@@ -308,6 +310,28 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def has_active_workers(self, since: float) -> bool:
         """True if some lease was heartbeated after ``since`` (another worker is alive)."""
+
+    # --------------------------------------------------------------- worker registry
+    @abc.abstractmethod
+    async def register_worker(self, worker: WorkerInfo) -> None:
+        """Insert or update a worker's row (its heartbeat, running count, ...), and delete
+        the rows of workers that expired more than ``FORGET_AFTER`` seconds ago."""
+
+    @abc.abstractmethod
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Delete a worker's row (a graceful stop); no error if there is none."""
+
+    @abc.abstractmethod
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Every registered worker, live or expired (not yet forgotten), oldest first."""
+
+    # --------------------------------------------------------------- explain
+    @abc.abstractmethod
+    async def child_facts(self, parent_id: int, now: float) -> ChildFacts:
+        """A parent's active children by index probes only (never a scan of its children):
+        pending children by job type (a loose index scan, at most ``MAX_TYPES`` types),
+        each with capped counts (``type_cap``) of all, not due at ``now`` and retries,
+        and their earliest due times; and up to ``RUNNING_CAP`` running children."""
 
     # --------------------------------------------------------------- documents
     @abc.abstractmethod
