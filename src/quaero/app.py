@@ -14,7 +14,7 @@ from .errors import JobNotFound, StoreError
 from .events.bus import EventBus
 from .events.types import JOB_STATUS_CHANGE, Event
 from .jobs.builtin import BUILTIN_TYPES
-from .jobs.manager import Manager
+from .jobs.manager import BulkResult, Manager, RetryChildren
 from .jobs.models import Job
 from .jobs.registry import Handler, JobType, Registry, Validator
 from .jobs.worker import Worker
@@ -165,6 +165,14 @@ class App:
     ) -> Job:
         """Validate and create a top-level job; a worker will run it."""
         return await self.manager.create_job(job_type, config, name)
+
+    async def retry(self, job_id: int, children: RetryChildren | None = None) -> BulkResult:
+        """Retry in place: the job itself (``children=None``), or every failed
+        (``"failed"``) or failed and cancelled (``"failed_and_cancelled"``) job in its
+        subtree. Same ids, attempts reset; terminal ancestors reopen and wait for their
+        children. Returns how many jobs changed (``BulkResult.changed``). Raises
+        JobNotFound, or JobStateError when the job itself is not failed or cancelled."""
+        return await self.manager.retry(job_id, children)
 
     async def wait(self, job_id: int, timeout: float | None = None) -> Job:
         """Wait until the job is terminal and return it."""
