@@ -163,7 +163,9 @@ class Planner:
             return ChangeResult(
                 job.id, error=InvalidTransition(job.id, job.status.value, target.value)
             )
-        if ch.handler_done and target is JobStatus.COMPLETED and job.children.total > 0:
+        # a job cannot complete while jobs below it run: it waits for them (the overall
+        # status rule), whoever asks
+        if target is JobStatus.COMPLETED and job.children.total > 0:
             if job.status is JobStatus.RUNNING and job.children.active > 0:
                 self._wait_for_children(job, ch.result)
                 return ChangeResult(job.id, job=job)

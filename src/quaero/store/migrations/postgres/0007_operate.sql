@@ -64,10 +64,10 @@ BEGIN
                    sum((e ->> 2)::bigint) AS p, sum((e ->> 3)::bigint) AS r,
                    sum((e ->> 4)::bigint) AS c, sum((e ->> 5)::bigint) AS f,
                    sum((e ->> 6)::bigint) AS x,
-                   sum((e ->> 7)::bigint) AS dt, sum((e ->> 8)::bigint) AS dp,
-                   sum((e ->> 9)::bigint) AS dr, sum((e ->> 10)::bigint) AS dc,
-                   sum((e ->> 11)::bigint) AS df, sum((e ->> 12)::bigint) AS dx,
-                   max((e ->> 13)::int) AS direct
+                   coalesce(sum((e ->> 7)::bigint), 0) AS dt, coalesce(sum((e ->> 8)::bigint), 0) AS dp,
+                   coalesce(sum((e ->> 9)::bigint), 0) AS dr, coalesce(sum((e ->> 10)::bigint), 0) AS dc,
+                   coalesce(sum((e ->> 11)::bigint), 0) AS df, coalesce(sum((e ->> 12)::bigint), 0) AS dx,
+                   coalesce(max((e ->> 13)::int), 1) AS direct
             FROM jsonb_array_elements(deltas) e GROUP BY 1
         ), u AS (
             UPDATE jobs j SET
