@@ -15,7 +15,7 @@ from .events.bus import EventBus
 from .events.types import JOB_STATUS_CHANGE, Event
 from .jobs.builtin import builtin_types
 from .jobs.explain import explain
-from .jobs.manager import Manager
+from .jobs.manager import BulkResult, Manager, RetryChildren
 from .jobs.models import Job
 from .jobs.planner import TreeLimits
 from .jobs.registry import Handler, JobType, Registry, Validator
@@ -192,6 +192,14 @@ class App:
         now = time.time()
         rows = await self.store.list_workers()
         return [w for w in rows if include_expired or w.live(now)]
+
+    async def retry(self, job_id: int, children: RetryChildren | None = None) -> BulkResult:
+        """Retry in place: the job itself (``children=None``), or every failed
+        (``"failed"``) or failed and cancelled (``"failed_and_cancelled"``) job in its
+        subtree. Same ids, attempts reset; terminal ancestors reopen and wait for their
+        children. Returns how many jobs changed (``BulkResult.changed``). Raises
+        JobNotFound, or JobStateError when the job itself is not failed or cancelled."""
+        return await self.manager.retry(job_id, children)
 
     async def wait(self, job_id: int, timeout: float | None = None) -> Job:
         """Wait until the job is terminal and return it."""

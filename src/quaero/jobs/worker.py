@@ -272,22 +272,15 @@ class Worker:
             except Exception:
                 log.exception("could not write %d log lines", len(logs))
         if changes:
+            # a failed parent's active subtree is cancelled in the same transaction (the
+            # planner's failure rule), so there is nothing left to do here
             results = await self.app.manager.apply(changes)
-            failed_parents = []
             for ch, res in zip(changes, results, strict=True):
                 if res.ok:
                     if ch.status is not JobStatus.PENDING or not ch.release:
                         self.processed += 1
-                    if (
-                        res.job is not None
-                        and res.job.status is JobStatus.FAILED
-                        and res.job.children.active > 0
-                    ):
-                        failed_parents.append(res.job.id)
                 else:
                     log.debug("change of job %d refused: %s", ch.job_id, res.error)
-            for job_id in failed_parents:
-                await self.app.manager.store.cancel_subtree(job_id, include_self=False)
 
     async def _flush_loop(self) -> None:
         while True:

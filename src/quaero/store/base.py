@@ -26,7 +26,9 @@ from ..jobs.worker_registry import WorkerInfo
 __all__ = [
     "JOB_ORDER_KEYS",
     "MAX_DELAY",
+    "ChildFilter",
     "Drift",
+    "ErrorGroup",
     "JobQuery",
     "LogEntry",
     "LogQuery",
@@ -60,6 +62,8 @@ class JobQuery:
     #: ``"root"`` for top-level jobs, an id for that job's children, None for all jobs
     parent_id: int | str | None = None
     text: str | None = None
+    #: failed jobs whose error group key is exactly this (see ``quaero.jobs.error_groups``)
+    error_group: str | None = None
     #: jobs whose metadata holds each of these keys with exactly this (scalar) value,
     #: e.g. ``{"definition": "nightly"}``; keys are ``[A-Za-z0-9_]+``
     metadata: Mapping[str, str | int | bool] | None = None
@@ -77,6 +81,38 @@ class JobQuery:
             check_id(self.parent_id, "parent_id")
         check_int(self.limit, "limit", 1)
         check_int(self.offset, "offset")
+
+
+@dataclass(slots=True)
+class ChildFilter:
+    """Which jobs below a job a bulk action takes: its direct children (every descendant
+    with ``subtree``) matching every given filter (the children listing's filters)."""
+
+    statuses: Collection[JobStatus] = ()
+    job_type: str | None = None
+    error_group: str | None = None
+    subtree: bool = False
+
+
+@dataclass(slots=True)
+class ErrorGroup:
+    """Failed descendants of a job sharing one error key: how many, a few recent ids
+    (that still exist), and when the latest failed (epoch seconds)."""
+
+    key: str
+    count: int
+    sample_job_ids: list[int]
+    last_seen: float
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..jobs.models import iso
+
+        return {
+            "key": self.key,
+            "count": self.count,
+            "sample_job_ids": self.sample_job_ids,
+            "last_seen": iso(self.last_seen),
+        }
 
 
 @dataclass(slots=True)
@@ -173,6 +209,8 @@ class Drift:
     job_id: int
     stored: dict[str, int]
     actual: dict[str, int]
+    #: ``"children"`` (direct children) or ``"descendants"`` (the whole subtree)
+    kind: str = "children"
 
 
 class Store(abc.ABC):
@@ -272,6 +310,31 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def cancel_subtree(self, job_id: int, include_self: bool = True) -> int:
         """Cancel the job and every non-terminal descendant; returns how many changed."""
+
+    @abc.abstractmethod
+    async def cancel_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        """Cancel these jobs in one transaction (each with its active subtree, the
+        failure rule); a job already finished is refused (JobStateError)."""
+
+    @abc.abstractmethod
+    async def retry_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        """Retry these failed or cancelled jobs in place in one transaction (terminal
+        ancestors reopen); any other job is refused (JobStateError)."""
+
+    @abc.abstractmethod
+    async def delete_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        """Delete these finished jobs with their subtrees in one transaction; a job with
+        an active job in its tree is refused (JobStateError), one already gone is
+        JobNotFound."""
+
+    @abc.abstractmethod
+    async def match_ids(self, job_id: int, f: ChildFilter) -> list[int]:
+        """Ids of the jobs below ``job_id`` matching ``f``, parents before children
+        (raises JobNotFound)."""
+
+    @abc.abstractmethod
+    async def error_groups(self, job_id: int, limit: int = 100) -> list[ErrorGroup]:
+        """The job's failed descendants by error key, largest first: O(groups)."""
 
     @abc.abstractmethod
     async def delete_subtree(self, job_id: int) -> int:
