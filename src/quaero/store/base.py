@@ -158,10 +158,6 @@ class LogQuery:
         check_int(self.limit, "limit", 1)
         if self.cursor is not None:
             check_int(self.cursor, "cursor")
-        if self.min_level is not None and self.min_level not in LOG_LEVELS:
-            raise InvalidArgument(
-                f"unknown log level {self.min_level!r}; use one of {', '.join(LOG_LEVELS)}"
-            )
 
 
 @dataclass(slots=True)
