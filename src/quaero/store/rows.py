@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
+
+from ..bounds import MAX_INT, MIN_INT
 from ..jobs.models import Counters, Job, JobStatus
 
-__all__ = ["job_from_row"]
+__all__ = ["dumps_json", "job_from_row"]
 
 
 def job_from_row(r: Sequence[Any], decode: Callable[[Any], Any] | None = None) -> Job:
@@ -47,3 +50,29 @@ def job_from_row(r: Sequence[Any], decode: Callable[[Any], Any] | None = None) -
         job.result = decode(r[19]) if r[19] is not None else None
         job.progress = decode(r[21]) if r[21] is not None else None
     return job
+
+
+_JSON_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def dumps_json(value: Any) -> str:
+    """JSON for a store column or an event payload. Values JSON cannot carry become
+    strings (``default=str``), and so do integers outside signed 64 bits (a handler's
+    result or progress may hold one; other readers of the column parse JSON integers as
+    int64): a job's outcome is always storable, never a failed commit."""
+    try:
+        return orjson.dumps(value, default=str, option=_JSON_OPTS).decode()
+    except TypeError:  # "Integer exceeds 64-bit range" (orjson checks before default)
+        return orjson.dumps(_big_ints_to_str(value), default=str, option=_JSON_OPTS).decode()
+
+
+def _big_ints_to_str(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if MIN_INT <= value <= MAX_INT else str(value)
+    if isinstance(value, dict):
+        return {k: _big_ints_to_str(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_to_str(v) for v in value]
+    return value

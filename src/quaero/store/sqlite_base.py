@@ -22,7 +22,7 @@ from .base import (
     Store,
 )
 from .migrations import load_migrations
-from .rows import job_from_row
+from .rows import dumps_json, job_from_row
 from .sqlite_writer import TxContext, Writer
 
 __all__ = ["SqliteBase"]
@@ -31,11 +31,7 @@ T = TypeVar("T")
 _CHUNK = 500
 
 
-_OPTS = orjson.OPT_NON_STR_KEYS
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value, default=str, option=_OPTS).decode()
+_dumps = dumps_json
 
 
 _loads = orjson.loads

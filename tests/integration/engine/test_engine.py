@@ -362,3 +362,21 @@ async def test_unbounded_nesting_stops_at_max_depth_with_a_clear_error(app: App)
     assert deepest.depth == 2 and deepest.attempts == 1  # not retried: it cannot succeed
     assert "max_depth = 2" in (deepest.error or "")
     assert await app.store.recount() == []
+
+
+async def test_results_and_progress_with_huge_integers_are_stored(app: App) -> None:
+    """A handler's outcome is always storable: integers beyond 64 bits become strings
+    (before: the worker's flush failed forever, and its whole batch with it)."""
+
+    @app.job("big")
+    async def big(ctx: JobContext) -> dict[str, Any]:
+        await ctx.progress(2**70, 2**71, "huge")
+        return {"n": 2**70, "ok": 1, "nested": [-(2**64)]}
+
+    w = app.worker(concurrency=2)
+    await w.start()
+    job = await app.wait((await app.submit("big")).id, timeout=20)
+    other = await app.wait((await app.submit("noop")).id, timeout=20)
+    await w.stop()
+    assert job.status is JobStatus.COMPLETED and other.status is JobStatus.COMPLETED
+    assert job.result == {"n": str(2**70), "ok": 1, "nested": [str(-(2**64))]}
