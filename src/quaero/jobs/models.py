@@ -184,6 +184,10 @@ class StatusChange:
     handler_done: bool = False
     reason: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.error is not None and "\x00" in self.error:  # see bounds.clean_text
+            self.error = self.error.replace("\x00", "\ufffd")
+
 
 def iso(ts: float | None) -> str | None:
     """Seconds since the epoch as ISO 8601 UTC with microseconds, or None."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,11 +60,19 @@ def dumps_json(value: Any) -> str:
     """JSON for a store column or an event payload. Values JSON cannot carry become
     strings (``default=str``), and so do integers outside signed 64 bits (a handler's
     result or progress may hold one; other readers of the column parse JSON integers as
-    int64): a job's outcome is always storable, never a failed commit."""
+    int64); NUL characters become U+FFFD (JSONB cannot hold them): a job's outcome is
+    always storable, never a failed commit."""
     try:
-        return orjson.dumps(value, default=str, option=_JSON_OPTS).decode()
+        text = orjson.dumps(value, default=str, option=_JSON_OPTS).decode()
     except TypeError:  # "Integer exceeds 64-bit range" (orjson checks before default)
-        return orjson.dumps(_big_ints_to_str(value), default=str, option=_JSON_OPTS).decode()
+        text = orjson.dumps(_big_ints_to_str(value), default=str, option=_JSON_OPTS).decode()
+    if "\\u0000" in text:  # JSONB cannot hold NUL: the same replacement as clean_text
+        text = _JSON_NUL.sub(r"\1\\ufffd", text)
+    return text
+
+
+#: an escaped NUL in JSON text (an odd number of backslashes before u0000)
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def _big_ints_to_str(value: Any) -> Any:
