@@ -1,18 +1,22 @@
 # quaero developer entry points. The logic lives in scripts/*.sh.
 #   make run                 bootstrap .venv, then `quaero serve` (http://127.0.0.1:8080)
 #   make test [ARGS=...]     bootstrap, install/start test deps, run all test tiers
+#   make test-busy           the integration tier under CPU contention (busy loops)
 #   make check               ruff check + ruff format --check + mypy
 #   make bench [ARGS=...]    run bench/run_all.sh
 SHELL := /bin/bash
 ARGS ?=
 
-.PHONY: run test check bench bootstrap system-deps clean distclean
+.PHONY: run test test-busy check bench bootstrap system-deps clean distclean
 
 run:
 	@scripts/run.sh $(ARGS)
 
 test:
 	@scripts/test.sh $(ARGS)
+
+test-busy:
+	@QUAERO_TEST_TIERS=integration-busy scripts/test.sh $(ARGS)
 
 check:
 	@scripts/check.sh

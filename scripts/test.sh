@@ -8,6 +8,12 @@
 #   scripts/test.sh -k foo -x            # extra pytest args, applied to every tier
 #   scripts/test.sh tests/unit/test_x.py # explicit paths: a single pytest run on just them
 #   QUAERO_TEST_TIERS="unit integration" scripts/test.sh   # subset of tiers
+#   QUAERO_TEST_TIERS=integration-busy scripts/test.sh     # integration under CPU contention
+#   QUAERO_TEST_BUSY=4 scripts/test.sh tests/integration   # any run, with 4 busy loops
+#
+# The integration-busy tier runs tests/integration while one busy-loop process per core
+# (QUAERO_TEST_BUSY=N to choose) competes for the CPU: timing assumptions and unbounded
+# waits that a quiet machine hides show up there. The busy loops stop with the tier.
 #
 # Exit status: non-zero if any tier fails. A tier that collects no tests
 # (pytest exit 5) is reported but not a failure, unless NO tier ran any test
@@ -21,8 +27,30 @@ cd "${QUAERO_ROOT}"
 
 # --- PostgreSQL (throwaway cluster) -----------------------------------------
 QUAERO_PG_DIR=""
+busy_pids=()
+start_busy() {  # one CPU-bound process per core (or $1 of them)
+    local n=${1:-auto}
+    [[ ${n} == auto ]] && n="$(nproc)"
+    local i
+    for ((i = 0; i < n; i++)); do
+        "${QUAERO_ROOT}/.venv/bin/python" -c 'while True: pass' &
+        busy_pids+=("$!")
+    done
+    log "started ${n} busy-loop process(es): ${busy_pids[*]}"
+}
+stop_busy() {
+    local pid
+    for pid in "${busy_pids[@]}"; do
+        kill "${pid}" 2>/dev/null || true
+    done
+    for pid in "${busy_pids[@]}"; do
+        wait "${pid}" 2>/dev/null || true
+    done
+    busy_pids=()
+}
 cleanup() {
     local rc=$?
+    stop_busy
     if [[ -n ${QUAERO_PG_DIR} ]]; then
         "${QUAERO_ROOT}/scripts/pg-stop.sh" "${QUAERO_PG_DIR}" || true
     fi
@@ -52,9 +80,12 @@ pytest=("${QUAERO_ROOT}/.venv/bin/python" -m pytest)
 # Explicit test paths given? Then one pytest run on exactly what was asked for.
 for a in "$@"; do
     if [[ ${a} != -* && -e ${a%%::*} ]]; then
+        [[ -n ${QUAERO_TEST_BUSY:-} ]] && start_busy "${QUAERO_TEST_BUSY}"
         set +e
         "${pytest[@]}" "$@"
-        exit $?
+        rc=$?
+        stop_busy
+        exit ${rc}
     fi
 done
 
@@ -63,17 +94,23 @@ summary=()
 failed=0
 ran=0
 for tier in "${tiers[@]}"; do
-    dir="tests/${tier}"
+    dir="tests/${tier%-busy}"
     if [[ ! -d ${dir} ]]; then
         summary+=("${tier}: missing (${dir})")
         continue
     fi
-    printf '\n===== %s =====\n' "${dir}"
+    printf '\n===== %s%s =====\n' "${dir}" "$([[ ${tier} == *-busy ]] && echo ' (under CPU contention)')"
     start=${SECONDS}
+    if [[ ${tier} == *-busy ]]; then
+        start_busy "${QUAERO_TEST_BUSY:-auto}"
+    elif [[ -n ${QUAERO_TEST_BUSY:-} ]]; then
+        start_busy "${QUAERO_TEST_BUSY}"
+    fi
     set +e
     "${pytest[@]}" "${dir}" --junitxml="${QUAERO_TEST_ARTIFACTS}/junit-${tier}.xml" "$@"
     rc=$?
     set -e
+    stop_busy
     took=$((SECONDS - start))
     case ${rc} in
         0) summary+=("${tier}: passed (${took}s)"); ran=1 ;;

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,3 +146,19 @@ def quaero_server(tmp_path: Path, sqlite_url: str) -> Iterator[Callable[..., Ser
     yield make
     for server in servers:
         server.stop(signal.SIGTERM)
+
+
+#: how long a fixture may take to close an App or a store before the test fails
+CLOSE_BOUND = 60.0
+
+
+async def close_or_fail(close: Callable[[], Awaitable[object]], what: str) -> None:
+    """Await ``close()``; fail the test loudly if it takes longer than CLOSE_BOUND
+    (every close path of the product is bounded: a hang here is a bug to report)."""
+    import asyncio
+
+    try:
+        async with asyncio.timeout(CLOSE_BOUND):
+            await close()
+    except TimeoutError:
+        pytest.fail(f"{what} did not close within {CLOSE_BOUND:g}s", pytrace=False)

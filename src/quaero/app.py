@@ -21,6 +21,7 @@ from .jobs.planner import TreeLimits
 from .jobs.registry import Handler, JobType, Registry, Validator
 from .jobs.worker import Worker
 from .jobs.worker_registry import WorkerInfo
+from .shutdown import cancel_and_wait
 from .store.base import Store, open_store
 
 __all__ = ["App"]
@@ -126,9 +127,7 @@ class App:
                 log.exception("close callback failed")
         self.state.clear()
         if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
+            await cancel_and_wait(self._maintenance, what="maintenance task")
             self._maintenance = None
         await self.bus.stop()
         if self._store is not None:

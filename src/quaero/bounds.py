@@ -26,7 +26,9 @@ __all__ = [
     "check_id",
     "check_int",
     "check_json_ints",
+    "clean_text",
     "guard_store_method",
+    "has_nul",
     "parse_id",
 ]
 
@@ -80,6 +82,29 @@ def check_json_ints(value: Any, where: str) -> None:
             stack.extend((x, f"{at}.{k}") for k, x in v.items())
         elif isinstance(v, list | tuple):
             stack.extend((x, f"{at}[{i}]") for i, x in enumerate(v))
+
+
+def clean_text(text: str) -> str:
+    """``text`` with NUL characters replaced by U+FFFD: PostgreSQL text and JSONB cannot
+    hold NUL, and what a handler reports (an error, a log line, a page's text) must
+    always be storable rather than fail its commit."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def has_nul(value: Any) -> bool:
+    """True if a string anywhere in a JSON-like value (keys included) holds a NUL."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if "\x00" in v:
+                return True
+        elif isinstance(v, Mapping):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+    return False
 
 
 #: store-method parameters that must hold a store integer: name -> (what, minimum)

@@ -25,6 +25,8 @@ from .errors import ConfigError
 __all__ = ["Settings", "check_store_url", "load_settings"]
 
 DEFAULT_DB_URL = "sqlite:///./data/quaero.db"
+#: values of ``[crawler] private_networks``
+PRIVATE_NETWORK_POLICIES = ("never", "per-crawl")
 
 
 @dataclass
@@ -105,7 +107,9 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
     jobs: JobsSettings = field(default_factory=JobsSettings)
-    #: free-form defaults for crawl jobs (validated by the crawler)
+    #: free-form defaults for crawl jobs (validated by the crawler), plus
+    #: ``private_networks = "never" | "per-crawl"``: may API callers set a crawl's
+    #: ``allow_private_networks`` ("per-crawl", the default) or never
     crawler: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> Settings:
@@ -129,6 +133,11 @@ class Settings:
         for k, v in self.websocket.throttle_intervals.items():
             _check(v >= 0, f"websocket.throttle_intervals.{k} must not be negative")
         check_store_url(self.store.url)
+        policy = self.crawler.get("private_networks", "per-crawl")
+        _check(
+            policy in PRIVATE_NETWORK_POLICIES,
+            f'crawler.private_networks must be "never" or "per-crawl", got {policy!r}',
+        )
         return self
 
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 from ..errors import InvalidJobSpec
 from ..jobs.models import Job, iso
+from ..shutdown import cancel_and_wait
 from . import cron
 from .catalog import Catalog
 from .models import JobDefinition
@@ -71,9 +72,7 @@ class Scheduler:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task, what="scheduler")
 
     def wake(self) -> None:
         """Make the next pass happen now (e.g. a definition was saved)."""

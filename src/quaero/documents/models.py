@@ -28,6 +28,13 @@ class NewDocument:
     links_followed: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # page text may hold NUL characters, which PostgreSQL cannot store
+        for name in ("title", "markdown", "description", "language", "canonical_url"):
+            value = getattr(self, name)
+            if "\x00" in value:
+                setattr(self, name, value.replace("\x00", "\ufffd"))
+
 
 @dataclass(slots=True)
 class Document:

@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
+from ..shutdown import cancel_and_wait
 from .types import GAP, Event
 
 if TYPE_CHECKING:
@@ -92,9 +93,7 @@ class Subscription:
     async def close(self) -> None:
         self.bus._subs.discard(self)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task, what="event subscriber")
 
     async def _deliver(self, e: Event) -> None:
         try:
@@ -194,9 +193,7 @@ class EventBus:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task, what="event bus poller")
             self._task = None
         for sub in list(self._subs):
             await sub.close()

@@ -198,6 +198,10 @@ class StatusChange:
     handler_done: bool = False
     reason: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.error is not None and "\x00" in self.error:  # see bounds.clean_text
+            self.error = self.error.replace("\x00", "\ufffd")
+
 
 def duration_seconds(job: Job) -> float | None:
     """Seconds from the job's first start to its end (None until it has finished)."""

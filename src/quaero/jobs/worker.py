@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import JobCancelled, PermanentJobError, RetryJob
 from ..events.types import JOB_CREATED, JOB_SPAWN, JOB_STATUS_CHANGE, Event
+from ..shutdown import CLOSE_TIMEOUT, bounded, cancel_and_wait
 from ..store.base import LogEntry
 from .context import JobContext
 from .models import Job, JobStatus, StatusChange
@@ -129,16 +130,15 @@ class Worker:
                         )
                     )
                     task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+            if pending:  # a handler that ignores cancellation must not hang the stop
+                _, stuck = await asyncio.wait(pending, timeout=CLOSE_TIMEOUT)
+                if stuck:
+                    log.warning("%d job handler(s) ignored cancellation", len(stuck))
             self._changes.extend(releases)
+        # a store that cannot take the last changes leaves leases to expire: consistent
         async with self._flush_lock:
-            await self._flush_now()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+            await bounded(self._flush_now(), 2 * CLOSE_TIMEOUT, "the worker's last flush")
+        await cancel_and_wait(self._tasks, what="worker loop")
         self._tasks.clear()
         for sub in self._subs:
             await sub.close()

@@ -25,7 +25,6 @@ concurrent writers on many machines:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -37,6 +36,7 @@ from ..errors import JobNotFound, JobStateError, QuaeroError, StoreError
 from ..events.types import JOB_PROGRESS, JOB_STATUS_CHANGE, LOG, Event
 from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange, iso
 from ..jobs.planner import ChangeResult, Planner
+from ..shutdown import bounded
 from . import postgres_sql as q
 from .base import LogEntry, Store, check_log_levels, check_specs
 from .migrations import load_migrations
@@ -121,9 +121,8 @@ class PostgresStore(PgDocuments, PgExplain, PgReads, Store):
             await self._listener.stop()
             self._listener = None
         if self._pool is not None:
-            try:
-                await asyncio.wait_for(self._pool.close(), 10.0)
-            except TimeoutError:
+            # not asyncio.wait_for: it would wait for the cancelled close itself
+            if not await bounded(self._pool.close(), 10.0, "closing the PostgreSQL pool"):
                 self._pool.terminate()
             self._pool = None
 

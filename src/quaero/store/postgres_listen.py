@@ -10,12 +10,13 @@ once so that readers look for what was committed meanwhile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+
+from ..shutdown import bounded, cancel_and_wait
 
 __all__ = ["CHANNEL", "Listener"]
 
@@ -52,14 +53,15 @@ class Listener:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task, what="LISTEN watcher")
             self._task = None
         conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 2.0)
+        if (
+            conn is not None
+            and not conn.is_closed()
+            and not await bounded(conn.close(), 2.0, "closing the LISTEN connection")
+        ):
+            conn.terminate()
 
     async def _open(self) -> None:
         conn: asyncpg.Connection = await self._connect()

@@ -32,15 +32,11 @@ from ..events.types import JOB_STATUS_CHANGE, LOG, PARENT_JOB_PROGRESS, Event, N
 from ..jobs.models import Job, JobStatus
 from ..jobs.planner import PROGRESS_LOG_INTERVAL, Planner
 from . import postgres_sql as q
-from .rows import job_from_row
+from .rows import dumps_json, job_from_row
 
 __all__ = ["PgTx", "dumps", "loads", "row_to_job"]
 
-_OPTS = orjson.OPT_NON_STR_KEYS
-
-
-def dumps(value: Any) -> str:
-    return orjson.dumps(value, default=str, option=_OPTS).decode()
+dumps = dumps_json
 
 
 loads = orjson.loads

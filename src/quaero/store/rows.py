@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
+
+from ..bounds import MAX_INT, MIN_INT
 from ..jobs.models import Counters, Job, JobStatus
 
-__all__ = ["job_from_row"]
+__all__ = ["dumps_json", "job_from_row"]
 
 
 def job_from_row(r: Sequence[Any], decode: Callable[[Any], Any] | None = None) -> Job:
@@ -50,3 +54,37 @@ def job_from_row(r: Sequence[Any], decode: Callable[[Any], Any] | None = None) -
         job.result = decode(r[19]) if r[19] is not None else None
         job.progress = decode(r[21]) if r[21] is not None else None
     return job
+
+
+_JSON_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def dumps_json(value: Any) -> str:
+    """JSON for a store column or an event payload. Values JSON cannot carry become
+    strings (``default=str``), and so do integers outside signed 64 bits (a handler's
+    result or progress may hold one; other readers of the column parse JSON integers as
+    int64); NUL characters become U+FFFD (JSONB cannot hold them): a job's outcome is
+    always storable, never a failed commit."""
+    try:
+        text = orjson.dumps(value, default=str, option=_JSON_OPTS).decode()
+    except TypeError:  # "Integer exceeds 64-bit range" (orjson checks before default)
+        text = orjson.dumps(_big_ints_to_str(value), default=str, option=_JSON_OPTS).decode()
+    if "\\u0000" in text:  # JSONB cannot hold NUL: the same replacement as clean_text
+        text = _JSON_NUL.sub(r"\1\\ufffd", text)
+    return text
+
+
+#: an escaped NUL in JSON text (an odd number of backslashes before u0000)
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _big_ints_to_str(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if MIN_INT <= value <= MAX_INT else str(value)
+    if isinstance(value, dict):
+        return {k: _big_ints_to_str(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_to_str(v) for v in value]
+    return value

@@ -17,11 +17,12 @@ import orjson
 from ..errors import StoreError
 from ..events.types import Event
 from ..jobs.models import Job
+from ..shutdown import CLOSE_TIMEOUT, bounded
 from .base import (
     Store,
 )
 from .migrations import load_migrations
-from .rows import job_from_row
+from .rows import dumps_json, job_from_row
 from .sqlite_writer import TxContext, Writer
 
 __all__ = ["SqliteBase"]
@@ -30,11 +31,7 @@ T = TypeVar("T")
 _CHUNK = 500
 
 
-_OPTS = orjson.OPT_NON_STR_KEYS
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value, default=str, option=_OPTS).decode()
+_dumps = dumps_json
 
 
 _loads = orjson.loads
@@ -171,15 +168,26 @@ class SqliteBase(Store):
             raise
 
     async def close(self) -> None:
+        """Commit what is queued, then close; every step is bounded (a stuck thread is
+        logged and left behind rather than hanging the caller)."""
         if self._writer is not None:
-            await asyncio.to_thread(self._writer.stop)
-            self._writer = None
+            writer, self._writer = self._writer, None
+            bound = self.busy_timeout_ms / 1000 + CLOSE_TIMEOUT
+            await bounded(asyncio.to_thread(writer.stop), bound, "stopping the SQLite writer")
+        readers_done = True
         if self._readers is not None:
-            self._readers.shutdown(wait=True)
-            self._readers = None
+            readers, self._readers = self._readers, None
+            with self._lock:
+                for conn in self._reader_conns:
+                    conn.interrupt()  # a long read ends now with an error
+            readers.shutdown(wait=False, cancel_futures=True)
+            readers_done = await bounded(
+                asyncio.to_thread(readers.shutdown, True), CLOSE_TIMEOUT, "stopping SQLite readers"
+            )
         with self._lock:
-            for conn in self._reader_conns:
-                conn.close()
+            if readers_done:  # never close a connection a thread may still use
+                for conn in self._reader_conns:
+                    conn.close()
             self._reader_conns.clear()
         self._local = threading.local()
 

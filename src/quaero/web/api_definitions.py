@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..app import App
 from ..definitions import Catalog, DefinitionNotFound, JobDefinition, Scheduler, catalog_of
 from ..jobs.models import job_to_dict
-from .deps import get_app, require_token
-from .schemas import JobOut
+from .deps import check_job_policy, get_app, require_token
+from .schemas import JobOut, errors
 
 __all__ = ["router"]
 
@@ -48,13 +48,19 @@ router = APIRouter(
 )
 
 AppDep = Annotated[App, Depends(get_app)]
-IdPath = Annotated[str, Path(description="the file name without .toml: a-z, 0-9, _ and -")]
+IdPath = Annotated[
+    str,
+    Path(
+        description="the file name without .toml: a-z, 0-9, _ and -",
+        json_schema_extra={"pattern": "^[a-z0-9_-]{1,100}$"},  # checked by the catalog
+    ),
+]
 
 
 class DefinitionIn(BaseModel):
     """``PUT /api/definitions/{id}``: the whole definition (it replaces the saved one)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     job_type: str = Field(min_length=1, max_length=100, examples=["crawl"])
     name: str | None = Field(default=None, max_length=500, description="default: the id")
@@ -144,26 +150,42 @@ async def list_definitions(app: AppDep) -> dict[str, Any]:
     }
 
 
-@router.get("/{definition_id}", response_model=DefinitionOut, summary="One job definition")
+@router.get(
+    "/{definition_id}",
+    response_model=DefinitionOut,
+    summary="One job definition",
+    responses=errors(404),
+)
 async def get_definition(app: AppDep, definition_id: IdPath) -> dict[str, Any]:
     """The definition, its newest run and its active run (422 if its file is bad)."""
     catalog = _catalog(app)
     return await _detail(catalog, _get(catalog, definition_id))
 
 
-@router.put("/{definition_id}", response_model=DefinitionOut, summary="Save a job definition")
+@router.put(
+    "/{definition_id}",
+    response_model=DefinitionOut,
+    summary="Save a job definition",
+    responses={201: {"model": DefinitionOut, "description": "Created"}},
+)
 async def put_definition(
     app: AppDep, definition_id: IdPath, body: DefinitionIn, response: Response
 ) -> dict[str, Any]:
     """Create (201) or replace (200) ``<id>.toml``. The job type must be registered, the
     config valid for it and the schedule a valid cron expression (422 otherwise)."""
+    check_job_policy(app.settings, body.config)
     catalog = _catalog(app)
     definition, created = catalog.put(definition_id, body.model_dump())
     response.status_code = 201 if created else 200
     return await _detail(catalog, definition)
 
 
-@router.delete("/{definition_id}", status_code=204, summary="Delete a job definition")
+@router.delete(
+    "/{definition_id}",
+    status_code=204,
+    summary="Delete a job definition",
+    responses=errors(404),
+)
 async def delete_definition(app: AppDep, definition_id: IdPath) -> Response:
     """Delete ``<id>.toml`` (its runs stay in the job list)."""
     try:
@@ -174,7 +196,11 @@ async def delete_definition(app: AppDep, definition_id: IdPath) -> Response:
 
 
 @router.post(
-    "/{definition_id}/execute", response_model=Executed, status_code=201, summary="Run it now"
+    "/{definition_id}/execute",
+    response_model=Executed,
+    status_code=201,
+    summary="Run it now",
+    responses=errors(404),
 )
 async def execute_definition(app: AppDep, definition_id: IdPath) -> dict[str, Any]:
     """Start a run now (a disabled definition too); returns the new top-level job."""

@@ -17,7 +17,7 @@ from ..documents.models import Document
 from ..errors import InvalidJobSpec
 from .deps import get_app, require_token
 from .params import DocumentIdPath, OffsetQuery
-from .schemas import DocumentOut, DocumentPage
+from .schemas import DocumentOut, DocumentPage, errors
 
 __all__ = ["router"]
 
@@ -28,10 +28,13 @@ router = APIRouter(
 AppDep = Annotated[App, Depends(get_app)]
 MAX_PAGE = 100
 MAX_QUERY = 500
-MAX_URL = 8192
+#: long enough for real URLs; percent-encoded it still fits the server's request line
+MAX_URL = 4096
 
 
-@router.get("", response_model=DocumentPage, summary="Search or list documents")
+@router.get(
+    "", response_model=DocumentPage, summary="Search or list documents", responses=errors(404)
+)
 async def list_documents(
     app: AppDep,
     q: Annotated[
@@ -64,7 +67,9 @@ async def list_documents(
     return {"items": items, "total": total, "limit": limit, "offset": offset, "q": q}
 
 
-@router.get("/by-url", response_model=DocumentOut, summary="One document by URL")
+@router.get(
+    "/by-url", response_model=DocumentOut, summary="One document by URL", responses=errors(404)
+)
 async def get_document_by_url(
     app: AppDep,
     url: Annotated[str, Query(min_length=1, max_length=MAX_URL, description="the page's URL")],
@@ -79,7 +84,9 @@ async def get_document_by_url(
     return _or_404(doc, f"no document for URL {url!r}")
 
 
-@router.get("/{document_id}", response_model=DocumentOut, summary="One document")
+@router.get(
+    "/{document_id:id}", response_model=DocumentOut, summary="One document", responses=errors(404)
+)
 async def get_document(app: AppDep, document_id: DocumentIdPath) -> dict[str, Any]:
     """A document with its markdown body; 404 if there is none with this id."""
     doc = await app.store.get_document(document_id=document_id)

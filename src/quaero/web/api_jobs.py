@@ -18,8 +18,8 @@ from ..errors import JobStateError
 from ..jobs.models import Job, JobStatus, iso, job_to_dict
 from ..jobs.progress import overall_status
 from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, ChildFilter, JobQuery, LogQuery
-from .deps import get_app, require_token
-from .params import Direction, JobIdPath, OffsetQuery, parse_cursor, parse_parent
+from .deps import check_job_policy, get_app, require_token
+from .params import CursorQuery, Direction, JobIdPath, OffsetQuery, ParentQuery, parse_parent
 from .schemas import (
     BulkAction,
     BulkOut,
@@ -31,6 +31,9 @@ from .schemas import (
     JobStats,
     LogPage,
     RetryJob,
+    errors,
+    items_one_of,
+    one_of,
 )
 
 __all__ = ["crawl_summary", "failure_item", "job_json", "router"]
@@ -39,6 +42,14 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"], dependencies=[Depends(requ
 
 AppDep = Annotated[App, Depends(get_app)]
 MAX_PAGE = 500
+StatusQ = Annotated[
+    list[str],
+    Query(
+        description="repeatable, or comma-separated",
+        json_schema_extra=items_one_of(s.value for s in JobStatus),
+    ),
+]
+OrderQ = Annotated[str, Query(json_schema_extra=one_of(sorted(JOB_ORDER_KEYS)))]
 STATUS_NAMES = ", ".join(s.value for s in JobStatus)
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 SKIPPED = "skipped_"
@@ -137,13 +148,13 @@ async def _job_or_404(app: App, job_id: int) -> Any:
 @router.get("", response_model=JobPage, summary="List jobs")
 async def list_jobs(
     app: AppDep,
-    status: Annotated[list[str], Query(description="repeatable, or comma-separated")] = [],  # noqa: B006
+    status: StatusQ = [],  # noqa: B006
     job_type: Annotated[str | None, Query(max_length=100)] = None,
-    parent_id: Annotated[str | None, Query(description="'root' or a job id")] = None,
+    parent_id: ParentQuery = None,
     q: Annotated[str | None, Query(max_length=200, description="text in the name")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: OffsetQuery = 0,
-    order_by: str = "id",
+    order_by: OrderQ = "id",
     direction: Direction = "desc",
 ) -> dict[str, Any]:
     """Filter by status (several), type, parent (``root`` = top-level) and name text."""
@@ -170,27 +181,33 @@ async def job_stats(app: AppDep) -> dict[str, Any]:
 @router.post("", response_model=JobOut, status_code=201, summary="Start a job")
 async def create_job(app: AppDep, body: CreateJob) -> dict[str, Any]:
     """Validate the config against the job type and create a top-level job."""
+    check_job_policy(app.settings, body.config)
     job = await app.manager.create_job(body.job_type, body.config, body.name)
     return job_json(job)
 
 
-@router.get("/{job_id}", response_model=JobOut, summary="One job")
+@router.get("/{job_id:id}", response_model=JobOut, summary="One job", responses=errors(404))
 async def get_job(app: AppDep, job_id: JobIdPath) -> dict[str, Any]:
     return job_json(await _job_or_404(app, job_id))
 
 
-@router.get("/{job_id}/children", response_model=JobPage, summary="A job's children")
+@router.get(
+    "/{job_id:id}/children",
+    response_model=JobPage,
+    summary="A job's children",
+    responses=errors(404),
+)
 async def list_children(
     app: AppDep,
     job_id: JobIdPath,
-    status: Annotated[list[str], Query(description="repeatable, or comma-separated")] = [],  # noqa: B006
+    status: StatusQ = [],  # noqa: B006
     job_type: Annotated[str | None, Query(max_length=100)] = None,
     error_group: Annotated[
         str | None, Query(max_length=200, description="a key from /api/jobs/{id}/errors")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: OffsetQuery = 0,
-    order_by: str = "id",
+    order_by: OrderQ = "id",
     direction: Direction = "asc",
 ) -> dict[str, Any]:
     """One page of the direct children (a parent may have millions: always paginated),
@@ -209,7 +226,12 @@ async def list_children(
     return await _page(app, query)
 
 
-@router.get("/{job_id}/failures", response_model=FailurePage, summary="Failed children")
+@router.get(
+    "/{job_id:id}/failures",
+    response_model=FailurePage,
+    summary="Failed children",
+    responses=errors(404),
+)
 async def list_failures(
     app: AppDep,
     job_id: JobIdPath,
@@ -245,7 +267,7 @@ async def _logs(
     level: str | None,
     order: Direction,
     limit: int,
-    cursor: str | None,
+    cursor: int | None,
     aggregated: bool,
 ) -> dict[str, Any]:
     if level is not None and level not in LOG_LEVELS:
@@ -257,7 +279,7 @@ async def _logs(
             min_level=level,
             descending=order == "desc",
             limit=limit,
-            cursor=parse_cursor(cursor),
+            cursor=cursor,
             aggregated=aggregated,
         )
     )
@@ -265,37 +287,48 @@ async def _logs(
     return {"items": [e.to_dict() for e in entries], "next_cursor": next_cursor, "seq": seq}
 
 
-LevelQ = Annotated[str | None, Query(description="minimum level: debug|info|warning|error")]
+LevelQ = Annotated[
+    str | None, Query(description="minimum level", json_schema_extra=one_of(LOG_LEVELS))
+]
 LimitQ = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.get("/{job_id}/logs", response_model=LogPage, summary="A job's log")
+@router.get(
+    "/{job_id:id}/logs", response_model=LogPage, summary="A job's log", responses=errors(404)
+)
 async def job_logs(
     app: AppDep,
     job_id: JobIdPath,
     level: LevelQ = None,
     order: Direction = "asc",
     limit: LimitQ = 100,
-    cursor: str | None = None,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
     """Log lines of this job; ``cursor`` continues after the last line of a page."""
     return await _logs(app, job_id, level, order, limit, cursor, aggregated=False)
 
 
-@router.get("/{job_id}/logs/aggregated", response_model=LogPage, summary="Logs of a job tree")
+@router.get(
+    "/{job_id:id}/logs/aggregated",
+    response_model=LogPage,
+    summary="Logs of a job tree",
+    responses=errors(404),
+)
 async def job_logs_aggregated(
     app: AppDep,
     job_id: JobIdPath,
     level: LevelQ = None,
     order: Direction = "asc",
     limit: LimitQ = 100,
-    cursor: str | None = None,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
     """Log lines of the job and all its descendants, merged in commit (time) order."""
     return await _logs(app, job_id, level, order, limit, cursor, aggregated=True)
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job tree")
+@router.post(
+    "/{job_id:id}/cancel", response_model=JobOut, summary="Cancel a job tree", responses=errors(404)
+)
 async def cancel_job(app: AppDep, job_id: JobIdPath, response: Response) -> dict[str, Any]:
     """Cancel the job and every pending or running descendant (queued ones never start,
     running ones are interrupted). Cancelling a finished job changes nothing."""
@@ -304,19 +337,26 @@ async def cancel_job(app: AppDep, job_id: JobIdPath, response: Response) -> dict
     return job_json(await _job_or_404(app, job_id))
 
 
-@router.post("/{job_id}/rerun", response_model=JobOut, status_code=201, summary="Run a copy")
+@router.post(
+    "/{job_id:id}/rerun",
+    response_model=JobOut,
+    status_code=201,
+    summary="Run a copy",
+    responses=errors(404),
+)
 async def rerun_job(app: AppDep, job_id: JobIdPath) -> dict[str, Any]:
     """A *copy*: a new top-level job with the same type, name and config (its id is in
     the body); the old job stays as it is. To run failed work again under the same ids,
     use ``POST /api/jobs/{id}/retry``."""
+    check_job_policy(app.settings, (await _job_or_404(app, job_id)).config)
     return job_json(await app.manager.rerun(job_id))
 
 
 @router.post(
-    "/{job_id}/retry",
+    "/{job_id:id}/retry",
     response_model=BulkOut,
     summary="Retry in place",
-    responses={404: {"description": "no such job"}, 409: {"description": "not retryable"}},
+    responses=errors(404, 409),
 )
 async def retry_job(app: AppDep, job_id: JobIdPath, body: RetryJob | None = None) -> dict[str, Any]:
     """Retry in place under the same id(s), attempts reset, previous error kept in the
@@ -331,10 +371,10 @@ async def retry_job(app: AppDep, job_id: JobIdPath, body: RetryJob | None = None
 
 
 @router.get(
-    "/{job_id}/errors",
+    "/{job_id:id}/errors",
     response_model=ErrorGroupPage,
     summary="Failures grouped by error",
-    responses={404: {"description": "no such job"}},
+    responses=errors(404),
 )
 async def error_groups(
     app: AppDep, job_id: JobIdPath, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100
@@ -347,14 +387,10 @@ async def error_groups(
 
 
 @router.post(
-    "/{job_id}/children/{action}",
+    "/{job_id:id}/children/{action}",
     response_model=BulkOut,
     summary="Cancel, retry or delete many children",
-    responses={
-        404: {"description": "no such job"},
-        409: {"description": "delete matched pending or running jobs"},
-        422: {"description": "unknown action or filter value"},
-    },
+    responses=errors(404, 409),
 )
 async def bulk_children(
     app: AppDep,
@@ -382,7 +418,9 @@ async def bulk_children(
     return result.as_dict()
 
 
-@router.delete("/{job_id}", status_code=204, summary="Delete a job tree")
+@router.delete(
+    "/{job_id:id}", status_code=204, summary="Delete a job tree", responses=errors(404, 409)
+)
 async def delete_job(app: AppDep, job_id: JobIdPath, cancel: bool = False) -> Response:
     """Delete a finished job with its subtree and logs. A job with pending or running
     jobs in its tree is refused (409) unless ``?cancel=true``."""

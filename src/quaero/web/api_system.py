@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
 
 from ..app import App
 from .deps import get_app, get_hub, get_metrics, require_token
@@ -20,7 +21,24 @@ router = APIRouter(tags=["system"])
 AppDep = Annotated[App, Depends(get_app)]
 
 
-@router.get("/healthz", summary="Liveness and store check")
+class Health(BaseModel):
+    status: Literal["ok"]
+    store: str = Field(examples=["sqlite"])
+    last_seq: int
+    websocket_clients: int
+
+
+class Unhealthy(BaseModel):
+    status: Literal["error"]
+    detail: str = Field(examples=["store unavailable: ..."])
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness and store check",
+    response_model=Health,
+    responses={503: {"model": Unhealthy, "description": "The store does not answer."}},
+)
 async def healthz(app: AppDep, hub: Annotated[Hub, Depends(get_hub)]) -> JSONResponse:
     """200 when the store answers; 503 otherwise. Needs no token (for probes)."""
     try:
@@ -42,6 +60,7 @@ async def healthz(app: AppDep, hub: Annotated[Hub, Depends(get_hub)]) -> JSONRes
     summary="Prometheus metrics",
     dependencies=[Depends(require_token)],
     response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
 async def metrics(app: AppDep, m: Annotated[WebMetrics, Depends(get_metrics)]) -> Response:
     body = m.render(await app.store.job_stats())

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Query
 from ..app import App
 from ..jobs.worker_registry import served_types, worker_to_dict
 from .deps import get_app, require_token
+from .params import JobIdPath
+from .schemas import errors
 from .schemas_explain import ExplainOut, WorkerPage
 
 __all__ = ["router"]
@@ -37,9 +39,13 @@ async def list_workers(
 
 
 @router.get(
-    "/api/jobs/{job_id}/explain", response_model=ExplainOut, tags=["jobs"], summary="Why not done"
+    "/api/jobs/{job_id:id}/explain",
+    response_model=ExplainOut,
+    tags=["jobs"],
+    summary="Why not done",
+    responses=errors(404),
 )
-async def explain_job(app: AppDep, job_id: int) -> dict[str, Any]:
+async def explain_job(app: AppDep, job_id: JobIdPath) -> dict[str, Any]:
     """Why the job is not done yet: its own handler (worker, heartbeat age, expired
     lease), its pending children (not due yet, retries scheduled, types no live worker
     serves), its running children (oldest heartbeat, expired leases, sub-parents waiting)

@@ -28,6 +28,7 @@ from . import api_definitions, api_documents, api_jobs, api_system, api_workers,
 from .deps import BodyLimit, install_error_handlers
 from .hub import Hub
 from .metrics import WebMetrics
+from .openapi import install_openapi
 from .security import SecurityGuard
 
 __all__ = ["ROUTERS", "STATIC_DIR", "create_app"]
@@ -101,6 +102,7 @@ def create_app(
     for router in ROUTERS:
         api.include_router(router)
     _mount_dashboard(api)
+    install_openapi(api)
     api.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
     api.add_middleware(SecurityGuard, server=settings.server)  # outermost: runs first
     return api

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import (
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BodyLimit",
+    "allowed_methods",
+    "check_job_policy",
     "get_app",
     "get_hub",
     "get_metrics",
@@ -69,8 +73,21 @@ def token_ok(settings: Settings, authorization: str | None, query_token: str | N
     return secrets.compare_digest(given.encode(), expected.encode())
 
 
-async def require_token(request: Request) -> None:
-    """Dependency of every API route: 401 unless the configured token is presented."""
+_BEARER = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
+_QUERY = APIKeyQuery(
+    name=TOKEN_QUERY_NAME, auto_error=False, description="`?token=<token>` (for WebSockets)"
+)
+
+
+async def require_token(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+    _query: Annotated[str | None, Security(_QUERY)] = None,
+) -> None:
+    """Dependency of every API route: 401 unless the configured token is presented.
+
+    The two security parameters only declare the schemes in the OpenAPI document; the
+    check reads the request itself (the same check as the WebSocket's)."""
     settings: Settings = request.app.state.settings
     if not token_ok(
         settings, request.headers.get("authorization"), request.query_params.get(TOKEN_QUERY_NAME)
@@ -78,6 +95,36 @@ async def require_token(request: Request) -> None:
         raise HTTPException(
             401, "missing or invalid API token", headers={"WWW-Authenticate": "Bearer"}
         )
+
+
+def check_job_policy(settings: Settings, config: Any) -> None:
+    """422 if an API caller asks for what the operator forbade: a crawl reaching private
+    networks when ``[crawler] private_networks = "never"``."""
+    if (
+        isinstance(config, dict)
+        and config.get("allow_private_networks") is True
+        and settings.crawler.get("private_networks", "per-crawl") == "never"
+    ):
+        raise HTTPException(
+            422,
+            "allow_private_networks is forbidden on this server"
+            ' ([crawler] private_networks = "never")',
+        )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at the request's path."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        for route in request.app.router.routes:
+            if route.matches(scope)[0] is Match.FULL:
+                allowed.append(method)
+                break
+    return allowed
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -110,10 +157,18 @@ _ERROR_STATUS: list[tuple[type[QuaeroError], int]] = [
 def install_error_handlers(api: FastAPI) -> None:
     """Every error becomes ``{"detail": "<clear message>"}``; never a stack trace."""
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 404 and detail == "Not Found":  # no route: say which
+            detail = f"nothing at {request.method} {request.url.path} (the API is at /docs)"
+        if exc.status_code == 405:
+            # Starlette lists the methods of the first route matching the path only
+            allowed = allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"method {request.method} not allowed here; use {' or '.join(allowed)}"
+        return JSONResponse({"detail": detail}, exc.status_code, headers=headers)
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

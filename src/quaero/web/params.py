@@ -4,25 +4,33 @@ Use these instead of a bare ``int`` for anything that reaches the store: an id o
 offset of 2**63 or more (or a negative one) is then a 422 ``{"detail": "<sentence>"}``
 and the OpenAPI document states the range.
 
->>> @router.get("/{job_id}")
+>>> @router.get("/{job_id:id}")
 ... async def get_job(app: AppDep, job_id: JobIdPath, offset: OffsetQuery = 0): ...
+
+The ``:id`` path convertor (registered here) matches only integers (``-?[0-9]+``), so
+``/api/jobs/stats`` is never taken for a job id by a route of another method (a
+``DELETE /api/jobs/stats`` is a 405, not a 422), while ``/api/jobs/-1`` and
+``/api/jobs/9223372036854775808`` still reach the route and get a 422 naming the range.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import HTTPException, Path, Query
+from starlette.convertors import Convertor, register_url_convertor
 
 from ..bounds import MAX_INT, parse_id
 from ..errors import InvalidArgument
 
 __all__ = [
+    "CursorQuery",
     "Direction",
     "DocumentIdPath",
     "JobIdPath",
     "JobIdQuery",
     "OffsetQuery",
+    "ParentQuery",
     "parse_cursor",
     "parse_parent",
 ]
@@ -35,7 +43,39 @@ DocumentIdPath = Annotated[int, Path(ge=1, le=MAX_INT, description="a document i
 JobIdQuery = Annotated[int | None, Query(ge=1, le=MAX_INT, description="a job id")]
 #: how many items to skip: 0 .. 2**63-1
 OffsetQuery = Annotated[int, Query(ge=0, le=MAX_INT, description="items to skip")]
+#: a ``next_cursor`` from a previous page
+CursorQuery = Annotated[
+    int | None, Query(ge=0, le=MAX_INT, description="next_cursor of the previous page")
+]
 Direction = Literal["asc", "desc"]
+
+
+def _parent_schema(schema: dict[str, Any]) -> None:
+    schema.clear()
+    schema["anyOf"] = [
+        {"type": "string", "enum": ["root"]},
+        {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+    ]
+    schema["description"] = "'root' (top-level jobs) or a job id; absent: any parent"
+
+
+#: ``?parent_id=root`` or a job id (parsed by :func:`parse_parent`)
+ParentQuery = Annotated[str | None, Query(json_schema_extra=_parent_schema)]
+
+
+class IdConvertor(Convertor[str]):
+    """``{name:id}`` in a route path: an integer, range-checked by the parameter's type."""
+
+    regex = "-?[0-9]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
 
 
 def parse_parent(parent_id: str | None) -> int | str | None:

@@ -1,12 +1,29 @@
-"""Request and response bodies of the REST API (they also make the OpenAPI document)."""
+"""Request and response bodies of the REST API (they also make the OpenAPI document).
+
+Errors, the convention every route follows so that ``/openapi.json`` stays exact:
+
+- every error body is :class:`ErrorOut`, ``{"detail": "<sentence>"}`` (validation errors
+  too: ``deps.install_error_handlers`` turns FastAPI's list into one sentence);
+- a route declares the errors *it* raises with ``responses=errors(404, 409)`` and a
+  success status other than 200 with ``status_code=201`` (or ``responses=`` for a
+  second one, e.g. ``PUT`` that answers 200 or 201);
+- the errors every route shares are added by ``openapi.py`` for all routes, present and
+  future: 403 (Host/Origin checks), 422 for any route with parameters or a body, 400 and
+  413 for a body, 401 for routes behind ``require_token``, 503 (store unavailable);
+- a query parameter with a closed set of values declares it: a ``Literal``, an enum, or
+  ``Query(json_schema_extra=one_of(...))`` when the route parses it itself;
+- ids and offsets use the bounded types of ``params.py``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ERROR_DESCRIPTIONS",
     "BulkAction",
     "BulkOut",
     "ChildCounts",
@@ -17,6 +34,7 @@ __all__ = [
     "DocumentPage",
     "ErrorGroupOut",
     "ErrorGroupPage",
+    "ErrorOut",
     "FailureItem",
     "FailurePage",
     "JobOut",
@@ -28,7 +46,45 @@ __all__ = [
     "LogPage",
     "RetryJob",
     "SearchHitOut",
+    "errors",
+    "items_one_of",
+    "one_of",
 ]
+
+
+class ErrorOut(BaseModel):
+    """Every error response: one sentence saying what is wrong."""
+
+    detail: str = Field(examples=["job 42 not found"])
+
+
+#: what each error status means, everywhere in the API
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "The request body is not valid JSON.",
+    401: "Missing or invalid API token.",
+    403: "The Host is not allowed, or a cross-origin request was refused.",
+    404: "No such job, document or definition.",
+    409: "The job's state does not allow this.",
+    413: "The request body is over [server] max_body_bytes.",
+    422: "A parameter or the body is invalid (the sentence names it).",
+    503: "The store is unavailable.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status with the error model and its meaning."""
+    return {c: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[c]} for c in codes}
+
+
+def one_of(values: Iterable[str]) -> dict[str, Any]:
+    """``json_schema_extra`` declaring the closed set of values of a string query
+    parameter that the route parses itself (for a clearer 422 than FastAPI's)."""
+    return {"enum": list(values)}
+
+
+def items_one_of(values: Iterable[str]) -> dict[str, Any]:
+    """``json_schema_extra`` for a repeatable query parameter whose items are a set."""
+    return {"items": {"type": "string", "enum": list(values)}}
 
 
 class ChildCounts(BaseModel):
@@ -143,7 +199,7 @@ class JobTypes(BaseModel):
 class CreateJob(BaseModel):
     """``POST /api/jobs``: a registered job type, a name and its config."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     job_type: str = Field(min_length=1, max_length=100, examples=["fanout"])
     name: str = Field(default="", max_length=500, examples=["demo"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from quaero import App, Settings
+from tests.conftest import close_or_fail
 from tests.integration.store.pgdb import PG_URL, PgDatabases
 
 
@@ -40,8 +41,11 @@ async def app(
         url = await pg_databases.create()
     a = App(make_settings(tmp_path, url))
     try:
-        async with a:
+        await a.open()
+        try:
             yield a
+        finally:
+            await close_or_fail(a.close, f"the App on {request.param}")
     finally:
         if url is not None:
             await pg_databases.drop(url)

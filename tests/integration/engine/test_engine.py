@@ -18,8 +18,9 @@ from quaero import (
     JobStatus,
     NewJob,
 )
+from quaero.errors import PermanentJobError
 from quaero.jobs.models import StatusChange
-from quaero.store.base import JobQuery
+from quaero.store.base import JobQuery, LogQuery
 
 from .conftest import make_settings
 
@@ -362,3 +363,50 @@ async def test_unbounded_nesting_stops_at_max_depth_with_a_clear_error(app: App)
     assert deepest.depth == 2 and deepest.attempts == 1  # not retried: it cannot succeed
     assert "max_depth = 2" in (deepest.error or "")
     assert await app.store.recount() == []
+
+
+async def test_results_and_progress_with_huge_integers_are_stored(app: App) -> None:
+    """A handler's outcome is always storable: integers beyond 64 bits become strings
+    (before: the worker's flush failed forever, and its whole batch with it)."""
+
+    @app.job("big")
+    async def big(ctx: JobContext) -> dict[str, Any]:
+        await ctx.progress(2**70, 2**71, "huge")
+        return {"n": 2**70, "ok": 1, "nested": [-(2**64)]}
+
+    w = app.worker(concurrency=2)
+    await w.start()
+    job = await app.wait((await app.submit("big")).id, timeout=20)
+    other = await app.wait((await app.submit("noop")).id, timeout=20)
+    await w.stop()
+    assert job.status is JobStatus.COMPLETED and other.status is JobStatus.COMPLETED
+    assert job.result == {"n": str(2**70), "ok": 1, "nested": [str(-(2**64))]}
+
+
+async def test_nul_characters_are_refused_in_input_and_replaced_in_output(app: App) -> None:
+    """PostgreSQL cannot store NUL: a job spec holding one is refused (422 in the API);
+    what handlers report (log lines, errors, results, progress) keeps U+FFFD instead."""
+
+    @app.job("nul")
+    async def nul(ctx: JobContext) -> dict[str, Any]:
+        ctx.log("log a\x00b")
+        await ctx.progress(1, 2, "prog a\x00b")
+        return {"s": "a\x00b", "k\x00": 1}
+
+    @app.job("nulfail")
+    async def nulfail(ctx: JobContext) -> None:
+        raise PermanentJobError("boom a\x00b")
+
+    for bad in ({"name": "a\x00b"}, {"config": {"x": "a\x00b"}}, {"config": {"a\x00": 1}}):
+        with pytest.raises(InvalidJobSpec, match="NUL"):
+            await app.manager.create_job("nul", bad.get("config", {}), bad.get("name", ""))
+    w = app.worker(concurrency=2)
+    await w.start()
+    job = await app.wait((await app.submit("nul")).id, timeout=20)
+    bad_job = await app.wait((await app.submit("nulfail")).id, timeout=20)
+    await w.stop()
+    assert job.status is JobStatus.COMPLETED
+    assert job.result == {"s": "a\ufffdb", "k\ufffd": 1}
+    assert bad_job.status is JobStatus.FAILED and bad_job.error == "boom a\ufffdb"
+    logs = await app.store.read_logs(LogQuery(job.id))
+    assert "log a\ufffdb" in [e.message for e in logs]

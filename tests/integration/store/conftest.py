@@ -15,6 +15,7 @@ import pytest
 from quaero.events.types import Event
 from quaero.store.base import Store, open_store
 
+from ...conftest import close_or_fail
 from .pgdb import PG_URL, PgDatabases
 
 
@@ -67,4 +68,4 @@ async def store(store_url: str, recorder: Recorder) -> AsyncIterator[Store]:
     try:
         yield s
     finally:
-        await s.close()
+        await close_or_fail(s.close, f"the {s.dialect} store")

@@ -22,6 +22,9 @@ from quaero.store.postgres import PostgresStore
 __all__ = ["PG_URL", "PgDatabases", "requires_pg"]
 
 PG_URL = os.environ.get("QUAERO_TEST_PG_URL", "")
+#: seconds any one admin step (connect, CREATE/DROP DATABASE) may take before the test
+#: fails saying so (DROP ... WITH (FORCE) itself gives up after 5 s on stuck sessions)
+ADMIN_TIMEOUT = 20.0
 
 requires_pg = pytest.mark.skipif(
     not PG_URL, reason="QUAERO_TEST_PG_URL is not set (make test starts PostgreSQL and sets it)"
@@ -44,17 +47,30 @@ class PgDatabases:
         self._ready = False
 
     async def _admin(self) -> asyncpg.Connection:
-        return await asyncpg.connect(self.url)
+        return await asyncpg.connect(self.url, timeout=ADMIN_TIMEOUT)
+
+    async def _run_admin(self, what: str, *statements: str) -> None:
+        """Run statements on an admin connection, each bounded; a failure or a timeout
+        fails the test at once, saying what could not be cleaned up (never a hang)."""
+        try:
+            async with asyncio.timeout(ADMIN_TIMEOUT * (len(statements) + 1)):
+                conn = await self._admin()
+                try:
+                    for sql in statements:
+                        await conn.execute(sql, timeout=ADMIN_TIMEOUT)
+                finally:
+                    await conn.close(timeout=ADMIN_TIMEOUT)
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            pytest.fail(f"PostgreSQL test fixture could not {what}: {exc!r}", pytrace=False)
 
     async def _ensure_template(self) -> None:
         if self._ready:
             return
-        conn = await self._admin()
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{self.template}"')
-        finally:
-            await conn.close()
+        await self._run_admin(
+            f"create {self.template}",
+            f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)',
+            f'CREATE DATABASE "{self.template}"',
+        )
         store = PostgresStore(with_database(self.url, self.template))
         await store.open()  # applies the migrations once
         await store.close()
@@ -66,31 +82,23 @@ class PgDatabases:
             await self._ensure_template()
         name = f"{self.prefix}_{next(self._n)}"
         template = f' TEMPLATE "{self.template}"' if migrated else ""
-        conn = await self._admin()
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"{template}')
-        finally:
-            await conn.close()
+        await self._run_admin(
+            f"create {name}",
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}"{template}',
+        )
         return with_database(self.url, name)
 
     async def drop(self, url: str) -> None:
         name = urlsplit(url).path.lstrip("/")
-        conn = await self._admin()
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await self._run_admin(f"drop {name}", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def drop_template(self) -> None:
         if not self._ready:
             return
 
-        async def go() -> None:
-            conn = await self._admin()
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
-            finally:
-                await conn.close()
-
-        asyncio.run(go())
+        asyncio.run(
+            self._run_admin(
+                f"drop {self.template}", f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'
+            )
+        )

@@ -62,3 +62,17 @@ async def test_specs_that_cannot_be_stored_are_refused(store: Store, spec: NewJo
     with pytest.raises(InvalidJobSpec):
         await store.create_jobs([spec])
     assert (await store.list_jobs(JobQuery())).total == 0
+
+
+async def test_page_text_with_nul_characters_is_stored(store: Store) -> None:
+    from quaero.documents.models import NewDocument
+
+    [root] = await store.create_jobs([NewJob("crawl")])
+    doc, new = await store.save_document(
+        NewDocument("https://a.example/", "ti\x00tle", "body \x00 text", description="d\x00"),
+        root.id,
+        root.id,
+    )
+    assert new and doc.title == "ti\ufffdtle" and doc.markdown == "body \ufffd text"
+    got = await store.get_document(url="https://a.example/")
+    assert got is not None and got.description == "d\ufffd"

@@ -269,8 +269,8 @@ async def test_not_found_and_bad_ids(web: Web) -> None:
     assert r.status_code == 404 and "no document for URL" in r.json()["detail"]
     r = await web.client.get("/api/documents/by-url")
     assert r.status_code == 422 and "query url: required" in r.json()["detail"]
-    r = await web.client.get("/api/documents/abc")
-    assert r.status_code == 422
+    r = await web.client.get("/api/documents/abc")  # not an id: no such route
+    assert r.status_code == 404 and "nothing at GET /api/documents/abc" in r.json()["detail"]
     r = await web.client.get("/api/documents", params={"job_id": 999})
     assert (r.status_code, r.json()) == (404, {"detail": "job 999 not found"})
 

@@ -88,8 +88,10 @@ async def test_unknown_ids_are_404(web: Web) -> None:
         r = await web.client.request(method, path)
         assert r.status_code == 404, (method, path, r.text)
         assert r.json() == {"detail": "job 999 not found"}
-    r = await web.client.get("/api/jobs/abc")
-    assert r.status_code == 422 and "job_id" in r.json()["detail"]
+    r = await web.client.get("/api/jobs/abc")  # not an id: no such route
+    assert r.status_code == 404 and "nothing at GET /api/jobs/abc" in r.json()["detail"]
+    r = await web.client.delete("/api/jobs/stats")  # stats is not a job id
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
 
 
 async def test_list_filters_paging_and_ordering(web: Web) -> None:

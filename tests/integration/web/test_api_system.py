@@ -99,9 +99,11 @@ async def test_dashboard_is_served_without_cdn(web: Web) -> None:
 
 async def test_unknown_route_is_json_404(web: Web) -> None:
     r = await web.client.get("/api/nothing-here")
-    assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
+    assert r.status_code == 404
+    assert r.json() == {"detail": "nothing at GET /api/nothing-here (the API is at /docs)"}
     r = await web.client.put("/api/jobs", json={})
-    assert r.status_code == 405 and isinstance(r.json()["detail"], str)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"  # every route's
+    assert r.json() == {"detail": "method PUT not allowed here; use GET or POST"}
 
 
 async def test_api_token(web_settings: Settings) -> None:

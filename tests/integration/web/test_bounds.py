@@ -81,3 +81,13 @@ async def test_websocket_huge_ids_get_an_error_and_keep_the_socket(
         assert (await ws.until(lambda m: m["type"] in ("error", "subscribed")))[-1][
             "type"
         ] == "subscribed"
+
+
+async def test_nul_characters_in_a_job_are_422(web: Web) -> None:
+    for body in (
+        {"job_type": "noop", "name": "a\u0000b"},
+        {"job_type": "fanout", "config": {"children": 1, "child_type": "no\u0000op"}},
+    ):
+        r = await web.client.post("/api/jobs", json=body)
+        assert r.status_code == 422, r.text
+        assert "NUL" in r.json()["detail"]

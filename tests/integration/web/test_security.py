@@ -94,3 +94,42 @@ async def test_websocket_refuses_foreign_host_and_origin(web_settings: Settings)
                 async with ws_connect(live.ws_url, **kwargs):
                     pass
             assert refused.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("policy", ["never", "per-crawl"])
+async def test_private_networks_policy_for_api_callers(
+    web_settings: Settings, tmp_path: Path, policy: str
+) -> None:
+    from quaero.crawler.jobs import register
+
+    web_settings.crawler["private_networks"] = policy
+    web_settings.jobs.definitions_dir = str(tmp_path / "jobs")
+    async with open_web(web_settings) as w:
+        register(w.app)
+        config = {"start_urls": ["http://127.0.0.1:9/"], "allow_private_networks": True}
+        r = await w.client.post("/api/jobs", json={"job_type": "crawl", "config": config})
+        put = await w.client.put(
+            "/api/definitions/inner", json={"job_type": "crawl", "config": config}
+        )
+        if policy == "never":
+            for resp in (r, put):
+                assert resp.status_code == 422
+                assert "allow_private_networks is forbidden" in resp.json()["detail"]
+            # a job the operator started (CLI, library) cannot be rerun by an API caller
+            job = await w.app.manager.create_job("crawl", config, "operator's")
+            rerun = await w.client.post(f"/api/jobs/{job.id}/rerun")
+            assert rerun.status_code == 422
+        else:
+            assert r.status_code == 201 and put.status_code == 201
+        ok = await w.client.post(
+            "/api/jobs", json={"job_type": "crawl", "config": {"start_urls": ["http://a.example/"]}}
+        )
+        assert ok.status_code == 201
+
+
+def test_private_networks_policy_is_validated() -> None:
+    from quaero.errors import ConfigError
+
+    Settings(crawler={"private_networks": "never"}).validate()
+    with pytest.raises(ConfigError, match="private_networks must be"):
+        Settings(crawler={"private_networks": "sometimes"}).validate()

@@ -326,6 +326,9 @@ async def test_stalled_client_does_not_block_others(web_settings: Settings) -> N
 
     web_settings.websocket.throttle_intervals = {}
     web_settings.websocket.client_queue = 300
+    # the stalled client answers no ping: keep-alive must not drop it before it reads
+    # again, however long the 3,000 lines take on a busy machine
+    web_settings.websocket.ping_interval = 300
     async with serve(web_settings) as live:
         parent, _ = await make_tree(live.app, 1)
         sock = socket.socket()
