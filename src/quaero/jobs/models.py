@@ -129,6 +129,8 @@ class Job:
     children: Counters = field(default_factory=Counters)
     #: named counters kept by handlers (e.g. a crawl's skipped URLs by reason)
     stats: dict[str, int] = field(default_factory=dict)
+    #: when its children were pruned (retention): ``children`` is then the kept summary
+    children_pruned_at: float | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -238,6 +240,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "waiting_for_children": job.waiting,
         "progress_text": progress_text(c),
         "children": c.as_dict(),
+        "children_pruned_at": iso(job.children_pruned_at),
         "progress": job.progress,
         "stats": job.stats,
     }

@@ -43,6 +43,7 @@ from .migrations import load_migrations
 from .postgres_documents import PgDocuments
 from .postgres_listen import Listener
 from .postgres_reads import PgReads
+from .postgres_retention import PgRetention
 from .postgres_tx import PgTx, dumps
 
 __all__ = ["PostgresStore"]
@@ -55,7 +56,7 @@ T = TypeVar("T")
 MIGRATION_LOCK = 0x717561_65726F
 
 
-class PostgresStore(PgDocuments, PgReads, Store):
+class PostgresStore(PgRetention, PgDocuments, PgReads, Store):
     """PostgreSQL store at ``postgresql://user@host:port/dbname``."""
 
     dialect = "postgres"
@@ -380,11 +381,6 @@ class PostgresStore(PgDocuments, PgReads, Store):
         """Run ``fn`` in a transaction (for modules that own extra tables); events it
         writes with ``tx.write_events`` are published on commit."""
         return await self._run(fn)
-
-    # ------------------------------------------------------------------ events
-    async def prune_events(self, older_than: float) -> int:
-        status = await self.pool.execute(q.PRUNE_EVENTS, older_than)
-        return int(status.split()[-1])
 
 
 #: server settings of every connection: no JIT (it only adds latency to short queries)

@@ -21,6 +21,7 @@ from .base import LogEntry, check_log_levels, check_specs
 from .sqlite_base import _CHUNK, _chunks, _dumps, _row_to_job
 from .sqlite_documents import SqliteDocuments
 from .sqlite_reads import SqliteReads
+from .sqlite_retention import SqliteRetention
 from .sqlite_writer import TxContext
 
 __all__ = ["SqliteStore"]
@@ -28,7 +29,7 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 
-class SqliteStore(SqliteDocuments, SqliteReads):
+class SqliteStore(SqliteRetention, SqliteDocuments, SqliteReads):
     """SQLite (WAL) store at ``sqlite:///path/to/quaero.db`` or a plain path."""
 
     def _load(

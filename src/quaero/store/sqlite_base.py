@@ -136,6 +136,11 @@ class SqliteBase(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
         try:
+            if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+                # a new database: free pages can go back to the file system (retention's
+                # pruner runs incremental vacuum steps); an older one turns this on with
+                # `quaero db vacuum` (auto_vacuum only changes with a VACUUM)
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             self._migrate(conn)
         except sqlite3.DatabaseError as exc:

@@ -18,16 +18,16 @@ from .base import (
     LogEntry,
     LogQuery,
     Page,
+    apply_prune_marks,
     metadata_filter,
 )
 from .sqlite_base import SqliteBase, _loads, _row_to_job
-from .sqlite_writer import TxContext
 
 __all__ = ["SqliteReads"]
 
 
 class SqliteReads(SqliteBase):
-    """Job, log and event reads; event pruning."""
+    """Job, log and event reads."""
 
     async def get_job(self, job_id: int) -> Job | None:
         def fn(c: sqlite3.Connection) -> Job | None:
@@ -137,13 +137,29 @@ class SqliteReads(SqliteBase):
         return await self._read(fn)
 
     async def recount(self) -> list[Drift]:
+        marks = await self.prune_marks()
+
         def fn(c: sqlite3.Connection) -> list[Drift]:
             drift = []
             for r in c.execute(q.RECOUNT):
                 stored = dict(zip(q.COUNTER_NAMES, r[1:7], strict=True))
                 actual = dict(zip(q.COUNTER_NAMES, r[7:13], strict=True))
                 drift.append(Drift(r[0], stored, actual))
-            return drift
+            roots: dict[int, int] = {}
+            counters: dict[int, dict[str, int]] = {}
+            if drift and marks:
+                for d in drift:
+                    row = c.execute("SELECT root_id FROM jobs WHERE id = ?", (d.job_id,))
+                    roots[d.job_id] = row.fetchone()[0]
+            for job_id in marks:
+                row = c.execute(
+                    "SELECT child_total, child_pending, child_running, child_completed,"
+                    " child_failed, child_cancelled FROM jobs WHERE id = ?",
+                    (job_id,),
+                ).fetchone()
+                if row is not None:
+                    counters[job_id] = dict(zip(q.COUNTER_NAMES, row, strict=True))
+            return apply_prune_marks(drift, marks, roots, counters)
 
         return await self._read(fn)
 
@@ -203,24 +219,15 @@ class SqliteReads(SqliteBase):
 
         return await self._read(fn)
 
-    async def prune_events(self, older_than: float) -> int:
-        def op(ctx: TxContext) -> int:
-            # keep the newest event so the sequence (and event_bounds) never goes backwards
-            cur = ctx.conn.execute(
-                "DELETE FROM events WHERE created_at < ? AND seq < (SELECT MAX(seq) FROM events)",
-                (older_than,),
-            )
-            return cur.rowcount
-
-        return await self._write(op)
-
 
 def _with_stats(c: sqlite3.Connection, jobs: list[Job]) -> list[Job]:
     """Attach each job's named counters (one query for the whole page)."""
     if not jobs:
         return jobs
     by_id = {j.id: j for j in jobs}
-    sql = q.JOB_STATS_FOR.format(ids=",".join("?" * len(by_id)))
-    for job_id, name, value in c.execute(sql, list(by_id)):
+    marks = ",".join("?" * len(by_id))
+    for job_id, name, value in c.execute(q.JOB_STATS_FOR.format(ids=marks), list(by_id)):
         by_id[job_id].stats[name] = value
+    for job_id, pruned_at in c.execute(q.CHILDREN_PRUNED_FOR.format(ids=marks), list(by_id)):
+        by_id[job_id].children_pruned_at = pruned_at
     return jobs

@@ -103,4 +103,8 @@ ON CONFLICT (job_id, name) DO UPDATE SET value = value + excluded.value
 
 JOB_STATS_FOR = "SELECT job_id, name, value FROM job_stats WHERE job_id IN ({ids})"
 
+CHILDREN_PRUNED_FOR = (
+    "SELECT job_id, pruned_at FROM job_prunes WHERE children_only = 1 AND job_id IN ({ids})"
+)
+
 INSERT_SKIP = "INSERT OR IGNORE INTO job_skips (job_id, url, reason) VALUES (?, ?, ?)"

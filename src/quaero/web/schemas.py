@@ -81,6 +81,11 @@ class JobOut(BaseModel):
     waiting_for_children: bool = False
     progress_text: str = Field(examples=["66 pending, 1 running, 41 completed, 0 failed"])
     children: ChildCounts
+    children_pruned_at: str | None = Field(
+        default=None,
+        description="when the children were pruned (retention); children is then the kept,"
+        " exact summary of the pruned children",
+    )
     progress: dict[str, Any] | None = None
     stats: dict[str, int] = Field(
         default_factory=dict, description="named counters, e.g. a crawl's skipped_<reason>"
@@ -95,6 +100,11 @@ class JobPage(BaseModel):
     offset: int
     seq: int = Field(
         description="event seq this page is current at: open /ws?after=<seq> to follow it"
+    )
+    children_pruned: bool = Field(
+        default=False,
+        description="a children listing of a parent whose children were pruned (retention):"
+        " the list is empty, the parent's counters keep their summary",
     )
 
 
