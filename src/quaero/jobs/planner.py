@@ -56,6 +56,11 @@ class LogLine:
     ts: float
     level: str
     message: str
+    #: a status line the job row can stand for (a store may keep its log id there
+    #: instead of a row): ``"run"`` = the first ``Status changed: running`` (at
+    #: ``started_at``), ``"end"`` = ``Status changed: <terminal status>`` with no reason
+    #: (at ``completed_at``); None = an ordinary line
+    synthetic: str | None = None
 
 
 @dataclass(slots=True)
@@ -166,6 +171,7 @@ class Planner:
         lease_until: float | None = None,
     ) -> None:
         old = job.status
+        first_run = new is JobStatus.RUNNING and job.started_at is None
         job.status = new
         if new is JobStatus.RUNNING:
             job.attempts += 1
@@ -197,9 +203,15 @@ class Planner:
         msg = f"Status changed: {new.value}"
         if ch.reason:
             msg = f"{msg} ({ch.reason})"
+        synthetic = "run" if first_run else ("end" if new.terminal and not ch.reason else None)
         self.logs.append(
             LogLine(
-                job.id, job.root_id, self.now, "error" if new is JobStatus.FAILED else "info", msg
+                job.id,
+                job.root_id,
+                self.now,
+                "error" if new is JobStatus.FAILED else "info",
+                msg,
+                synthetic,
             )
         )
         self.events.append(

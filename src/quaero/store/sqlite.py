@@ -107,11 +107,29 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteReads):
         if rows:
             conn.executemany(q.UPDATE_JOB_STATE, rows)
         if plan.logs:
-            conn.executemany(
-                q.INSERT_LOG,
-                [(log.job_id, log.root_id, log.ts, log.level, log.message) for log in plan.logs],
-            )
+            self._write_logs(ctx, plan)
         return ctx.write_events(plan.events, _dumps)
+
+    @staticmethod
+    def _write_logs(ctx: TxContext, plan: Planner) -> None:
+        """Log lines get ids in order; a status line the job row stands for (the planner's
+        ``synthetic``) is not a row: the row keeps its id (``run_log_id``/``end_log_id``)
+        and reads rebuild it from the row's timestamps (about 160 bytes a job saved)."""
+        first = ctx.reserve_log_ids(len(plan.logs))
+        rows, runs, ends = [], [], []
+        for i, log in enumerate(plan.logs):
+            if log.synthetic == "run":
+                runs.append((first + i, log.job_id))
+            elif log.synthetic == "end":
+                ends.append((first + i, log.job_id))
+            else:
+                rows.append((first + i, log.job_id, log.root_id, log.ts, log.level, log.message))
+        if rows:
+            ctx.conn.executemany(q.INSERT_LOG_WITH_ID, rows)
+        if runs:
+            ctx.conn.executemany(q.SET_RUN_LOG_ID, runs)
+        if ends:
+            ctx.conn.executemany(q.SET_END_LOG_ID, ends)
 
     # ------------------------------------------------------------------ job writes
     async def spawn_children(

@@ -21,6 +21,7 @@ from .base import (
     apply_prune_marks,
     metadata_filter,
 )
+from .event_codec import decode_payload
 from .sqlite_base import SqliteBase, _loads, _row_to_job
 
 __all__ = ["SqliteReads"]
@@ -132,7 +133,11 @@ class SqliteReads(SqliteBase):
                 f"WHERE {' AND '.join(where)} ORDER BY id {direction} LIMIT ?"
             )
             rows = c.execute(sql, (*params, query.limit)).fetchall()
-            return [LogEntry(r[1], r[4], r[5], r[3], id=r[0], root_id=r[2]) for r in rows]
+            rows += _status_lines(c, query, job[0] == job[1], levels)
+            rows.sort(key=lambda r: int(r[0]), reverse=query.descending)
+            return [
+                LogEntry(r[1], r[4], r[5], r[3], id=r[0], root_id=r[2]) for r in rows[: query.limit]
+            ]
 
         return await self._read(fn)
 
@@ -203,7 +208,7 @@ class SqliteReads(SqliteBase):
 
         def fn(c: sqlite3.Connection) -> list[Event]:
             return [
-                Event(r[0], r[1], r[2], r[3], _loads(r[4]), r[5])
+                Event(r[0], r[1], r[2], r[3], decode_payload(r[1], r[2], r[5], r[4], _loads), r[5])
                 for r in c.execute(sql, (*params, limit))
             ]
 
@@ -218,6 +223,47 @@ class SqliteReads(SqliteBase):
             return (first, last_seq)
 
         return await self._read(fn)
+
+
+def _status_lines(
+    c: sqlite3.Connection, query: LogQuery, is_root: bool, levels: tuple[str, ...]
+) -> list[Any]:
+    """The status lines job rows stand for (see ``SqliteStore._write_logs``) that belong
+    on this page: at most ``limit`` of each kind, from the index on (root_id, log id)."""
+    prefix = ""
+    scope_params: list[Any] = []
+    if query.aggregated and is_root:
+        scope = "root_id = ?"
+        scope_params.append(query.job_id)
+    elif query.aggregated:
+        prefix = (
+            "WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL "
+            "SELECT j.id FROM jobs j JOIN sub ON j.parent_id = sub.id) "
+        )
+        scope = "id IN (SELECT id FROM sub)"
+        scope_params.append(query.job_id)
+    else:
+        scope = "id = ?"
+        scope_params.append(query.job_id)
+    direction = "DESC" if query.descending else "ASC"
+    out: list[Any] = []
+    kinds = []
+    if "info" in levels:
+        kinds.append((q.RUN_LINES, "run_log_id", ""))
+        kinds.append((q.END_LINES, "end_log_id", ""))
+    elif "error" in levels:
+        kinds.append((q.END_LINES, "end_log_id", " AND status = 'failed'"))
+    for template, column, extra in kinds:
+        params = list(scope_params)
+        if query.cursor is not None:
+            cond = f"{column} {'<' if query.descending else '>'} ?"
+            params.append(query.cursor)
+        else:
+            cond = f"{column} IS NOT NULL"
+        where = f"{scope} AND {cond}{extra} ORDER BY {column} {direction} LIMIT ?"
+        sql = prefix + template.format(where=where)
+        out.extend(c.execute(sql, (*params, query.limit)).fetchall())
+    return out
 
 
 def _with_stats(c: sqlite3.Connection, jobs: list[Job]) -> list[Job]:

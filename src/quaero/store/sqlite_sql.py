@@ -27,6 +27,23 @@ WHERE id = ?
 """
 
 INSERT_LOG = "INSERT INTO job_logs (job_id, root_id, ts, level, message) VALUES (?, ?, ?, ?, ?)"
+INSERT_LOG_WITH_ID = (
+    "INSERT INTO job_logs (id, job_id, root_id, ts, level, message) VALUES (?, ?, ?, ?, ?, ?)"
+)
+SET_RUN_LOG_ID = "UPDATE jobs SET run_log_id = ? WHERE id = ?"
+SET_END_LOG_ID = "UPDATE jobs SET end_log_id = ? WHERE id = ?"
+
+#: the status lines a job row stands for (see SqliteStore._write_logs), as log rows:
+#: (id, job_id, root_id, ts, level, message); ``{where}`` filters the jobs
+RUN_LINES = """
+SELECT run_log_id, id, root_id, started_at, 'info', 'Status changed: running'
+FROM jobs WHERE {where}
+"""
+END_LINES = """
+SELECT end_log_id, id, root_id, completed_at,
+       CASE status WHEN 'failed' THEN 'error' ELSE 'info' END, 'Status changed: ' || status
+FROM jobs WHERE {where}
+"""
 
 CLAIM_CANDIDATES = f"""
 SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_pending
