@@ -209,7 +209,14 @@ class SqliteBase(Store):
         w = self._writer
         return (w.commits, w.operations) if w else (0, 0)
 
-    # ------------------------------------------------------------------ tx helpers
+    @property
+    def longest_write_lock(self) -> float:
+        """Seconds: the longest this process's writer held the write lock (benchmarks)."""
+        return self._writer.longest_hold if self._writer else 0.0
+
+    def reset_longest_write_lock(self) -> None:
+        if self._writer:
+            self._writer.longest_hold = 0.0
 
 
 def _split_sql(sql: str) -> list[str]:

@@ -130,6 +130,8 @@ class Writer:
         #: transactions and operations committed (for metrics and benchmarks)
         self.commits = 0
         self.operations = 0
+        #: the longest time this writer held SQLite's write lock (BEGIN to end of COMMIT)
+        self.longest_hold = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -205,6 +207,7 @@ class Writer:
             for op in ops:
                 _resolve(op, False, exc)
             return
+        held = time.perf_counter()
         ctx = TxContext(conn, time.time())
         for op in ops:
             mark = ctx.mark()
@@ -226,6 +229,7 @@ class Writer:
             for op in ops:
                 _resolve(op, False, exc)
             return
+        self.longest_hold = max(self.longest_hold, time.perf_counter() - held)
         self.commits += 1
         self.operations += len(ops)
         _deliver(ops, outcomes, ctx.events, self._on_commit)
