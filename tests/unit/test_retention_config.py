@@ -28,7 +28,9 @@ def test_parse_duration_refuses(text: str) -> None:
 def test_toml_then_env_then_flags(tmp_path: Path) -> None:
     f = tmp_path / "q.toml"
     f.write_text('[retention]\ncompleted = "1d"\nfailed = "2d"\ncancelled = 0\nchildren = "6h"\n')
-    s = load_settings(f, env={"QUAERO_RETENTION_FAILED": "3d"}, overrides={"retention.children": "1h"})
+    s = load_settings(
+        f, env={"QUAERO_RETENTION_FAILED": "3d"}, overrides={"retention.children": "1h"}
+    )
     assert (s.retention.completed, s.retention.failed) == ("1d", "3d")
     assert s.retention.seconds("cancelled") is None and s.retention.seconds("children") == 3600
     assert load_settings(env={}).retention.seconds("completed") == 7 * 86400
