@@ -2,14 +2,17 @@
 event pruning, deleting a crawl's documents.
 
 Each statement is an index lookup (``jobs_finished_top``, ``jobs_root``, the per-job
-primary keys), never a scan of a whole table; each transaction deletes at most a few
-hundred jobs. A prune step locks the tree's top-level job first, so processes pruning
+primary keys), never a scan of a whole table: the transactions here turn sequential
+scans off (``SET LOCAL enable_seqscan``), since a generic plan's estimate for one tree
+of a few huge ones could favour a scan. Each transaction deletes at most a few hundred
+jobs. A prune step locks the tree's top-level job first, so processes pruning
 the same tree at once take turns and never delete a row twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 
 import asyncpg
 
@@ -26,6 +29,8 @@ __all__ = ["PgRetention", "fetch_prune_marks"]
 #: events / documents handled per transaction
 EVENT_CHUNK = 5000
 DOC_CHUNK = 200
+
+_NO_SCANS = "SET LOCAL enable_seqscan = off"
 
 _FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
@@ -84,11 +89,18 @@ WHERE id = ANY($1::bigint[])
 class PgRetention(PgBase):
     """Mixed into :class:`~quaero.store.postgres.PostgresStore`."""
 
+    @contextlib.asynccontextmanager
+    async def _indexed(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection in a transaction whose statements use indexes, never a scan."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_NO_SCANS)
+            yield conn
+
     async def prunable_trees(
         self, before: Mapping[JobStatus, float], children_only: bool, limit: int = 100
     ) -> list[Job]:
         out: list[Job] = []
-        async with self.pool.acquire() as conn:
+        async with self._indexed() as conn:
             for status, cutoff in before.items():
                 rows = await conn.fetch(_PRUNABLE, status.value, cutoff, limit, children_only)
                 out.extend(row_to_job(r) for r in rows)
@@ -96,19 +108,22 @@ class PgRetention(PgBase):
         return out[:limit]
 
     async def tree_size(self, job_id: int) -> int:
-        return int(await self.pool.fetchval("SELECT COUNT(*) FROM jobs WHERE root_id = $1", job_id))
+        async with self._indexed() as conn:
+            return int(await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE root_id = $1", job_id))
 
     async def tree_active(self, job_id: int) -> bool:
-        return bool(
-            await self.pool.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE root_id = $1"
-                " AND status IN ('pending', 'running'))",
-                job_id,
+        async with self._indexed() as conn:
+            return bool(
+                await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM jobs WHERE root_id = $1"
+                    " AND status IN ('pending', 'running'))",
+                    job_id,
+                )
             )
-        )
 
     async def prune_step(self, job_id: int, children_only: bool, limit: int = 500) -> PruneStep:
         async def op(tx: PgTx) -> PruneStep:
+            await tx.conn.execute(_NO_SCANS)
             await tx.lock(q.LOCK_IDS, [job_id])
             if job_id not in tx.rows:
                 raise JobNotFound(job_id)
@@ -152,7 +167,8 @@ class PgRetention(PgBase):
     async def prune_events(self, older_than: float) -> int:
         total = 0
         while True:
-            status = await self.pool.execute(_PRUNE_EVENTS, older_than, EVENT_CHUNK)
+            async with self._indexed() as conn:
+                status = await conn.execute(_PRUNE_EVENTS, older_than, EVENT_CHUNK)
             n = int(status.split()[-1])
             total += n
             if n < EVENT_CHUNK:
@@ -161,7 +177,7 @@ class PgRetention(PgBase):
     async def delete_crawl_documents(self, crawl_id: int) -> tuple[int, int]:
         deleted = unlinked = 0
         while True:
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with self._indexed() as conn:
                 ids = [r[0] for r in await conn.fetch(_CRAWL_DOCS, crawl_id, DOC_CHUNK)]
                 if not ids:
                     return deleted, unlinked
