@@ -216,3 +216,9 @@ class DocumentPage(BaseModel):
     limit: int
     offset: int
     q: str | None = Field(description="the search query, or null for a plain listing")
+
+
+class DocumentsDeleted(BaseModel):
+    job_id: int
+    deleted: int = Field(description="documents deleted")
+    unlinked: int = Field(description="documents kept because another crawl also saved them")

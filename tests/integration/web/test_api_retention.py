@@ -61,3 +61,23 @@ async def test_websocket_snapshot_shows_the_kept_summary(live: LiveServer) -> No
         [job] = [j for j in snap["payload"]["jobs"] if j["id"] == parent]
         assert job["children"]["total"] == 2 and job["children"]["completed"] == 1
         assert job["children"]["failed"] == 1 and job["children_pruned_at"] is not None
+
+
+async def test_documents_outlive_their_crawl_until_deleted(web: Web) -> None:
+    from quaero.documents.models import NewDocument
+
+    crawl, _ = await finished_tree(web.app, 1)
+    store = web.app.store
+    for i in range(2):
+        await store.save_document(NewDocument(f"http://d/{i}", f"t{i}", "b"), crawl, crawl)
+    await Pruner(store, web.app.settings.retention).run_once(older_than=0, now=time.time() + 1)
+    assert (await web.client.get(f"/api/jobs/{crawl}")).status_code == 404
+    page = (await web.client.get("/api/documents", params={"job_id": crawl})).json()
+    assert page["total"] == 2
+    r = await web.client.delete("/api/documents", params={"job_id": crawl})
+    assert r.status_code == 200
+    assert r.json() == {"job_id": crawl, "deleted": 2, "unlinked": 0}
+    r = await web.client.get("/api/documents", params={"job_id": crawl})
+    assert r.status_code == 404
+    r = await web.client.delete("/api/documents")
+    assert r.status_code == 422 and "job_id" in r.json()["detail"]
