@@ -3,6 +3,7 @@ durable summary on a parent whose children were pruned, and `db check` stays cle
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -237,3 +238,31 @@ async def test_documents_outlive_their_crawl_and_rm_deletes_them(store: Store) -
     assert shared is not None and shared.job_ids == [other.id]
     assert await store.get_document(url="http://d/1") is None
     assert await store.delete_crawl_documents(crawl.id) == (0, 0)
+
+
+async def test_two_processes_pruning_at_once(store: Store, store_url: str) -> None:
+    """Two stores on one database (as two processes): each row is removed once, the
+    trees are gone, the counters check clean."""
+    from quaero.store.base import open_store
+
+    trees = [await finished_tree(store, [C] * 12) for _ in range(3)]
+    keep = await finished_tree(store, [C, F])
+    other = open_store(store_url)
+    await other.open()
+    try:
+        reports = await asyncio.gather(
+            Pruner(store, RetentionSettings(), chunk=3).run_once(
+                older_than=0, now=keep.completed_at
+            ),
+            Pruner(other, RetentionSettings(), chunk=3).run_once(
+                older_than=0, now=keep.completed_at
+            ),
+        )
+    finally:
+        await other.close()
+    assert sum(r.jobs for r in reports) == 3 * 13
+    assert all(t.skipped is None for r in reports for t in r.trees)
+    for t in trees:
+        assert (await rows_of(store, t.id))["jobs"] == 0
+    assert (await rows_of(store, keep.id))["jobs"] == 3
+    assert await store.recount() == [] and await store.prune_marks() == {}
