@@ -210,13 +210,16 @@ class SqliteBase(Store):
         return (w.commits, w.operations) if w else (0, 0)
 
     @property
-    def longest_write_lock(self) -> float:
-        """Seconds: the longest this process's writer held the write lock (benchmarks)."""
-        return self._writer.longest_hold if self._writer else 0.0
+    def longest_write_lock(self) -> tuple[float, float]:
+        """Seconds (benchmarks): this process's longest transaction body under the write
+        lock (BEGIN IMMEDIATE to COMMIT), and its longest COMMIT (which can include the
+        automatic WAL checkpoint, run after the lock is released)."""
+        w = self._writer
+        return (w.longest_hold, w.longest_commit) if w else (0.0, 0.0)
 
     def reset_longest_write_lock(self) -> None:
         if self._writer:
-            self._writer.longest_hold = 0.0
+            self._writer.longest_hold = self._writer.longest_commit = 0.0
 
 
 def _split_sql(sql: str) -> list[str]:

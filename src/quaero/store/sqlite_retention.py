@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Mapping
 
 from ..errors import JobNotFound, JobStateError
@@ -26,8 +27,13 @@ __all__ = ["SqliteRetention"]
 EVENT_CHUNK = 2000
 #: documents handled per writer operation by ``delete_crawl_documents``
 DOC_CHUNK = 200
-#: pages freed per incremental vacuum step
-VACUUM_PAGES = 512
+#: pages freed per incremental vacuum statement
+VACUUM_PAGES = 64
+#: jobs deleted per statement batch of a prune step
+BATCH = 100
+#: a prune or vacuum step stops starting new batches after this long (the write lock is
+#: held for about this plus one batch)
+STEP_SECONDS = 0.02
 
 _MARK = """
 INSERT INTO job_prunes (job_id, pruned_at, children_only, child_total, child_pending,
@@ -97,17 +103,25 @@ class SqliteRetention(SqliteBase):
             if r[0] is not None or JobStatus(r[1]) not in _FINISHED:
                 raise JobStateError(f"job {job_id} is not a finished top-level job")
             conn.execute(_MARK, (ctx.now, int(children_only), job_id))
-            ids = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT id FROM jobs WHERE root_id = ? AND id != ?"
-                    " AND status NOT IN ('pending', 'running') LIMIT ?",
-                    (job_id, job_id, limit),
-                )
-            ]
             step = PruneStep()
-            if ids:
-                step.jobs, step.logs = _delete_jobs(conn, ids)
+            # small batches until the limit or the time budget: a loaded machine makes
+            # each delete slower, never the write lock's hold longer than ~the budget
+            started = time.perf_counter()
+            while step.jobs < limit and time.perf_counter() - started < STEP_SECONDS:
+                ids = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT id FROM jobs WHERE root_id = ? AND id != ?"
+                        " AND status NOT IN ('pending', 'running') LIMIT ?",
+                        (job_id, job_id, min(BATCH, limit - step.jobs)),
+                    )
+                ]
+                if not ids:
+                    break
+                n_jobs, n_logs = _delete_jobs(conn, ids)
+                step.jobs += n_jobs
+                step.logs += n_logs
+            if step.jobs:
                 return step
             left = conn.execute(
                 "SELECT 1 FROM jobs WHERE root_id = ? AND id != ? LIMIT 1", (job_id, job_id)
@@ -152,8 +166,14 @@ class SqliteRetention(SqliteBase):
         def op(ctx: TxContext) -> int:
             page = int(ctx.conn.execute("PRAGMA page_size").fetchone()[0])
             before = int(ctx.conn.execute("PRAGMA page_count").fetchone()[0])
-            ctx.conn.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
-            after = int(ctx.conn.execute("PRAGMA page_count").fetchone()[0])
+            started = time.perf_counter()
+            after = before
+            while time.perf_counter() - started < STEP_SECONDS:
+                ctx.conn.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
+                now = int(ctx.conn.execute("PRAGMA page_count").fetchone()[0])
+                if now == after:
+                    break
+                after = now
             return (before - after) * page
 
         freed = 0
