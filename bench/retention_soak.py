@@ -3,7 +3,8 @@
 Each cycle runs the real CLI: ``quaero run fanout --config '{"children": N}' --wait``,
 then ``quaero db prune --older-than 0`` (with ``QUAERO_EVENTS_RETENTION_HOURS`` set to a
 few seconds, so the cycle's events go too: they are kept 24 h by default). After each
-cycle it prints the database size (main file and WAL) and the fan-out's children/s. The
+cycle it prints the database size before and after the prune (main file; and the WAL)
+and the fan-out's children/s. The
 size should plateau (pruned pages are reused, and incremental auto-vacuum gives free
 ones back) and the speed should not fall.
 
@@ -41,7 +42,7 @@ def main() -> None:
     db = args.db or os.path.join(tempfile.mkdtemp(prefix="quaero-soak-"), "soak.db")
     env = {**os.environ, "QUAERO_EVENTS_RETENTION_HOURS": "0.001"}
     base = [QUAERO, "--db", f"sqlite:///{db}"]
-    print("cycle,children_per_s,prune_s,pruned_jobs,db_mb,wal_mb", flush=True)
+    print("cycle,children_per_s,prune_s,pruned_jobs,db_mb_before_prune,db_mb,wal_mb", flush=True)
     for cycle in range(1, args.cycles + 1):
         run = subprocess.run(
             [*base, "run", "fanout", "--config", json.dumps({"children": args.children}),
@@ -52,6 +53,7 @@ def main() -> None:
             raise SystemExit(f"fanout failed: {run.stderr[-2000:]}")
         job = json.loads(run.stdout)
         rate = args.children / (_ts(job["completed_at"]) - _ts(job["created_at"]))
+        peak = os.path.getsize(db) / 1e6
         time.sleep(4)  # past the events' retention (3.6 s) so the prune takes them too
         t0 = time.perf_counter()
         prune = subprocess.run(
@@ -65,7 +67,8 @@ def main() -> None:
         wal = db + "-wal"
         wal_mb = os.path.getsize(wal) / 1e6 if os.path.exists(wal) else 0.0
         print(
-            f"{cycle},{rate:.0f},{took:.2f},{pruned},{os.path.getsize(db) / 1e6:.1f},{wal_mb:.1f}",
+            f"{cycle},{rate:.0f},{took:.2f},{pruned},{peak:.1f},"
+            f"{os.path.getsize(db) / 1e6:.1f},{wal_mb:.1f}",
             flush=True,
         )
 
