@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 
 #: jobs deleted per store transaction (measured: a few ms of SQLite write lock)
 CHUNK = 500
-#: trees looked at per pass
+#: trees looked at per query
 BATCH = 100
+#: trees a dry run lists at most
+DRY_RUN_LIMIT = 10_000
 
 
 @dataclass(slots=True)
@@ -120,10 +122,11 @@ class Pruner:
             if not before:
                 continue
             done: set[int] = set()
+            batch = DRY_RUN_LIMIT if dry_run else BATCH
             while True:
                 trees = [
                     j
-                    for j in await self.store.prunable_trees(before, only_children, BATCH)
+                    for j in await self.store.prunable_trees(before, only_children, batch)
                     if j.id not in done
                 ]
                 if not trees:
@@ -134,7 +137,7 @@ class Pruner:
                     report.trees.append(tree)
                     if on_tree is not None:
                         on_tree(tree)
-                if dry_run and len(trees) < BATCH:
+                if dry_run:  # nothing changed: the same trees would come back
                     break
         if self.event_retention_seconds is not None and not dry_run:
             report.events = await self.store.prune_events(now - self.event_retention_seconds)
