@@ -74,6 +74,7 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteReads):
                     for j in plan.inserts
                 ],
             )
+        self._keep_replaced_lines(ctx, plan)
         inserted = {j.id for j in plan.inserts}
         rows = []
         for job_id in plan.dirty:
@@ -109,6 +110,29 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteReads):
         if plan.logs:
             self._write_logs(ctx, plan)
         return ctx.write_events(plan.events, _dumps)
+
+    @staticmethod
+    def _keep_replaced_lines(ctx: TxContext, plan: Planner) -> None:
+        """A job row stands for one first-run and one final status line. When a job is
+        reopened (no longer terminal, or not started) or gets another such line, the line
+        its row stood for becomes a log row first, from the row as it still is (this runs
+        before the plan's writes), and the row stops standing for it."""
+        inserted = {j.id for j in plan.inserts}
+        existing = [plan.jobs[i] for i in plan.dirty if i not in inserted]
+        ends = {g.job_id for g in plan.logs if g.synthetic == "end"}
+        ends.update(j.id for j in existing if not j.status.terminal)
+        runs = {g.job_id for g in plan.logs if g.synthetic == "run"}
+        runs.update(j.id for j in existing if j.started_at is None)
+        for template, column, ids in (
+            (q.RUN_LINES, "run_log_id", sorted(runs)),
+            (q.END_LINES, "end_log_id", sorted(ends)),
+        ):
+            for chunk in _chunks(ids):
+                where = f"id IN ({','.join('?' * len(chunk))}) AND {column} IS NOT NULL"
+                if ctx.conn.execute(
+                    q.INSERT_LOG_ROWS + template.format(where=where), chunk
+                ).rowcount:
+                    ctx.conn.execute(f"UPDATE jobs SET {column} = NULL WHERE {where}", chunk)
 
     @staticmethod
     def _write_logs(ctx: TxContext, plan: Planner) -> None:

@@ -30,6 +30,7 @@ INSERT_LOG = "INSERT INTO job_logs (job_id, root_id, ts, level, message) VALUES 
 INSERT_LOG_WITH_ID = (
     "INSERT INTO job_logs (id, job_id, root_id, ts, level, message) VALUES (?, ?, ?, ?, ?, ?)"
 )
+INSERT_LOG_ROWS = "INSERT INTO job_logs (id, job_id, root_id, ts, level, message) "
 SET_RUN_LOG_ID = "UPDATE jobs SET run_log_id = ? WHERE id = ?"
 SET_END_LOG_ID = "UPDATE jobs SET end_log_id = ? WHERE id = ?"
 

@@ -6,6 +6,9 @@ events read back equal the events committed (the embedded store stores them comp
 from __future__ import annotations
 
 import time
+from typing import Any
+
+import pytest
 
 from quaero.jobs.models import JobStatus, StatusChange
 from quaero.store.base import LogEntry, LogQuery, Store
@@ -107,3 +110,41 @@ async def test_events_read_back_exactly_as_committed(store: Store, recorder: Rec
         assert e.payload == mine.payload
         if store.dialect == "sqlite":  # same key order too (jsonb reorders keys)
             assert list(e.payload) == list(mine.payload)
+
+
+async def test_a_reopened_job_keeps_both_final_lines(store: Store) -> None:
+    """A job that finishes, is reopened (as a retry in place would) and finishes again
+    shows both final lines: the one its row stood for becomes a log row when it reopens."""
+    if store.dialect != "sqlite":
+        pytest.skip("PostgreSQL stores every status line as a row")
+    from quaero.jobs.planner import Planner
+
+    root = await running_root(store)
+    [kid] = await children(store, root, 1)
+    await store.claim_jobs(OWNER, 1, 60, ["noop"])
+    await store.apply_changes([StatusChange(kid.id, JobStatus.FAILED, expect_owner=OWNER)])
+    first = await store.read_logs(LogQuery(kid.id))
+
+    def reopen(ctx: Any) -> None:
+        jobs: dict[int, Any] = {}
+        store._load(ctx, [kid.id], jobs)  # type: ignore[attr-defined]
+        store._load_ancestors(ctx, jobs)  # type: ignore[attr-defined]
+        plan = Planner(jobs, now=ctx.now)
+        change = StatusChange(kid.id, JobStatus.PENDING, reason="retry in place")
+        plan._set_status(jobs[kid.id], JobStatus.PENDING, change)
+        plan.finish()
+        store._write_plan(ctx, plan)  # type: ignore[attr-defined]
+
+    await store.run_in_transaction(reopen)  # type: ignore[attr-defined]
+    await store.claim_jobs(OWNER, 1, 60, ["noop"])
+    await store.apply_changes([StatusChange(kid.id, JobStatus.COMPLETED, expect_owner=OWNER)])
+    lines = await store.read_logs(LogQuery(kid.id))
+    assert [e.message for e in lines] == [
+        "Status changed: running",
+        "Status changed: failed",
+        "Status changed: pending (retry in place)",
+        "Status changed: running",
+        "Status changed: completed",
+    ]
+    assert lines[:2] == first and lines[1].level == "error"
+    assert await store.recount() == []
