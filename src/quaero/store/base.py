@@ -345,10 +345,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def vacuum(self, full: bool = False) -> int:
-        """Give free space back to the file system: a bounded step of SQLite's
-        incremental vacuum (``full``: ``VACUUM``, which also turns incremental
-        auto-vacuum on for a database made before it); PostgreSQL ``VACUUM`` of the
-        job tables. Returns the bytes the database file shrank by (0 when unknown)."""
+        """Give free space back to the file system: SQLite's incremental vacuum in
+        bounded steps (``full``: ``VACUUM``, which also turns incremental auto-vacuum on
+        for a database made before it); on PostgreSQL nothing (autovacuum) or, with
+        ``full``, ``VACUUM (ANALYZE)`` of the job tables. Returns the bytes the database
+        file shrank by (0 when unknown)."""
 
     @abc.abstractmethod
     async def delete_crawl_documents(self, crawl_id: int) -> tuple[int, int]:

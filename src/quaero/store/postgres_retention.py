@@ -157,8 +157,11 @@ class PgRetention(PgBase):
         return await fetch_prune_marks(self.pool)
 
     async def vacuum(self, full: bool = False) -> int:
+        # after a prune (full=False) autovacuum does the work; `quaero db vacuum` runs a
         # plain VACUUM: freed space is reused by PostgreSQL (VACUUM FULL would lock the
         # tables for its whole run); outside any transaction, table by table
+        if not full:
+            return 0
         async with self.pool.acquire() as conn:
             for table in ("jobs", *PER_JOB_TABLES, "job_prunes", "events"):
                 await conn.execute(f"VACUUM (ANALYZE) {table}")
