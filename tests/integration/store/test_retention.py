@@ -266,3 +266,15 @@ async def test_two_processes_pruning_at_once(store: Store, store_url: str) -> No
         assert (await rows_of(store, t.id))["jobs"] == 0
     assert (await rows_of(store, keep.id))["jobs"] == 3
     assert await store.recount() == [] and await store.prune_marks() == {}
+
+
+async def test_vacuum_after_a_prune(store: Store) -> None:
+    for _ in range(2):
+        await finished_tree(store, [C] * 30)
+    await Pruner(store, RetentionSettings()).run_once(older_than=0, now=time.time() + 1)
+    assert await store.vacuum() >= 0
+    assert await store.vacuum(full=True) >= 0
+    if store.dialect == "sqlite":  # a new database frees pages by itself: incremental
+        mode = await store.run_read(lambda c: c.execute("PRAGMA auto_vacuum").fetchone()[0])  # type: ignore[attr-defined]
+        assert mode == 2
+    assert await store.recount() == [] and await store.prune_marks() == {}
