@@ -6,6 +6,10 @@ PY=.venv/bin/python
 echo "== fan-out on embedded SQLite (quaero run fanout, in-process workers)"
 $PY bench/fanout.py 10000 100000 --concurrency 16
 $PY bench/fanout.py 10000 --concurrency 8 64
+echo "== retention: bytes per no-op child, the pruner's write-lock hold, a prune soak"
+$PY bench/bytes_per_child.py 100000
+$PY bench/prune_lock.py 100000
+$PY bench/retention_soak.py --cycles 20 --children 50000
 echo "== crawl of postgresql-doc-15 on nginx, quaero beside Scrapy (same per-page markdown)"
 $PY bench/crawl_pgdocs.py --concurrency 1 4 16 --scrapy
 echo "== WebSocket: child commit -> progress message, and server CPU with 50 clients"

@@ -59,6 +59,7 @@ class App:
         self._store: Store | None = None
         self._manager: Manager | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
         #: per-app state of extensions (e.g. the crawler's connection pools)
         self.state: dict[str, Any] = {}
         self._on_close: list[Callable[[], Awaitable[None]]] = []
@@ -126,6 +127,7 @@ class App:
             except Exception:
                 log.exception("close callback failed")
         self.state.clear()
+        await self.stop_pruner()
         if self._maintenance is not None:
             await cancel_and_wait(self._maintenance, what="maintenance task")
             self._maintenance = None
@@ -140,6 +142,23 @@ class App:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    def start_pruner(self) -> None:
+        """Apply ``[retention]`` in the background (``quaero serve`` and ``quaero worker``
+        do) until :meth:`stop_pruner` or the app closes. Several processes may prune the
+        same store at once."""
+        from .jobs.retention import Pruner
+
+        if self._pruner is None:
+            pruner = Pruner(self.store, self.settings.retention)
+            self._pruner = asyncio.get_running_loop().create_task(pruner.run())
+
+    async def stop_pruner(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+            self._pruner = None
 
     async def _maintain(self) -> None:
         while True:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from typing import Any
 from .bounds import MAX_INT, MIN_INT
 from .errors import ConfigError
 
-__all__ = ["Settings", "check_store_url", "load_settings"]
+__all__ = ["RetentionSettings", "Settings", "check_store_url", "load_settings", "parse_duration"]
 
 DEFAULT_DB_URL = "sqlite:///./data/quaero.db"
 #: values of ``[crawler] private_networks``
@@ -100,6 +101,27 @@ class JobsSettings:
 
 
 @dataclass
+class RetentionSettings:
+    """How long finished top-level job trees are kept (``"7d"``, ``"12h"``, ``"0"``/``"never"``).
+
+    A tree is pruned (jobs, logs, stats, skips; documents stay) once its top-level job has
+    been finished that long, by its final status. ``children`` (optional) prunes only the
+    children of finished top-level jobs after that long and keeps the parent's summary.
+    """
+
+    completed: str = "7d"
+    failed: str = "30d"
+    cancelled: str = "7d"
+    children: str = "never"
+    #: how often ``serve`` and ``worker`` look for trees to prune
+    interval: str = "1m"
+
+    def seconds(self, key: str) -> float | None:
+        """The setting ``key`` in seconds; None for never."""
+        return parse_duration(getattr(self, key))
+
+
+@dataclass
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -107,6 +129,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
     jobs: JobsSettings = field(default_factory=JobsSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     #: free-form defaults for crawl jobs (validated by the crawler), plus
     #: ``private_networks = "never" | "per-crawl"``: may API callers set a crawl's
     #: ``allow_private_networks`` ("per-crawl", the default) or never
@@ -132,6 +155,16 @@ class Settings:
         )
         for k, v in self.websocket.throttle_intervals.items():
             _check(v >= 0, f"websocket.throttle_intervals.{k} must not be negative")
+        for key in ("completed", "failed", "cancelled", "children", "interval"):
+            value = getattr(self.retention, key)
+            try:
+                seconds = parse_duration(value)
+            except ValueError as exc:
+                raise ConfigError(f"retention.{key}: {exc}") from None
+            _check(
+                key != "interval" or (seconds is not None and seconds > 0),
+                "retention.interval must be a positive duration (e.g. 1m)",
+            )
         check_store_url(self.store.url)
         policy = self.crawler.get("private_networks", "per-crawl")
         _check(
@@ -168,6 +201,34 @@ def check_store_url(url: str) -> str:
     if (":" in url and not drive) or url.endswith(("/", "\\")):
         raise ConfigError(f"store URL {url!r} is neither a file path nor a URL; {hint}")
     return url
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(s|m|h|d|w)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str | float) -> float | None:
+    """``"7d"``, ``"12h"``, ``"30m"``, ``"45s"``, ``"2w"``, ``"1.5h"`` as seconds; ``"0"``
+    and ``"never"`` as None (never). A number alone is seconds. Raises ValueError.
+
+    A strict parser of our own (one unit, no spaces): a general-purpose library would
+    accept forms ("1 day, 2 hours", months) whose meaning a setting should not guess.
+    """
+    text = str(value).strip().lower()
+    if text in ("never", "0", "0.0", "0s", "0m", "0h", "0d", "0w"):
+        return None
+    m = _DURATION.fullmatch(text)
+    if m is None:
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise ValueError(
+                f"invalid duration {value!r} (use e.g. 30s, 15m, 12h, 7d, 2w, or 0/never)"
+            ) from None
+        if not 0 < seconds < float("inf"):
+            raise ValueError(f"invalid duration {value!r} (must be positive, or 0/never)")
+        return seconds
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
 def _check(ok: bool, message: str) -> None:
@@ -238,7 +299,13 @@ def _apply(settings: Settings, section: str, key: str, value: Any, where: str) -
     if key not in hints:
         known = ", ".join(hints)
         raise ConfigError(f"{where}: unknown key {section}.{key} (known: {known})")
-    setattr(sect, key, _coerce(value, hints[key], f"{where}: {section}.{key}"))
+    coerced = _coerce(value, hints[key], f"{where}: {section}.{key}")
+    if section == "retention":
+        try:
+            parse_duration(coerced)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: retention.{key}: {exc}") from None
+    setattr(sect, key, coerced)
 
 
 ENV_ALIASES = {

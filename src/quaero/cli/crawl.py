@@ -271,3 +271,27 @@ def docs_ls(ctx: Ctx, crawl_id: int | None, limit: int, offset: int) -> None:
             click.echo(f"{d.id:>6}  {d.word_count:>6} words  {d.url}  {d.title}")
 
     run_async(go)
+
+
+@docs.command("rm")
+@click.option("--crawl", "crawl_id", type=int, required=True, help="The crawl's job id.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def docs_rm(ctx: Ctx, crawl_id: int, yes: bool) -> None:
+    """Delete the documents a crawl saved (its job may already be pruned).
+
+    A document that another crawl also saved is kept for that crawl. Documents are never
+    removed by job retention: this is how to delete them.
+    """
+    if not yes and not click.confirm(f"Delete the documents of crawl {crawl_id}?"):
+        raise SystemExit(1)
+
+    async def go() -> None:
+        async with make_app(ctx) as app:
+            deleted, unlinked = await app.store.delete_crawl_documents(crawl_id)
+        click.echo(
+            f"deleted {deleted} document(s) of crawl {crawl_id}"
+            f"; kept {unlinked} also saved by other crawls"
+        )
+
+    run_async(go)

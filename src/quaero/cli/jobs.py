@@ -74,11 +74,24 @@ def ls(
     )
 
     async def go() -> None:
+        pruned_at: str | None = None
         async with make_app(ctx) as app:
             page = await app.store.list_jobs(query)
+            if isinstance(parent_id, int):
+                parent_job = await app.store.get_job(parent_id)
+                if parent_job is not None:
+                    pruned_at = iso(parent_job.children_pruned_at)
         if as_json:
-            print_json({"items": [job_to_dict(j) for j in page.items], "total": page.total})
+            out = {"items": [job_to_dict(j) for j in page.items], "total": page.total}
+            if isinstance(parent_id, int):
+                out["children_pruned"] = pruned_at is not None
+            print_json(out)
             return
+        if pruned_at is not None:
+            click.echo(
+                f"the children of job {parent_id} were pruned at {pruned_at}"
+                " (its counts keep their summary: quaero jobs show)"
+            )
         table = Table(title=f"{page.total} job(s)")
         for col in ("id", "name", "type", "status", "progress", "docs", "created"):
             table.add_column(col)
@@ -134,6 +147,17 @@ def show(ctx: Ctx, job_id: int, as_json: bool) -> None:
             "progress_text",
         ):
             click.echo(f"{key:>15}: {d[key]}")
+        if job.started_at is not None and job.completed_at is not None:
+            click.echo(f"{'duration':>15}: {job.completed_at - job.started_at:.3f} s")
+        if job.children.total:
+            c = d["children"]
+            counts = ", ".join(f"{c[k]} {k}" for k in ("completed", "failed", "cancelled"))
+            click.echo(f"{'children':>15}: {c['total']} ({counts})")
+        if d["children_pruned_at"]:
+            click.echo(
+                f"{'children pruned':>15}: {d['children_pruned_at']}"
+                " (the counts above are the summary kept)"
+            )
         click.echo(f"{'config':>15}: {d['config']}")
 
     run_async(go)

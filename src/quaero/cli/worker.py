@@ -45,6 +45,7 @@ def worker(
             loop.add_signal_handler(signal.SIGINT, stop.set)
             loop.add_signal_handler(signal.SIGTERM, stop.set)
             w = app.worker(job_types=list(job_types) or None)
+            app.start_pruner()
             click.echo(
                 f"worker {w.id}: concurrency {w.concurrency}, store {app.settings.store.url}",
                 err=True,

@@ -143,6 +143,8 @@ class Job:
     error_group: str | None = None
     #: every job below this one at any depth, by status
     descendants: Counters = field(default_factory=Counters)
+    #: when its children were pruned (retention): ``children`` is then the kept summary
+    children_pruned_at: float | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -266,6 +268,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "descendants": job.descendants.as_dict(),
         "error_group": job.error_group,
         "duration_seconds": duration_seconds(job),
+        "children_pruned_at": iso(job.children_pruned_at),
         "progress": job.progress,
         "stats": job.stats,
     }

@@ -88,6 +88,11 @@ class LogLine:
     ts: float
     level: str
     message: str
+    #: a status line the job row can stand for (a store may keep its log id there
+    #: instead of a row): ``"run"`` = the first ``Status changed: running`` (at
+    #: ``started_at``), ``"end"`` = ``Status changed: <terminal status>`` with no reason
+    #: (at ``completed_at``); None = an ordinary line
+    synthetic: str | None = None
 
 
 @dataclass(slots=True)
@@ -273,6 +278,8 @@ class Planner:
         old = job.status
         if new not in TRANSITIONS[old]:  # a bug in a caller of the planner
             raise InvalidTransition(job.id, old.value, new.value)
+        # a reopened ancestor that never ran keeps its "running" line as a log row
+        first_run = new is JobStatus.RUNNING and job.started_at is None and mode != "reopen"
         job.status = new
         if mode == "reopen":
             job.waiting = True
@@ -313,9 +320,15 @@ class Planner:
         msg = f"Status changed: {new.value}"
         if ch.reason:
             msg = f"{msg} ({ch.reason})"
+        synthetic = "run" if first_run else ("end" if new.terminal and not ch.reason else None)
         self.logs.append(
             LogLine(
-                job.id, job.root_id, self.now, "error" if new is JobStatus.FAILED else "info", msg
+                job.id,
+                job.root_id,
+                self.now,
+                "error" if new is JobStatus.FAILED else "info",
+                msg,
+                synthetic,
             )
         )
         self.events.append(

@@ -33,6 +33,7 @@ from ..jobs.worker_registry import WorkerInfo
 __all__ = [
     "JOB_ORDER_KEYS",
     "MAX_DELAY",
+    "PER_JOB_TABLES",
     "ChildFilter",
     "Drift",
     "ErrorGroup",
@@ -40,7 +41,10 @@ __all__ = [
     "LogEntry",
     "LogQuery",
     "Page",
+    "PruneMark",
+    "PruneStep",
     "Store",
+    "apply_prune_marks",
     "metadata_filter",
     "open_store",
 ]
@@ -219,13 +223,67 @@ class LogQuery:
 
 @dataclass(slots=True)
 class Drift:
-    """A parent whose stored counters differ from a recount of its children's rows."""
+    """A parent whose stored counters differ from a recount of its children's rows, or
+    (``pruned``) from the summary kept when its children were pruned."""
 
     job_id: int
     stored: dict[str, int]
     actual: dict[str, int]
     #: ``"children"`` (direct children) or ``"descendants"`` (the whole subtree)
     kind: str = "children"
+    #: the children were pruned: ``actual`` is the summary kept at that time
+    pruned: bool = False
+
+
+@dataclass(slots=True)
+class PruneMark:
+    """A parent whose children are pruned (``children_only``), or a top-level tree being
+    pruned whole. ``summary`` is the parent's counters when the pruning began: they are
+    never decremented by a prune, so they must still equal it."""
+
+    job_id: int
+    pruned_at: float
+    children_only: bool
+    summary: dict[str, int]
+
+
+@dataclass(slots=True)
+class PruneStep:
+    """What one bounded prune transaction did."""
+
+    #: job rows deleted (with their logs, stats and skips)
+    jobs: int = 0
+    #: log rows deleted
+    logs: int = 0
+    #: nothing is left to delete: the tree is gone, or the parent keeps only its summary
+    done: bool = False
+
+
+#: per-job tables whose rows go with their job when it is pruned (``job_id`` column;
+#: a kept parent keeps its own error groups: part of its summary).
+#: document_jobs is not one: documents and their crawl links outlive the crawl's jobs.
+PER_JOB_TABLES = ("job_logs", "job_stats", "job_skips", "job_error_groups")
+
+
+def apply_prune_marks(
+    drift: list[Drift],
+    marks: Mapping[int, PruneMark],
+    roots: Mapping[int, int],
+    counters: Mapping[int, dict[str, int]],
+) -> list[Drift]:
+    """The ``db check`` verdict with pruning taken into account.
+
+    A parent whose children were pruned is compared with its kept summary, never with a
+    recount of rows that are gone; jobs of a tree being pruned whole (``roots`` maps a
+    drifted job to its root) are skipped. ``counters`` holds the current counters of
+    every marked job still present."""
+    whole = {i for i, m in marks.items() if not m.children_only}
+    out = [d for d in drift if d.job_id not in marks and roots.get(d.job_id, d.job_id) not in whole]
+    for job_id, mark in sorted(marks.items()):
+        now = counters.get(job_id)
+        if mark.children_only and now is not None and now != mark.summary:
+            out.append(Drift(job_id, now, dict(mark.summary), pruned=True))
+    return sorted(out, key=lambda d: d.job_id)
 
 
 class Store(abc.ABC):
@@ -384,6 +442,53 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def recount(self) -> list[Drift]:
         """Compare every parent's counters with a recount of its children."""
+
+    # --------------------------------------------------------------- retention
+    @abc.abstractmethod
+    async def prunable_trees(
+        self, before: Mapping[JobStatus, float], children_only: bool, limit: int = 100
+    ) -> list[Job]:
+        """Finished top-level jobs whose ``completed_at`` is before ``before[status]``
+        (statuses not in ``before`` are kept), oldest first. ``children_only``: only
+        those that still have children to prune. An index lookup, never a scan."""
+
+    @abc.abstractmethod
+    async def tree_size(self, job_id: int) -> int:
+        """How many jobs the tree of top-level job ``job_id`` holds (itself included)."""
+
+    @abc.abstractmethod
+    async def tree_active(self, job_id: int) -> bool:
+        """True if a job of the tree of ``job_id`` is pending or running (a read)."""
+
+    @abc.abstractmethod
+    async def prune_step(self, job_id: int, children_only: bool, limit: int = 500) -> PruneStep:
+        """One small transaction of pruning the finished top-level tree ``job_id``.
+
+        The first step marks the job (:class:`PruneMark`); each step deletes up to
+        ``limit`` jobs of the tree below it with their per-job rows (PER_JOB_TABLES); the
+        last one deletes the top-level job itself (a ``job_deleted`` event), unless
+        ``children_only``, which keeps it with its counters untouched. Counters are never
+        decremented (no planner bookkeeping: the parent's summary stays exact). Safe to
+        run from several processes at once. Raises JobStateError for a job that is not a
+        finished top-level job, JobNotFound when it is gone."""
+
+    @abc.abstractmethod
+    async def prune_marks(self) -> dict[int, PruneMark]:
+        """Every parent whose children were pruned, and every tree being pruned."""
+
+    @abc.abstractmethod
+    async def vacuum(self, full: bool = False) -> int:
+        """Give free space back to the file system: SQLite's incremental vacuum in
+        bounded steps (``full``: ``VACUUM``, which also turns incremental auto-vacuum on
+        for a database made before it); on PostgreSQL nothing (autovacuum) or, with
+        ``full``, ``VACUUM (ANALYZE)`` of the job tables. Returns the bytes the database
+        file shrank by (0 when unknown)."""
+
+    @abc.abstractmethod
+    async def delete_crawl_documents(self, crawl_id: int) -> tuple[int, int]:
+        """Delete the documents saved by crawl ``crawl_id`` (whether or not its job still
+        exists). A document another crawl also saved is kept and only unlinked from this
+        one. Returns ``(deleted, unlinked)``."""
 
     @abc.abstractmethod
     async def has_active_workers(self, since: float) -> bool:

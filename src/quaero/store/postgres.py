@@ -44,6 +44,7 @@ from .postgres_documents import PgDocuments
 from .postgres_explain import PgExplain
 from .postgres_listen import Listener
 from .postgres_reads import PgReads
+from .postgres_retention import PgRetention
 from .postgres_tx import PgTx, dumps
 
 __all__ = ["PostgresStore"]
@@ -56,7 +57,7 @@ T = TypeVar("T")
 MIGRATION_LOCK = 0x717561_65726F
 
 
-class PostgresStore(PgDocuments, PgExplain, PgReads, Store):
+class PostgresStore(PgRetention, PgDocuments, PgExplain, PgReads, Store):
     """PostgreSQL store at ``postgresql://user@host:port/dbname``."""
 
     dialect = "postgres"
@@ -465,11 +466,6 @@ class PostgresStore(PgDocuments, PgExplain, PgReads, Store):
         """Run ``fn`` in a transaction (for modules that own extra tables); events it
         writes with ``tx.write_events`` are published on commit."""
         return await self._run(fn)
-
-    # ------------------------------------------------------------------ events
-    async def prune_events(self, older_than: float) -> int:
-        status = await self.pool.execute(q.PRUNE_EVENTS, older_than)
-        return int(status.split()[-1])
 
 
 #: status changes after which the failure rule may cancel a subtree

@@ -15,8 +15,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 
 from ..errors import StoreError
+from . import sqlite_sql as q
+from .event_codec import decode_payload
 from .postgres import PostgresStore
 from .sqlite import SqliteStore
 
@@ -44,7 +47,14 @@ TABLES: dict[str, tuple[str, ...]] = {
         "links_followed", "job_ids", "metadata", "created_at", "updated_at",
     ),
     "document_jobs": ("document_id", "job_id"),
+    "job_prunes": (
+        "job_id", "pruned_at", "children_only", "child_total", "child_pending",
+        "child_running", "child_completed", "child_failed", "child_cancelled",
+    ),
 }  # fmt: skip
+
+#: SQLite keeps booleans as 0/1
+_BOOLEANS = ("waiting", "children_only")
 
 _BATCH = 5000
 
@@ -52,13 +62,28 @@ _BATCH = 5000
 def _rows(
     conn: sqlite3.Connection, table: str, columns: Sequence[str]
 ) -> Iterator[list[tuple[Any, ...]]]:
-    cur = conn.execute(f"SELECT {', '.join(columns)} FROM {table}")
-    waiting = columns.index("waiting") if "waiting" in columns else -1
+    sql = f"SELECT {', '.join(columns)} FROM {table}"
+    if table == "job_logs":  # and the status lines job rows stand for (rows on PostgreSQL)
+        sql += "".join(
+            " UNION ALL " + t.format(where=f"{c} IS NOT NULL")
+            for t, c in ((q.RUN_LINES, "run_log_id"), (q.END_LINES, "end_log_id"))
+        )
+    cur = conn.execute(sql)
+    flags = [i for i, c in enumerate(columns) if c in _BOOLEANS]
     while batch := cur.fetchmany(_BATCH):
-        if waiting >= 0:  # SQLite keeps booleans as 0/1
-            batch = [(*r[:waiting], bool(r[waiting]), *r[waiting + 1 :]) for r in batch]
+        if flags:
+            batch = [tuple(bool(v) if i in flags else v for i, v in enumerate(r)) for r in batch]
         if table == "job_error_groups":  # a JSON array in SQLite, bigint[] in PostgreSQL
             batch = [(*r[:3], json.loads(r[3]), *r[4:]) for r in batch]
+        if table == "events":  # the compact stored payloads, as the JSON they stand for
+            batch = [
+                (
+                    *r[:4],
+                    orjson.dumps(decode_payload(r[1], r[2], r[5], r[4], orjson.loads)).decode(),
+                    r[5],
+                )
+                for r in batch
+            ]
         yield batch
 
 

@@ -25,9 +25,11 @@ from .base import (
     LogEntry,
     LogQuery,
     Page,
+    apply_prune_marks,
     metadata_filter,
 )
 from .postgres_base import PgBase
+from .postgres_retention import fetch_prune_marks
 from .postgres_tx import dumps, loads, row_to_job
 
 __all__ = ["PgReads"]
@@ -142,6 +144,7 @@ class PgReads(PgBase):
         return [LogEntry(r[1], r[4], r[5], r[3], id=r[0], root_id=r[2]) for r in rows]
 
     async def recount(self) -> list[Drift]:
+        marks = await fetch_prune_marks(self.pool)
         drift = []
         for r in await self.pool.fetch(q.RECOUNT):
             stored = dict(zip(q.COUNTER_NAMES, r[1:7], strict=True))
@@ -151,7 +154,24 @@ class PgReads(PgBase):
             stored = dict(zip(q.COUNTER_NAMES, r[1:7], strict=True))
             actual = dict(zip(q.COUNTER_NAMES, r[7:13], strict=True))
             drift.append(Drift(r[0], stored, actual, kind="descendants"))
-        return drift
+        roots: dict[int, int] = {}
+        counters: dict[int, dict[str, int]] = {}
+        if drift and marks:
+            rows = await self.pool.fetch(
+                "SELECT id, root_id FROM jobs WHERE id = ANY($1::bigint[])",
+                [d.job_id for d in drift],
+            )
+            roots = {r[0]: r[1] for r in rows}
+        if marks:
+            rows = await self.pool.fetch(
+                "SELECT id, child_total, child_pending, child_running, child_completed,"
+                " child_failed, child_cancelled FROM jobs WHERE id = ANY($1::bigint[])",
+                list(marks),
+            )
+            counters = {
+                r[0]: dict(zip(q.COUNTER_NAMES, map(int, r[1:7]), strict=True)) for r in rows
+            }
+        return apply_prune_marks(drift, marks, roots, counters)
 
     async def match_ids(self, job_id: int, f: ChildFilter) -> list[int]:
         async with self.pool.acquire() as conn:
@@ -214,4 +234,6 @@ async def _with_stats(conn: Any, jobs: list[Job]) -> list[Job]:
     by_id = {j.id: j for j in jobs}
     for job_id, name, value in await conn.fetch(q.JOB_STATS_FOR, list(by_id)):
         by_id[job_id].stats[name] = value
+    for job_id, pruned_at in await conn.fetch(q.CHILDREN_PRUNED_FOR, list(by_id)):
+        by_id[job_id].children_pruned_at = pruned_at
     return jobs

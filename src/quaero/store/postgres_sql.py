@@ -295,12 +295,6 @@ EVENT_BOUNDS = """
 SELECT (SELECT MIN(seq) FROM events), (SELECT value FROM quaero_counters WHERE name = 'event_seq')
 """
 
-# keep the newest event so the sequence (and event_bounds) never goes backwards
-PRUNE_EVENTS = """
-DELETE FROM events
-WHERE created_at < $1 AND seq < (SELECT value FROM quaero_counters WHERE name = 'event_seq')
-"""
-
 HAS_ACTIVE_WORKERS = (
     "SELECT EXISTS (SELECT 1 FROM jobs WHERE lease_owner IS NOT NULL AND heartbeat_at > $1)"
 )
@@ -314,6 +308,10 @@ ON CONFLICT (job_id, name) DO UPDATE SET value = job_stats.value + excluded.valu
 """
 
 JOB_STATS_FOR = "SELECT job_id, name, value FROM job_stats WHERE job_id = ANY($1::bigint[])"
+
+CHILDREN_PRUNED_FOR = (
+    "SELECT job_id, pruned_at FROM job_prunes WHERE children_only AND job_id = ANY($1::bigint[])"
+)
 
 RECORD_SKIPS = """
 WITH ins AS (

@@ -133,6 +133,11 @@ class SqliteBase(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
         try:
+            if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+                # a new database: free pages can go back to the file system (retention's
+                # pruner runs incremental vacuum steps); an older one turns this on with
+                # `quaero db vacuum` (auto_vacuum only changes with a VACUUM)
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             self._migrate(conn)
         except sqlite3.DatabaseError as exc:
@@ -212,7 +217,17 @@ class SqliteBase(Store):
         w = self._writer
         return (w.commits, w.operations) if w else (0, 0)
 
-    # ------------------------------------------------------------------ tx helpers
+    @property
+    def longest_write_lock(self) -> tuple[float, float]:
+        """Seconds (benchmarks): this process's longest transaction body under the write
+        lock (BEGIN IMMEDIATE to COMMIT), and its longest COMMIT (which can include the
+        automatic WAL checkpoint, run after the lock is released)."""
+        w = self._writer
+        return (w.longest_hold, w.longest_commit) if w else (0.0, 0.0)
+
+    def reset_longest_write_lock(self) -> None:
+        if self._writer:
+            self._writer.longest_hold = self._writer.longest_commit = 0.0
 
 
 def _split_sql(sql: str) -> list[str]:

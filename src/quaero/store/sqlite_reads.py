@@ -20,16 +20,17 @@ from .base import (
     LogEntry,
     LogQuery,
     Page,
+    apply_prune_marks,
     metadata_filter,
 )
+from .event_codec import decode_payload
 from .sqlite_base import SqliteBase, _loads, _row_to_job
-from .sqlite_writer import TxContext
 
 __all__ = ["SqliteReads"]
 
 
 class SqliteReads(SqliteBase):
-    """Job, log and event reads; event pruning."""
+    """Job, log and event reads."""
 
     async def get_job(self, job_id: int) -> Job | None:
         def fn(c: sqlite3.Connection) -> Job | None:
@@ -137,11 +138,17 @@ class SqliteReads(SqliteBase):
                 f"WHERE {' AND '.join(where)} ORDER BY id {direction} LIMIT ?"
             )
             rows = c.execute(sql, (*params, query.limit)).fetchall()
-            return [LogEntry(r[1], r[4], r[5], r[3], id=r[0], root_id=r[2]) for r in rows]
+            rows += _status_lines(c, query, job[0] == job[1], levels)
+            rows.sort(key=lambda r: int(r[0]), reverse=query.descending)
+            return [
+                LogEntry(r[1], r[4], r[5], r[3], id=r[0], root_id=r[2]) for r in rows[: query.limit]
+            ]
 
         return await self._read(fn)
 
     async def recount(self) -> list[Drift]:
+        marks = await self.prune_marks()
+
         def fn(c: sqlite3.Connection) -> list[Drift]:
             drift = []
             for r in c.execute(q.RECOUNT):
@@ -152,7 +159,21 @@ class SqliteReads(SqliteBase):
                 stored = dict(zip(q.COUNTER_NAMES, r[1:7], strict=True))
                 actual = dict(zip(q.COUNTER_NAMES, r[7:13], strict=True))
                 drift.append(Drift(r[0], stored, actual, kind="descendants"))
-            return drift
+            roots: dict[int, int] = {}
+            counters: dict[int, dict[str, int]] = {}
+            if drift and marks:
+                for d in drift:
+                    row = c.execute("SELECT root_id FROM jobs WHERE id = ?", (d.job_id,))
+                    roots[d.job_id] = row.fetchone()[0]
+            for job_id in marks:
+                row = c.execute(
+                    "SELECT child_total, child_pending, child_running, child_completed,"
+                    " child_failed, child_cancelled FROM jobs WHERE id = ?",
+                    (job_id,),
+                ).fetchone()
+                if row is not None:
+                    counters[job_id] = dict(zip(q.COUNTER_NAMES, row, strict=True))
+            return apply_prune_marks(drift, marks, roots, counters)
 
         return await self._read(fn)
 
@@ -246,7 +267,7 @@ class SqliteReads(SqliteBase):
 
         def fn(c: sqlite3.Connection) -> list[Event]:
             return [
-                Event(r[0], r[1], r[2], r[3], _loads(r[4]), r[5])
+                Event(r[0], r[1], r[2], r[3], decode_payload(r[1], r[2], r[5], r[4], _loads), r[5])
                 for r in c.execute(sql, (*params, limit))
             ]
 
@@ -262,16 +283,46 @@ class SqliteReads(SqliteBase):
 
         return await self._read(fn)
 
-    async def prune_events(self, older_than: float) -> int:
-        def op(ctx: TxContext) -> int:
-            # keep the newest event so the sequence (and event_bounds) never goes backwards
-            cur = ctx.conn.execute(
-                "DELETE FROM events WHERE created_at < ? AND seq < (SELECT MAX(seq) FROM events)",
-                (older_than,),
-            )
-            return cur.rowcount
 
-        return await self._write(op)
+def _status_lines(
+    c: sqlite3.Connection, query: LogQuery, is_root: bool, levels: tuple[str, ...]
+) -> list[Any]:
+    """The status lines job rows stand for (see ``SqliteStore._write_logs``) that belong
+    on this page: at most ``limit`` of each kind, from the index on (root_id, log id)."""
+    prefix = ""
+    scope_params: list[Any] = []
+    if query.aggregated and is_root:
+        scope = "root_id = ?"
+        scope_params.append(query.job_id)
+    elif query.aggregated:
+        prefix = (
+            "WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL "
+            "SELECT j.id FROM jobs j JOIN sub ON j.parent_id = sub.id) "
+        )
+        scope = "id IN (SELECT id FROM sub)"
+        scope_params.append(query.job_id)
+    else:
+        scope = "id = ?"
+        scope_params.append(query.job_id)
+    direction = "DESC" if query.descending else "ASC"
+    out: list[Any] = []
+    kinds = []
+    if "info" in levels:
+        kinds.append((q.RUN_LINES, "run_log_id", ""))
+        kinds.append((q.END_LINES, "end_log_id", ""))
+    elif "error" in levels:
+        kinds.append((q.END_LINES, "end_log_id", " AND status = 'failed'"))
+    for template, column, extra in kinds:
+        params = list(scope_params)
+        if query.cursor is not None:
+            cond = f"{column} {'<' if query.descending else '>'} ?"
+            params.append(query.cursor)
+        else:
+            cond = f"{column} IS NOT NULL"
+        where = f"{scope} AND {cond}{extra} ORDER BY {column} {direction} LIMIT ?"
+        sql = prefix + template.format(where=where)
+        out.extend(c.execute(sql, (*params, query.limit)).fetchall())
+    return out
 
 
 def _with_stats(c: sqlite3.Connection, jobs: list[Job]) -> list[Job]:
@@ -279,7 +330,9 @@ def _with_stats(c: sqlite3.Connection, jobs: list[Job]) -> list[Job]:
     if not jobs:
         return jobs
     by_id = {j.id: j for j in jobs}
-    sql = q.JOB_STATS_FOR.format(ids=",".join("?" * len(by_id)))
-    for job_id, name, value in c.execute(sql, list(by_id)):
+    marks = ",".join("?" * len(by_id))
+    for job_id, name, value in c.execute(q.JOB_STATS_FOR.format(ids=marks), list(by_id)):
         by_id[job_id].stats[name] = value
+    for job_id, pruned_at in c.execute(q.CHILDREN_PRUNED_FOR.format(ids=marks), list(by_id)):
+        by_id[job_id].children_pruned_at = pruned_at
     return jobs

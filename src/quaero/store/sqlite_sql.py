@@ -30,6 +30,24 @@ WHERE id = ?
 """
 
 INSERT_LOG = "INSERT INTO job_logs (job_id, root_id, ts, level, message) VALUES (?, ?, ?, ?, ?)"
+INSERT_LOG_WITH_ID = (
+    "INSERT INTO job_logs (id, job_id, root_id, ts, level, message) VALUES (?, ?, ?, ?, ?, ?)"
+)
+INSERT_LOG_ROWS = "INSERT INTO job_logs (id, job_id, root_id, ts, level, message) "
+SET_RUN_LOG_ID = "UPDATE jobs SET run_log_id = ? WHERE id = ?"
+SET_END_LOG_ID = "UPDATE jobs SET end_log_id = ? WHERE id = ?"
+
+#: the status lines a job row stands for (see SqliteStore._write_logs), as log rows:
+#: (id, job_id, root_id, ts, level, message); ``{where}`` filters the jobs
+RUN_LINES = """
+SELECT run_log_id, id, root_id, started_at, 'info', 'Status changed: running'
+FROM jobs WHERE {where}
+"""
+END_LINES = """
+SELECT end_log_id, id, root_id, completed_at,
+       CASE status WHEN 'failed' THEN 'error' ELSE 'info' END, 'Status changed: ' || status
+FROM jobs WHERE {where}
+"""
 
 CLAIM_CANDIDATES = f"""
 SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_pending
@@ -110,6 +128,10 @@ ON CONFLICT (job_id, name) DO UPDATE SET value = value + excluded.value
 """
 
 JOB_STATS_FOR = "SELECT job_id, name, value FROM job_stats WHERE job_id IN ({ids})"
+
+CHILDREN_PRUNED_FOR = (
+    "SELECT job_id, pruned_at FROM job_prunes WHERE children_only = 1 AND job_id IN ({ids})"
+)
 
 INSERT_SKIP = "INSERT OR IGNORE INTO job_skips (job_id, url, reason) VALUES (?, ?, ?)"
 

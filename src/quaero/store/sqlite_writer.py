@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ..events.types import Event, NewEvent
+from ..jobs.models import iso
+from .event_codec import encode_payload
 
 T = TypeVar("T")
 
@@ -56,6 +58,20 @@ class TxContext:
         assert self._next_job_id is not None
         self._next_job_id -= n
 
+    def reserve_log_ids(self, n: int) -> int:
+        """First of ``n`` fresh job log ids, in commit order (AUTOINCREMENT's sequence, so
+        rows inserted without an id continue after them)."""
+        row = self.conn.execute(
+            "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'job_logs' RETURNING seq", (n,)
+        ).fetchone()
+        if row is None:  # no log yet (the migration normally creates the row)
+            last = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_logs").fetchone()[0]
+            self.conn.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('job_logs', ?)", (last + n,)
+            )
+            return int(last) + 1
+        return int(row[0]) - n + 1
+
     def write_events(self, new: list[NewEvent], dumps: Callable[[Any], str]) -> list[Event]:
         """Insert events with explicit, gap-free sequence numbers."""
         if not new:
@@ -65,9 +81,11 @@ class TxContext:
         seq = self._next_seq
         out = []
         rows = []
+        ts = iso(self.now)
         for e in new:
             out.append(Event(seq, e.type, e.job_id, e.root_id, e.payload, self.now))
-            rows.append((seq, e.type, e.job_id, e.root_id, dumps(e.payload), self.now))
+            stored = encode_payload(e.type, e.job_id, e.payload, ts, dumps)
+            rows.append((seq, e.type, e.job_id, e.root_id, stored, self.now))
             seq += 1
         self.conn.executemany(
             "INSERT INTO events (seq, type, job_id, root_id, payload, created_at)"
@@ -112,6 +130,11 @@ class Writer:
         #: transactions and operations committed (for metrics and benchmarks)
         self.commits = 0
         self.operations = 0
+        #: the longest transaction body (BEGIN IMMEDIATE to COMMIT), in seconds, and the
+        #: longest COMMIT (which may include the WAL checkpoint SQLite runs after a commit,
+        #: once the write lock is released)
+        self.longest_hold = 0.0
+        self.longest_commit = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -187,6 +210,7 @@ class Writer:
             for op in ops:
                 _resolve(op, False, exc)
             return
+        held = time.perf_counter()
         ctx = TxContext(conn, time.time())
         for op in ops:
             mark = ctx.mark()
@@ -201,6 +225,7 @@ class Writer:
             else:
                 conn.execute("RELEASE op")
                 outcomes.append((True, value))
+        committing = time.perf_counter()
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -208,6 +233,9 @@ class Writer:
             for op in ops:
                 _resolve(op, False, exc)
             return
+        done = time.perf_counter()
+        self.longest_hold = max(self.longest_hold, committing - held)
+        self.longest_commit = max(self.longest_commit, done - committing)
         self.commits += 1
         self.operations += len(ops)
         _deliver(ops, outcomes, ctx.events, self._on_commit)

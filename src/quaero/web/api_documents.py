@@ -1,4 +1,5 @@
-"""REST: ``/api/documents`` (search or list, one document by id or by URL).
+"""REST: ``/api/documents`` (search or list, one document by id or by URL, delete a
+crawl's documents).
 
 Documents are the pages crawls saved (``quaero.documents``). A listing never carries the
 markdown bodies; one document does. Search is the store's ranked full-text search:
@@ -17,7 +18,7 @@ from ..documents.models import Document
 from ..errors import InvalidJobSpec
 from .deps import get_app, require_token
 from .params import DocumentIdPath, OffsetQuery
-from .schemas import DocumentOut, DocumentPage, errors
+from .schemas import DocumentOut, DocumentPage, DocumentsDeleted, errors
 
 __all__ = ["router"]
 
@@ -49,7 +50,12 @@ async def list_documents(
 ) -> dict[str, Any]:
     """With ``q``: ranked search results (best first) with snippets. Without ``q``: the
     newest documents (no markdown bodies). ``job_id`` restricts either to one crawl."""
-    if job_id is not None and await app.store.get_job(job_id) is None:
+    # documents outlive their crawl: a pruned crawl still lists its documents
+    if (
+        job_id is not None
+        and await app.store.get_job(job_id) is None
+        and (await app.store.list_documents(1, 0, job_id)).total == 0
+    ):
         raise HTTPException(404, f"job {job_id} not found")
     if q is not None:
         if not q.strip():
@@ -65,6 +71,22 @@ async def list_documents(
         items = [d.to_dict(with_markdown=False) for d in page.items]
         total = page.total
     return {"items": items, "total": total, "limit": limit, "offset": offset, "q": q}
+
+
+@router.delete(
+    "", response_model=DocumentsDeleted, summary="Delete a crawl's documents", responses=errors(422)
+)
+async def delete_crawl_documents(
+    app: AppDep,
+    job_id: Annotated[
+        int, Query(ge=1, le=MAX_INT, description="the crawl whose documents to delete")
+    ],
+) -> dict[str, Any]:
+    """Delete the documents crawl ``job_id`` saved, whether or not its job still exists
+    (job retention never deletes documents). A document another crawl also saved is
+    kept for that crawl (``unlinked``)."""
+    deleted, unlinked = await app.store.delete_crawl_documents(job_id)
+    return {"job_id": job_id, "deleted": deleted, "unlinked": unlinked}
 
 
 @router.get(

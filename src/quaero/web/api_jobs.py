@@ -157,7 +157,8 @@ async def list_jobs(
     order_by: OrderQ = "id",
     direction: Direction = "desc",
 ) -> dict[str, Any]:
-    """Filter by status (several), type, parent (``root`` = top-level) and name text."""
+    """Filter by status (several), type, parent (``root`` = top-level) and name text.
+    With a parent id, ``children_pruned`` says whether retention pruned its children."""
     query = JobQuery(
         statuses=parse_statuses(status),
         job_type=job_type or None,
@@ -168,7 +169,11 @@ async def list_jobs(
         order_by=parse_order(order_by),
         descending=direction == "desc",
     )
-    return await _page(app, query)
+    page = await _page(app, query)
+    if isinstance(query.parent_id, int):
+        parent = await app.store.get_job(query.parent_id)
+        page["children_pruned"] = parent is not None and parent.children_pruned_at is not None
+    return page
 
 
 @router.get("/stats", response_model=JobStats, summary="Counts by status")
@@ -211,8 +216,9 @@ async def list_children(
     direction: Direction = "asc",
 ) -> dict[str, Any]:
     """One page of the direct children (a parent may have millions: always paginated),
-    filtered by status, job type and error group (an indexed read)."""
-    await _job_or_404(app, job_id)
+    filtered by status, job type and error group (an indexed read). ``children_pruned``
+    is true when retention pruned them (the list is then empty)."""
+    parent = await _job_or_404(app, job_id)
     query = JobQuery(
         statuses=parse_statuses(status),
         job_type=job_type or None,
@@ -223,7 +229,7 @@ async def list_children(
         order_by=parse_order(order_by),
         descending=direction == "desc",
     )
-    return await _page(app, query)
+    return {**await _page(app, query), "children_pruned": parent.children_pruned_at is not None}
 
 
 @router.get(

@@ -77,9 +77,11 @@ def create_app(
         if run_workers:
             worker = qapp.worker()
             await worker.start()
+        qapp.start_pruner()
         try:
             yield
         finally:
+            await qapp.stop_pruner()
             if worker is not None:
                 await worker.stop()
             await hub.stop()

@@ -149,6 +149,11 @@ class JobOut(BaseModel):
     duration_seconds: float | None = Field(
         default=None, description="first start to end, once finished"
     )
+    children_pruned_at: str | None = Field(
+        default=None,
+        description="when the children were pruned (retention); children is then the kept,"
+        " exact summary of the pruned children",
+    )
     progress: dict[str, Any] | None = None
     stats: dict[str, int] = Field(
         default_factory=dict, description="named counters, e.g. a crawl's skipped_<reason>"
@@ -163,6 +168,11 @@ class JobPage(BaseModel):
     offset: int
     seq: int = Field(
         description="event seq this page is current at: open /ws?after=<seq> to follow it"
+    )
+    children_pruned: bool = Field(
+        default=False,
+        description="a children listing of a parent whose children were pruned (retention):"
+        " the list is empty, the parent's counters keep their summary",
     )
 
 
@@ -320,3 +330,9 @@ class ErrorGroupOut(BaseModel):
 
 class ErrorGroupPage(BaseModel):
     items: list[ErrorGroupOut]
+
+
+class DocumentsDeleted(BaseModel):
+    job_id: int
+    deleted: int = Field(description="documents deleted")
+    unlinked: int = Field(description="documents kept because another crawl also saved them")

@@ -162,6 +162,14 @@ export function jobPage(view, params) {
       const page = await api(`/api/jobs/${id}/children`, {
         params: { status: state.childStatus, limit: CHILD_PAGE, offset: state.childOffset },
       });
+      if (page.children_pruned) {
+        // retention pruned them: the counts above are the summary they left
+        const when = fmtTime(state.job.children_pruned_at);
+        childrenBody.replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" },
+          `The ${state.job.children.total} children were pruned (retention) at ${when}; the counts above are their exact summary.`)));
+        childPager.replaceChildren();
+        return;
+      }
       childrenBody.replaceChildren(...page.items.map((c) => h("tr", { dataset: { jobId: c.id } },
         h("td", { class: "col-num" }, h("a", { href: `#/jobs/${c.id}` }, String(c.id))),
         h("td", {}, c.name),
