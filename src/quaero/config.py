@@ -111,6 +111,11 @@ class Settings:
         _check(self.events.poll_interval > 0, "events.poll_interval must be positive")
         _check(0 < self.server.port < 65536, "server.port must be between 1 and 65535")
         _check(self.websocket.client_queue >= 10, "websocket.client_queue must be at least 10")
+        for name in self.jobs.external_types:
+            _check(
+                bool(name) and name.replace("_", "").replace("-", "").isalnum(),
+                f"jobs.external_types: {name!r} is not a job type name (letters, digits, _ -)",
+            )
         for k, v in self.websocket.throttle_intervals.items():
             _check(v >= 0, f"websocket.throttle_intervals.{k} must not be negative")
         url = self.store.url
