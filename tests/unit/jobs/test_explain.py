@@ -97,7 +97,7 @@ def test_jobs_settings_from_the_environment() -> None:
         env={"QUAERO_JOBS_EXTERNAL_TYPES": "a, b", "QUAERO_JOBS_ALLOW_UNREGISTERED_TYPES": "yes"}
     )
     assert s.jobs.external_types == ["a", "b"] and s.jobs.allow_unregistered_types is True
-    with pytest.raises(ConfigError, match="jobs.external_types: 'a b' is not a job type name"):
+    with pytest.raises(ConfigError, match=r"jobs\.external_types: 'a b' is not a job type name"):
         load_settings(env={"QUAERO_JOBS_EXTERNAL_TYPES": "a b"})
 
 
