@@ -153,6 +153,11 @@ class Settings:
             1 <= self.jobs.max_children_per_job <= 2**53,
             "jobs.max_children_per_job must be between 1 and 2**53",
         )
+        for name in self.jobs.external_types:
+            _check(
+                bool(name) and name.replace("_", "").replace("-", "").isalnum(),
+                f"jobs.external_types: {name!r} is not a job type name (letters, digits, _ -)",
+            )
         for k, v in self.websocket.throttle_intervals.items():
             _check(v >= 0, f"websocket.throttle_intervals.{k} must not be negative")
         for key in ("completed", "failed", "cancelled", "children", "interval"):

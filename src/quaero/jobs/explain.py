@@ -161,7 +161,7 @@ def explain(
         external = job_type in external_types
         where = " (an external type: run a worker that registers it)" if external else ""
         if own:
-            kind, message = "type_unserved", f"Its type {job_type!r}"
+            kind, message = "type_unserved", f"It is of type {job_type!r}"
         else:
             kind = "children_type_unserved"
             message = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quaero.config import load_settings
-from quaero.errors import InvalidJobSpec
+from quaero.errors import ConfigError, InvalidJobSpec
 from quaero.jobs.explain import ChildFacts, PendingType, RunningChild, explain
 from quaero.jobs.models import Counters, Job, JobStatus
 from quaero.jobs.registry import Registry
@@ -97,3 +97,14 @@ def test_jobs_settings_from_the_environment() -> None:
         env={"QUAERO_JOBS_EXTERNAL_TYPES": "a, b", "QUAERO_JOBS_ALLOW_UNREGISTERED_TYPES": "yes"}
     )
     assert s.jobs.external_types == ["a", "b"] and s.jobs.allow_unregistered_types is True
+    with pytest.raises(ConfigError, match=r"jobs\.external_types: 'a b' is not a job type name"):
+        load_settings(env={"QUAERO_JOBS_EXTERNAL_TYPES": "a b"})
+
+
+def test_own_type_unserved_sentence() -> None:
+    job = Job(1, "remote", JobStatus.PENDING, available_at=NOW - 1)
+    answer = explain(job, None, [live()], NOW, external_types={"remote"})
+    assert answer["summary"][1] == (
+        "It is of type 'remote', which no live worker serves "
+        "(an external type: run a worker that registers it)"
+    )
