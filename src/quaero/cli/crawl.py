@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections import Counter
 from typing import Any
 
 import click
@@ -14,6 +15,7 @@ from ..documents.models import MARK_END, MARK_START
 from ..jobs.models import Job, JobStatus
 from .live import watch_job
 from .main import Ctx, cli, fail, make_app, print_json, run_async
+from .output import failure_reasons, reasons_text
 
 __all__ = ["crawl", "docs", "search"]
 
@@ -167,15 +169,27 @@ def crawl(
             final = await app.store.get_job(job.id)
             assert final is not None
             s = summary(final, time.monotonic() - started)
+            reasons: Counter[str] = (
+                await failure_reasons(app.store, final.id) if final.children.failed else Counter()
+            )
+            s["failed_by_reason"] = dict(reasons)
             if as_json:
                 print_json(s)
             else:
-                reasons = ", ".join(f"{k} {v}" for k, v in s["skipped_by_reason"].items()) or "none"
+                skips = ", ".join(f"{k} {v}" for k, v in s["skipped_by_reason"].items()) or "none"
                 click.echo(
                     f"crawl {final.id} {final.status.value}: {s['documents']} documents, "
                     f"{s['completed']} completed, {s['failed']} failed, {s['skipped']} skipped "
-                    f"({reasons}) in {s['seconds']:.1f}s ({s['pages_per_second']} pages/s)"
+                    f"({skips}) in {s['seconds']:.1f}s ({s['pages_per_second']} pages/s)"
                 )
+                if reasons:
+                    click.echo(f"failed: {reasons_text(reasons)}")
+                if "ssrf_blocked" in reasons:
+                    click.echo(
+                        "some pages are on private or local addresses, which a crawl refuses"
+                        " by default: pass --allow-private-networks to crawl them",
+                        err=True,
+                    )
                 if final.status is JobStatus.CANCELLED:
                     click.echo(
                         "interrupted: crawl cancelled; documents saved so far are kept", err=True

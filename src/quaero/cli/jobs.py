@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import click
-from rich.console import Console
-from rich.table import Table
 
 from ..jobs.models import JobStatus, iso, job_to_dict
 from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, JobQuery, LogQuery
+from .follow import follow_logs, log_line
 from .main import Ctx, cli, fail, make_app, print_json, run_async
+from .output import (
+    children_text,
+    failure_reasons,
+    fmt_duration,
+    job_duration,
+    print_rows,
+    reasons_text,
+)
 
 __all__ = ["jobs"]
 
@@ -74,21 +83,28 @@ def ls(
         if as_json:
             print_json({"items": [job_to_dict(j) for j in page.items], "total": page.total})
             return
-        table = Table(title=f"{page.total} job(s)")
-        for col in ("id", "name", "type", "status", "progress", "docs", "created"):
-            table.add_column(col)
+        rows = []
         for j in page.items:
             d = job_to_dict(j)
-            table.add_row(
-                str(j.id),
-                j.name,
-                j.job_type,
-                d["overall_status"],
-                d["progress_text"] if j.children.total else "-",
-                str(j.result_count),
-                _when(j.created_at),
+            rows.append(
+                (
+                    j.id,
+                    j.name,
+                    j.job_type,
+                    d["overall_status"],
+                    children_text(j.children) if j.children.total else "-",
+                    j.result_count,
+                    fmt_duration(job_duration(j)),
+                    _when(j.created_at),
+                    j.error or "",
+                )
             )
-        Console().print(table)
+        print_rows(
+            f"{page.total} job(s)",
+            ("id", "name", "type", "status", "progress", "docs", "duration", "created", "error"),
+            rows,
+            fold=("name", "error"),
+        )
 
     run_async(go)
 
@@ -103,10 +119,13 @@ def show(ctx: Ctx, job_id: int, as_json: bool) -> None:
     async def go() -> None:
         async with make_app(ctx) as app:
             job = await app.store.get_job(job_id)
-        if job is None:
-            fail(f"job {job_id} not found", code=1)
-            return
+            if job is None:
+                fail(f"job {job_id} not found", code=1)
+                return
+            reasons = await failure_reasons(app.store, job_id) if job.children.failed else None
         d = job_to_dict(job)
+        duration = job_duration(job)
+        d["duration_seconds"] = d.get("duration_seconds", duration)
         if as_json:
             print_json(d)
             return
@@ -114,7 +133,6 @@ def show(ctx: Ctx, job_id: int, as_json: bool) -> None:
             "id",
             "name",
             "job_type",
-            "status",
             "overall_status",
             "parent_id",
             "root_id",
@@ -124,12 +142,30 @@ def show(ctx: Ctx, job_id: int, as_json: bool) -> None:
             "created_at",
             "started_at",
             "completed_at",
-            "error",
-            "result_count",
-            "progress_text",
         ):
-            click.echo(f"{key:>15}: {d[key]}")
-        click.echo(f"{'config':>15}: {d['config']}")
+            click.echo(f"{key:>15}: {'-' if d[key] is None else d[key]}")
+        if job.status.value != d["overall_status"]:
+            waiting = ", waiting for its children" if job.waiting else ""
+            click.echo(f"{'own work':>15}: {job.status.value}{waiting}")
+        click.echo(f"{'duration':>15}: {fmt_duration(duration)}")
+        if job.children.total:
+            click.echo(f"{'children':>15}: {job.children.total} ({children_text(job.children)})")
+        if reasons:
+            click.echo(f"{'failed by':>15}: {reasons_text(reasons)}")
+        if job.progress:
+            p = job.progress
+            total = p.get("total")
+            of = f" of {total}" if total else ""
+            message = f" {p['message']}" if p.get("message") else ""
+            click.echo(f"{'progress':>15}: {p.get('current', 0)}{of}{message}")
+        if job.result_count:
+            click.echo(f"{'documents':>15}: {job.result_count}")
+        if job.error:
+            click.echo(f"{'error':>15}: {job.error}")
+        if d["result"] is not None:
+            click.echo(f"{'result':>15}: {json.dumps(d['result'], default=str)}")
+        config = json.dumps(d["config"], indent=2, default=str).replace("\n", "\n" + " " * 17)
+        click.echo(f"{'config':>15}: {config}")
 
     run_async(go)
 
@@ -140,38 +176,65 @@ def show(ctx: Ctx, job_id: int, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
 @click.option("--tail", is_flag=True, help="The newest lines instead of the oldest.")
 @click.option("--aggregated", "-a", is_flag=True, help="Include the logs of all descendants.")
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="After the newest lines, print new ones as they are written (live, over the "
+    "event bus) until the job ends or Ctrl-C.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_obj
 def logs(
-    ctx: Ctx, job_id: int, level: str | None, limit: int, tail: bool, aggregated: bool
+    ctx: Ctx,
+    job_id: int,
+    level: str | None,
+    limit: int,
+    tail: bool,
+    aggregated: bool,
+    follow: bool,
+    as_json: bool,
 ) -> None:
-    """Print a job's log."""
+    """Print a job's log (with --follow, tail it live)."""
 
-    async def go() -> None:
+    async def go() -> int:
         async with make_app(ctx) as app:
+            if await app.store.get_job(job_id) is None:
+                fail(f"job {job_id} not found", code=1)
+            if follow:
+                return await follow_logs(app, job_id, level, limit, aggregated, as_json)
             entries = await app.store.read_logs(
                 LogQuery(
-                    job_id, min_level=level, descending=tail, limit=limit, aggregated=aggregated
+                    job_id,
+                    min_level=level,
+                    descending=tail,
+                    limit=limit,
+                    aggregated=aggregated,
                 )
             )
         if tail:
             entries.reverse()
         for e in entries:
-            who = f" [{e.job_id}]" if aggregated else ""
-            click.echo(f"{iso(e.timestamp)} {e.level.upper():7}{who} {e.message}")
+            click.echo(log_line(e, aggregated, as_json))
+        return 0
 
-    run_async(go)
+    raise SystemExit(run_async(go))
 
 
 @jobs.command()
 @click.argument("job_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def cancel(ctx: Ctx, job_id: int) -> None:
+def cancel(ctx: Ctx, job_id: int, as_json: bool) -> None:
     """Cancel a job and its whole subtree."""
 
     async def go() -> None:
         async with make_app(ctx) as app:
             n = await app.manager.cancel(job_id)
-        click.echo(f"cancelled {n} job(s)")
+        if as_json:
+            print_json({"job_id": job_id, "cancelled": n})
+        else:
+            click.echo(f"cancelled {n} job(s)")
 
     run_async(go)
 
@@ -179,27 +242,35 @@ def cancel(ctx: Ctx, job_id: int) -> None:
 @jobs.command()
 @click.argument("job_id", type=int)
 @click.option("--cancel", "cancel_first", is_flag=True, help="Cancel a running job first.")
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def delete(ctx: Ctx, job_id: int, cancel_first: bool) -> None:
+def delete(ctx: Ctx, job_id: int, cancel_first: bool, as_json: bool) -> None:
     """Delete a finished job with its subtree and logs."""
 
     async def go() -> None:
         async with make_app(ctx) as app:
             n = await app.manager.delete(job_id, cancel=cancel_first)
-        click.echo(f"deleted {n} job(s)")
+        if as_json:
+            print_json({"job_id": job_id, "deleted": n})
+        else:
+            click.echo(f"deleted {n} job(s)")
 
     run_async(go)
 
 
 @jobs.command()
 @click.argument("job_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the new job as JSON.")
 @click.pass_obj
-def rerun(ctx: Ctx, job_id: int) -> None:
+def rerun(ctx: Ctx, job_id: int, as_json: bool) -> None:
     """Start a new job with the same type and config."""
 
     async def go() -> None:
         async with make_app(ctx) as app:
             job = await app.manager.rerun(job_id)
-        click.echo(f"started job {job.id}")
+        if as_json:
+            print_json(job_to_dict(job))
+        else:
+            click.echo(f"started job {job.id}")
 
     run_async(go)

@@ -179,7 +179,10 @@ export function crawlPanel(jobId) {
       failBody.replaceChildren(...page.items.map((f) => h("tr", { dataset: { jobId: f.job_id } },
         h("td", { class: "col-url" }, h("a", { href: `#/jobs/${f.job_id}` }, f.url || f.name)),
         h("td", {}, h("code", { class: "reason" }, f.reason)),
-        h("td", { class: "error-text" }, f.message),
+        h("td", { class: "error-text" }, f.message,
+          f.reason === "ssrf_blocked" && !/allow/i.test(f.message)
+            ? h("span", { class: "hint" }, " To crawl private addresses, start the crawl again with “Allow private networks” ticked (CLI: quaero crawl --allow-private-networks).")
+            : ""),
         h("td", { class: "col-time col-optional" }, fmtTime(f.completed_at)))));
       failEmpty.hidden = page.total > 0;
       failTable.hidden = page.total === 0;

@@ -8,8 +8,8 @@
 import { api } from "../api.js";
 import { live } from "../live.js";
 import {
-  STATUSES, TERMINAL, badge, countsOf, debounce, fmtNumber, fmtTime, h, notice, pager,
-  progressBar, progressText, updateBar,
+  STATUSES, TERMINAL, badge, countsOf, debounce, durationOf, fmtDuration, fmtNumber, fmtTime, h,
+  markSorted, notice, pager, progressBar, progressNodes, sortHeader, updateBar,
 } from "../util.js";
 import { jobActions } from "./actions.js";
 
@@ -25,8 +25,11 @@ export function jobsPage(view, _params, query) {
     status: query.get("status") || "",
     q: query.get("q") || "",
     offset: Number(query.get("offset")) || 0,
+    orderBy: query.get("order_by") || "id",
+    direction: query.get("direction") || "desc",
     rows: new Map(),
   };
+  const resort = () => { state.offset = 0; syncUrl(); load(); };
   const msg = h("div", { class: "messages" });
   const stats = h("p", { class: "stats", "aria-live": "polite" });
   const tbody = h("tbody");
@@ -41,21 +44,22 @@ export function jobsPage(view, _params, query) {
   const search = h("input", {
     id: "filter-q", type: "search", name: "q", value: state.q, placeholder: "Name contains…",
     oninput: debounce(() => { state.q = search.value.trim(); state.offset = 0; syncUrl(); load(); }, 300),
+    "aria-keyshortcuts": "/",
   });
   const table = h(
     "table",
     { class: "jobs-table", "aria-label": "Top-level jobs" },
     h("thead", {}, h("tr", {},
-      h("th", { scope: "col" }, "ID"),
-      h("th", { scope: "col" }, "Name"),
-      h("th", { scope: "col", class: "col-type" }, "Type"),
-      h("th", { scope: "col" }, "Status"),
+      sortHeader("ID", "id", state, resort, { class: "col-id" }),
+      sortHeader("Name", "name", state, resort),
+      sortHeader("Type", "job_type", state, resort, { class: "col-type" }),
+      sortHeader("Status", "status", state, resort),
       h("th", { scope: "col", class: "col-progress" }, "Progress"),
-      h("th", { scope: "col", class: "col-num", title: "Documents saved" }, "Docs"),
-      h("th", { scope: "col", class: "col-time" }, "Created"),
-      h("th", { scope: "col", class: "col-time col-optional" }, "Started"),
-      h("th", { scope: "col", class: "col-time col-optional" }, "Finished"),
-      h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
+      sortHeader("Docs", "result_count", state, resort, { class: "col-num col-docs", title: "Documents saved" }),
+      h("th", { scope: "col", class: "col-num col-duration" }, "Duration"),
+      sortHeader("Created", "created_at", state, resort, { class: "col-time" }),
+      sortHeader("Finished", "completed_at", state, resort, { class: "col-time col-optional" }),
+      h("th", { scope: "col", class: "col-actions" }, h("span", { class: "sr-only" }, "Actions")),
     )),
     tbody,
   );
@@ -83,6 +87,8 @@ export function jobsPage(view, _params, query) {
     if (state.status) p.set("status", state.status);
     if (state.q) p.set("q", state.q);
     if (state.offset) p.set("offset", String(state.offset));
+    if (state.orderBy !== "id") p.set("order_by", state.orderBy);
+    if (state.direction !== "desc") p.set("direction", state.direction);
     const hash = `#/jobs${p.toString() ? `?${p}` : ""}`;
     if (window.location.hash !== hash) history.replaceState(null, "", hash);
   }
@@ -100,22 +106,23 @@ export function jobsPage(view, _params, query) {
   function renderRow(job) {
     const c = countsOf(job);
     const progressCell = h("td", { class: "col-progress progress-cell", dataset: { testid: "progress" } },
-      h("span", { class: "progress-text" }, job.progress_text),
+      h("span", { class: "progress-text" }, progressNodes(c, (st) => `#/jobs/${job.id}?status=${st}`)),
       progressBar(c),
     );
     if (!c.total) progressCell.classList.add("no-children");
     const tr = h("tr", { dataset: { jobId: job.id } },
-      h("td", { class: "col-num" }, String(job.id)),
+      h("td", { class: "col-num col-id" }, String(job.id)),
       h("td", { class: "col-name" }, h("a", { href: `#/jobs/${job.id}` }, job.name || job.job_type)),
       h("td", { class: "col-type" }, job.job_type),
       h("td", { class: "status-cell" }, badge(job.overall_status)),
       progressCell,
-      h("td", { class: "col-num docs-cell" }, fmtNumber(job.result_count)),
+      h("td", { class: "col-num col-docs docs-cell" }, fmtNumber(job.result_count)),
+      h("td", { class: "col-num col-duration duration-cell" }, fmtDuration(durationOf(job))),
       h("td", { class: "col-time" }, fmtTime(job.created_at)),
-      h("td", { class: "col-time col-optional started-cell" }, fmtTime(job.started_at)),
       h("td", { class: "col-time col-optional finished-cell" }, fmtTime(job.completed_at)),
-      h("td", { class: "actions-cell" }, jobActions(job, { compact: true, onDone: afterAction, onError: (e) => notice(msg, e) })),
+      h("td", { class: "col-actions actions-cell" }, jobActions(job, { compact: true, onDone: afterAction, onError: (e) => notice(msg, e) })),
     );
+    if (job.error) tr.querySelector(".col-name").append(h("span", { class: "row-error error-text", title: job.error }, job.error));
     return tr;
   }
 
@@ -126,6 +133,7 @@ export function jobsPage(view, _params, query) {
   }
 
   function render(page) {
+    markSorted(table, state);
     state.rows.clear();
     tbody.replaceChildren(...page.items.map((job) => {
       const tr = renderRow(job);
@@ -142,7 +150,10 @@ export function jobsPage(view, _params, query) {
         h("button", { type: "button", class: "primary big", onclick: runDemo }, "Run a demo job"),
       );
     } else if (!page.total) {
-      empty.append(h("p", {}, "No jobs match these filters."));
+      empty.append(
+        h("p", {}, `No jobs match ${[state.status && `status “${state.status}”`, state.q && `“${state.q}”`].filter(Boolean).join(" and ")}.`),
+        h("button", { type: "button", class: "primary", onclick: clearFilters }, "Clear the filters"),
+      );
     }
     table.hidden = page.total === 0;
     pagerBox.replaceChildren(page.total > PAGE_SIZE ? pager({
@@ -151,12 +162,24 @@ export function jobsPage(view, _params, query) {
     }) : "");
   }
 
+  function clearFilters() {
+    state.status = "";
+    state.q = "";
+    state.offset = 0;
+    statusSelect.value = "";
+    search.value = "";
+    syncUrl();
+    load();
+    search.focus();
+  }
+
   async function loadStats() {
     try {
       const s = await api("/api/jobs/stats");
       const t = s.top_level;
-      stats.textContent = `${fmtNumber(t.total)} top-level job${t.total === 1 ? "" : "s"}: ${t.running} running, ${t.pending} pending, ` +
-        `${t.completed} completed, ${t.failed} failed, ${t.cancelled} cancelled · ${fmtNumber(s.all.total)} jobs in all trees`;
+      const n = (k) => fmtNumber(t[k] || 0);
+      stats.textContent = `${n("total")} top-level job${t.total === 1 ? "" : "s"}: ${n("running")} running, ${n("pending")} pending, ` +
+        `${n("completed")} completed, ${n("failed")} failed, ${n("cancelled")} cancelled · ${fmtNumber(s.all.total)} jobs in all trees`;
     } catch {
       /* shown by load() */
     }
@@ -170,7 +193,7 @@ export function jobsPage(view, _params, query) {
       const page = await api("/api/jobs", {
         params: {
           parent_id: "root", status: state.status, q: state.q,
-          limit: PAGE_SIZE, offset: state.offset,
+          limit: PAGE_SIZE, offset: state.offset, order_by: state.orderBy, direction: state.direction,
         },
       });
       if (loading !== mine) return null;
@@ -190,7 +213,7 @@ export function jobsPage(view, _params, query) {
     if (!row) return;
     const c = countsOf(p);
     const cell = row.tr.querySelector(".progress-cell");
-    cell.querySelector(".progress-text").textContent = p.progress_text || progressText(c);
+    cell.querySelector(".progress-text").replaceChildren(...progressNodes(c, (st) => `#/jobs/${p.job_id}?status=${st}`));
     cell.classList.toggle("no-children", !c.total);
     updateBar(cell.querySelector(".bar"), c);
     setStatus(row, p.status);
@@ -265,5 +288,14 @@ export function jobsPage(view, _params, query) {
     });
   })();
 
-  return { destroy() { live.close(); reload.cancel(); } };
+  // running jobs' Duration counts up (client-side from started_at; no polling)
+  const ticker = setInterval(() => {
+    for (const { tr, job } of state.rows.values()) {
+      if (job.started_at && !job.completed_at) {
+        tr.querySelector(".duration-cell").textContent = fmtDuration(durationOf(job));
+      }
+    }
+  }, 1000);
+
+  return { destroy() { live.close(); reload.cancel(); clearInterval(ticker); } };
 }
