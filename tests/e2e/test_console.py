@@ -227,7 +227,7 @@ def test_dark_mode(browser: Any, picky: tuple[ServerProcess, int], artifacts_dir
         try:
             page.goto(f"{server.url}/#/jobs/{job_id}")
             page.locator("[data-testid=job-progress]").wait_for()
-            bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            bg = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
             card = page.evaluate("getComputedStyle(document.querySelector('.card')).backgroundColor")
             text = page.evaluate("getComputedStyle(document.querySelector('h1')).color")
             assert bg == "rgb(15, 20, 27)", bg
@@ -288,7 +288,7 @@ def test_schedules_page(
     defs = tmp_path / "defs"
     defs.mkdir()
     (defs / "every-five.toml").write_text(
-        'name = "Every five"\njob_type = "fanout"\nschedule = "*/5 * * * *"\n'
+        'name = "Every five"\njob_type = "fanout"\nschedule = "0 0 1 1 *"\n'
         "enabled = true\n[config]\nchildren = 3\n"
     )
     server = quaero_server(env={"QUAERO_JOBS_DEFINITIONS_DIR": str(defs)})
@@ -297,7 +297,7 @@ def test_schedules_page(
     row = page.locator('tr[data-definition-id="every-five"]')
     row.wait_for()
     live(page)
-    assert row.locator("code").inner_text() == "*/5 * * * *"
+    assert row.locator("code").inner_text() == "0 0 1 1 *"
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(in \d+", row.locator(".next-cell").inner_text())
     assert row.locator(".last-cell").inner_text() == "never ran"
 
@@ -363,7 +363,12 @@ def test_keyboard_sorting_and_empty_states(
 
     # sortable columns, by keyboard: Name ascending
     name_header = page.locator("th[data-sort=name] button")
-    name_header.focus()
+    page.get_by_label("Search").focus()
+    for _ in range(10):  # Tab from the search box to the Name header
+        if name_header.evaluate("(b) => b === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    assert name_header.evaluate("(b) => b === document.activeElement")
     shadow = name_header.evaluate("(b) => getComputedStyle(b).boxShadow")
     assert shadow != "none", "no visible focus"
     page.keyboard.press("Enter")
