@@ -172,7 +172,9 @@ def test_failures_and_cancellations_are_seen_and_filter_children(
     assert page.get_by_label("Status", exact=True).input_value() == ""
 
     # a child's page: its own state instead of empty counters, and the way back to its parent
-    page.locator(".children-table tbody tr").first.get_by_role("link", name=re.compile("^Job ")).click()
+    page.locator(".children-table tbody tr").first.get_by_role(
+        "link", name=re.compile("^Job ")
+    ).click()
     page.locator("[data-testid=own-progress]").wait_for()
     assert page.locator("[data-testid=job-progress]").is_hidden()
     assert re.match(r"ran \d", page.locator("[data-testid=own-duration]").inner_text())
@@ -204,7 +206,11 @@ def test_leaf_job_shows_its_own_progress_and_duration(
         server,
         "/api/jobs",
         "POST",
-        {"job_type": "steps", "name": "a leaf", "config": {"total": 3, "sleep_ms": 50, "hold": True}},
+        {
+            "job_type": "steps",
+            "name": "a leaf",
+            "config": {"total": 3, "sleep_ms": 50, "hold": True},
+        },
     )
     page.set_viewport_size(DESKTOP)
     page.goto(f"{server.url}/#/jobs/{job['id']}")
@@ -228,7 +234,9 @@ def test_dark_mode(browser: Any, picky: tuple[ServerProcess, int], artifacts_dir
             page.goto(f"{server.url}/#/jobs/{job_id}")
             page.locator("[data-testid=job-progress]").wait_for()
             bg = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
-            card = page.evaluate("getComputedStyle(document.querySelector('.card')).backgroundColor")
+            card = page.evaluate(
+                "getComputedStyle(document.querySelector('.card')).backgroundColor"
+            )
             text = page.evaluate("getComputedStyle(document.querySelector('h1')).color")
             assert bg == "rgb(15, 20, 27)", bg
             assert card == "rgb(23, 30, 40)", card
@@ -271,7 +279,9 @@ def test_api_page_has_the_app_nav_a_toc_and_the_guide(
     assert page.locator("#guide h2").first.inner_text() == title
     toc = page.get_by_role("navigation", name="Contents")
     toc.get_by_role("link", name=title, exact=True).click()
-    page.wait_for_function("() => document.activeElement && document.activeElement.tagName === 'H2'")
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.tagName === 'H2'"
+    )
     assert toc.get_by_role("link", name="Schemas").count() == 1
     shot(page, artifacts_dir, "console-api-1366.png")
     page.set_viewport_size(PHONE)
@@ -298,7 +308,9 @@ def test_schedules_page(
     row.wait_for()
     live(page)
     assert row.locator("code").inner_text() == "0 0 1 1 *"
-    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(in \d+", row.locator(".next-cell").inner_text())
+    assert re.search(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(in \d+", row.locator(".next-cell").inner_text()
+    )
     assert row.locator(".last-cell").inner_text() == "never ran"
 
     row.get_by_role("button", name="Run Every five now").click()
@@ -442,7 +454,9 @@ def test_crawl_children_documents_and_readable_errors(
     assert details.inner_text() == panel_docs.inner_text()
 
     # children: HTTP status, size, title, and a link to the document
-    ok_row = page.locator(".children-table tbody tr", has=page.locator(".http-cell", has_text="200")).first
+    ok_row = page.locator(
+        ".children-table tbody tr", has=page.locator(".http-cell", has_text="200")
+    ).first
     ok_row.wait_for()
     assert re.match(r"[\d.]+ (B|kB|MB)$", ok_row.locator(".size-cell").inner_text())
     assert ok_row.locator(".title-cell").inner_text().strip()
