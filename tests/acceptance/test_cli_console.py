@@ -255,3 +255,20 @@ def test_shell_completion(db: str) -> None:
         },
     )
     assert p.stdout.split() == ["plain,logs", "plain,ls"]
+
+
+def test_launcher_runs_quaero_from_any_directory(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    venv = Path(os.environ.get("QUAERO_VENV") or root / ".venv")
+    if not (venv / ".quaero-bootstrap").is_file():
+        pytest.skip("no bootstrapped .venv (the launcher would install one)")
+    p = subprocess.run(
+        [str(root / "quaero"), "--db", f"sqlite:///{tmp_path}/l.db", "jobs", "ls", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["total"] == 0
+    assert p.stderr == ""  # a current .venv: the bootstrap says nothing

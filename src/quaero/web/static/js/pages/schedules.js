@@ -128,6 +128,7 @@ export function schedulesPage(view) {
 
   function openEditor(d) {
     const editing = Boolean(d);
+    notice(msg, "");
     const formMsg = h("div", { class: "messages" });
     const field = (id, label, control, hint) => h("div", { class: "field" },
       h("label", { for: id }, label), control, hint ? h("span", { class: "hint", id: `${id}-hint` }, hint) : "");
