@@ -284,6 +284,8 @@ def test_api_page_has_the_app_nav_a_toc_and_the_guide(
     )
     assert toc.get_by_role("link", name="Schemas").count() == 1
     shot(page, artifacts_dir, "console-api-1366.png")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(artifacts_dir / "console-api-top-1366.png"), animations="disabled")
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shot(page, artifacts_dir, "console-api-390.png")

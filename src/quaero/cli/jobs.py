@@ -81,7 +81,10 @@ def ls(
         async with make_app(ctx) as app:
             page = await app.store.list_jobs(query)
         if as_json:
-            print_json({"items": [job_to_dict(j) for j in page.items], "total": page.total})
+            items = [job_to_dict(j) for j in page.items]
+            for j, d in zip(page.items, items, strict=True):
+                d.setdefault("duration_seconds", job_duration(j))
+            print_json({"items": items, "total": page.total})
             return
         rows = []
         for j in page.items:
@@ -125,7 +128,7 @@ def show(ctx: Ctx, job_id: int, as_json: bool) -> None:
             reasons = await failure_reasons(app.store, job_id) if job.children.failed else None
         d = job_to_dict(job)
         duration = job_duration(job)
-        d["duration_seconds"] = d.get("duration_seconds", duration)
+        d.setdefault("duration_seconds", duration)
         if as_json:
             print_json(d)
             return
@@ -152,6 +155,14 @@ def show(ctx: Ctx, job_id: int, as_json: bool) -> None:
             click.echo(f"{'children':>15}: {job.children.total} ({children_text(job.children)})")
         if reasons:
             click.echo(f"{'failed by':>15}: {reasons_text(reasons)}")
+        skipped = {
+            k.removeprefix("skipped_"): v
+            for k, v in job.stats.items()
+            if v and k.startswith("skipped_")
+        }
+        if job.job_type == "crawl" and skipped:
+            text = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items()))
+            click.echo(f"{'skipped':>15}: {text}")
         if job.progress:
             p = job.progress
             total = p.get("total")

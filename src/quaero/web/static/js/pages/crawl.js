@@ -161,7 +161,13 @@ export function crawlPanel(jobId) {
 
   function render(c) {
     for (const key of ["discovered", "pending", "running", "completed", "failed", "skipped", "documents"]) {
-      statMap.get(key).textContent = fmtNumber(c[key]);
+      const el = statMap.get(key);
+      if (key === "failed" && c.failed > 0) {
+        // the failed pages are one click away, as on every job page
+        el.replaceChildren(h("a", { href: `#/jobs/${jobId}?status=failed`, class: "count-link count-link-failed" }, fmtNumber(c[key])));
+      } else {
+        el.textContent = fmtNumber(c[key]);
+      }
     }
     reasons.textContent = reasonText(c.skipped_by_reason);
     discovery.textContent = c.discovery_open ? "Discovery open" : "Discovery closed";

@@ -24,6 +24,7 @@ export function jobsPage(view, _params, query) {
   const state = {
     status: query.get("status") || "",
     q: query.get("q") || "",
+    jobType: query.get("job_type") || "",
     offset: Number(query.get("offset")) || 0,
     orderBy: query.get("order_by") || "id",
     direction: query.get("direction") || "desc",
@@ -41,6 +42,16 @@ export function jobsPage(view, _params, query) {
     h("option", { value: "" }, "All statuses"),
     STATUSES.map((s) => h("option", { value: s, selected: s === state.status }, s)),
   );
+  const typeSelect = h(
+    "select",
+    { id: "filter-type", name: "job_type", onchange: () => { state.jobType = typeSelect.value; state.offset = 0; syncUrl(); load(); } },
+    h("option", { value: "" }, "All types"),
+    state.jobType ? h("option", { value: state.jobType, selected: true }, state.jobType) : "",
+  );
+  api("/api/job-types").then((t) => {
+    typeSelect.replaceChildren(h("option", { value: "" }, "All types"),
+      ...t.items.map((name) => h("option", { value: name, selected: name === state.jobType }, name)));
+  }).catch(() => { /* the filter keeps what the URL gave */ });
   const search = h("input", {
     id: "filter-q", type: "search", name: "q", value: state.q, placeholder: "Name contains…",
     oninput: debounce(() => { state.q = search.value.trim(); state.offset = 0; syncUrl(); load(); }, 300),
@@ -74,6 +85,7 @@ export function jobsPage(view, _params, query) {
     stats,
     h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
       h("label", { for: "filter-status" }, "Status"), statusSelect,
+      h("label", { for: "filter-type" }, "Type"), typeSelect,
       h("label", { for: "filter-q" }, "Search"), search,
     ),
     msg,
@@ -86,6 +98,7 @@ export function jobsPage(view, _params, query) {
     const p = new URLSearchParams();
     if (state.status) p.set("status", state.status);
     if (state.q) p.set("q", state.q);
+    if (state.jobType) p.set("job_type", state.jobType);
     if (state.offset) p.set("offset", String(state.offset));
     if (state.orderBy !== "id") p.set("order_by", state.orderBy);
     if (state.direction !== "desc") p.set("direction", state.direction);
@@ -140,7 +153,7 @@ export function jobsPage(view, _params, query) {
       state.rows.set(job.id, { tr, job });
       return tr;
     }));
-    const filtered = state.status || state.q;
+    const filtered = state.status || state.q || state.jobType;
     empty.hidden = page.total > 0;
     empty.replaceChildren();
     if (!page.total && !filtered) {
@@ -151,7 +164,7 @@ export function jobsPage(view, _params, query) {
       );
     } else if (!page.total) {
       empty.append(
-        h("p", {}, `No jobs match ${[state.status && `status “${state.status}”`, state.q && `“${state.q}”`].filter(Boolean).join(" and ")}.`),
+        h("p", {}, `No jobs match ${[state.status && `status “${state.status}”`, state.jobType && `type “${state.jobType}”`, state.q && `“${state.q}”`].filter(Boolean).join(" and ")}.`),
         h("button", { type: "button", class: "primary", onclick: clearFilters }, "Clear the filters"),
       );
     }
@@ -165,8 +178,10 @@ export function jobsPage(view, _params, query) {
   function clearFilters() {
     state.status = "";
     state.q = "";
+    state.jobType = "";
     state.offset = 0;
     statusSelect.value = "";
+    typeSelect.value = "";
     search.value = "";
     syncUrl();
     load();
@@ -192,7 +207,7 @@ export function jobsPage(view, _params, query) {
     try {
       const page = await api("/api/jobs", {
         params: {
-          parent_id: "root", status: state.status, q: state.q,
+          parent_id: "root", status: state.status, q: state.q, job_type: state.jobType,
           limit: PAGE_SIZE, offset: state.offset, order_by: state.orderBy, direction: state.direction,
         },
       });
