@@ -100,6 +100,20 @@ def test_jobs_ls_show_and_json(db: str) -> None:
     assert cancel == {"job_id": rerun["id"], "cancelled": 1}
     deleted = json.loads(quaero(db, "jobs", "delete", str(rerun["id"]), "--json").stdout)
     assert deleted == {"job_id": rerun["id"], "deleted": 1}
+    assert json.loads(quaero(db, "docs", "ls", "--json").stdout) == {"items": [], "total": 0}
+
+
+def test_defs_validate_json(db: str, tmp_path: Path) -> None:
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    (defs / "good.toml").write_text('job_type = "noop"\n')
+    (defs / "bad.toml").write_text('job_type = "nope"\n')
+    p = quaero(db, "defs", "validate", str(defs), "--json")
+    assert p.returncode == 1
+    out = json.loads(p.stdout)
+    assert out["valid"] == ["good"]
+    assert [e["file"] for e in out["errors"]] == ["bad.toml"]
+    assert "unknown job type 'nope'" in out["errors"][0]["error"]
 
 
 def test_logs_follow_tails_another_process_live(db: str) -> None:

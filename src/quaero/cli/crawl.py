@@ -273,13 +273,18 @@ def docs_show(ctx: Ctx, ref: str, as_json: bool) -> None:
 @click.option("--crawl", "crawl_id", type=int)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def docs_ls(ctx: Ctx, crawl_id: int | None, limit: int, offset: int) -> None:
+def docs_ls(ctx: Ctx, crawl_id: int | None, limit: int, offset: int, as_json: bool) -> None:
     """List documents, newest first."""
 
     async def go() -> None:
         async with make_app(ctx) as app:
             page = await app.store.list_documents(limit, offset, crawl_id)
+        if as_json:
+            items = [d.to_dict(with_markdown=False) for d in page.items]
+            print_json({"items": items, "total": page.total})
+            return
         click.echo(f"{page.total} document(s)")
         for d in page.items:
             click.echo(f"{d.id:>6}  {d.word_count:>6} words  {d.url}  {d.title}")

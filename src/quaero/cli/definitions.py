@@ -123,13 +123,23 @@ def run(ctx: Ctx, definition_id: str, as_json: bool) -> None:
 
 @defs.command("validate")
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help='{"valid": [...], "errors": [...]}')
 @click.pass_obj
-def validate(ctx: Ctx, directory: str | None) -> None:
+def validate(ctx: Ctx, directory: str | None, as_json: bool) -> None:
     """Check every definition file in DIRECTORY (default [jobs] definitions_dir) against
     the registered job types; exit 1 listing each bad file."""
     if directory is not None and not Path(directory).is_dir():
         fail(f"{directory} is not a directory")
     catalog = _catalog(ctx, directory)
+    if as_json:
+        print_json(
+            {
+                "directory": str(catalog.directory),
+                "valid": [d.id for d in catalog.definitions],
+                "errors": [{"file": f, "error": e} for f, e in sorted(catalog.errors.items())],
+            }
+        )
+        sys.exit(1 if catalog.errors else 0)
     for d in catalog.definitions:
         click.echo(f"ok     {catalog.directory / (d.id + '.toml')}")
     for name, error in sorted(catalog.errors.items()):
