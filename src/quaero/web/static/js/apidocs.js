@@ -133,11 +133,34 @@ function tocFor(root, prefix) {
   return list;
 }
 
+/**
+ * Join hard-wrapped lines into their paragraph or list item (docs/api.md wraps at ~90
+ * columns; the renderer keeps a newline as a line break). Code fences, tables, headings
+ * and quotes are left as they are.
+ */
+export function unwrap(text) {
+  const out = [];
+  let fence = false;
+  for (const line of String(text).replace(/\r\n?/g, "\n").split("\n")) {
+    if (/^\s*(```|~~~)/.test(line)) {
+      fence = !fence;
+      out.push(line);
+      continue;
+    }
+    const prev = out.length ? out[out.length - 1] : "";
+    const startsBlock = /^\s*([-*+] |\d+[.)] |#|>|\||: |$)/.test(line);
+    const prevJoinable = !fence && prev.trim() !== "" && !/^\s*(#|\||```|~~~|>)/.test(prev);
+    if (!fence && !startsBlock && prevJoinable) out[out.length - 1] = `${prev.replace(/\s+$/, "")} ${line.trim()}`;
+    else out.push(line);
+  }
+  return out.join("\n");
+}
+
 async function loadGuide(box) {
   const response = await fetch("/docs/api.md", { headers: { Accept: "text/markdown" } });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   const text = await response.text();
-  box.replaceChildren(renderMarkdown(text, window.location.origin + "/"));
+  box.replaceChildren(renderMarkdown(unwrap(text), `${window.location.origin}/`));
   // the guide's own "# quaero API" heading is the section's
   const first = box.querySelector("h1");
   if (first) first.remove();

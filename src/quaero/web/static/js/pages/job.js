@@ -227,19 +227,22 @@ export function jobPage(view, params, query) {
       });
     }
     updateBar(bar, c);
-    counts.replaceChildren(...["total", ...STATUSES].map((k) => {
-      const label = [h("strong", {}, fmtNumber(c[k] || 0)), ` ${k}`];
-      const attn = (k === "failed" || k === "cancelled") && c[k] > 0;
-      return c.total
-        ? h("button", {
-          type: "button",
-          class: `count count-${k}${attn ? " count-attention" : ""}`,
-          "aria-pressed": String(state.childStatus === (k === "total" ? "" : k)),
+    // buttons made once and updated in place: a live update never steals the focus
+    for (const k of ["total", ...STATUSES]) {
+      let b = counts.querySelector(`.count-${k}`);
+      if (!b) {
+        b = h("button", {
+          type: "button", class: `count count-${k}`,
           title: k === "total" ? "Show all children" : `Show the ${k} children`,
           onclick: () => filterChildren(k === "total" ? "" : k),
-        }, label)
-        : h("span", { class: `count count-${k}` }, label);
-    }));
+        }, h("strong", {}), ` ${k}`);
+        counts.append(b);
+      }
+      b.querySelector("strong").textContent = fmtNumber(c[k] || 0);
+      b.classList.toggle("count-attention", (k === "failed" || k === "cancelled") && c[k] > 0);
+      b.setAttribute("aria-pressed", String(state.childStatus === (k === "total" ? "" : k)));
+      b.disabled = !c.total;
+    }
     if (status) {
       const cell = head.querySelector(".status-cell");
       if (cell && (!cell.firstChild || cell.firstChild.dataset.status !== status)) cell.replaceChildren(badge(status));
