@@ -223,6 +223,23 @@ def test_leaf_job_shows_its_own_progress_and_duration(
     shot(page, artifacts_dir, "console-leaf-1366.png")
     call(server, f"/api/jobs/{job['id']}/cancel", "POST")
     own.locator(".badge").get_by_text("cancelled").wait_for()
+    # the jobs table shows a leaf's own progress too, not "0 pending, 0 running, ..."
+    leaf2 = call(
+        server,
+        "/api/jobs",
+        "POST",
+        {"job_type": "steps", "name": "leaf two", "config": {"total": 40, "sleep_ms": 100}},
+    )
+    page.goto(f"{server.url}/#/jobs")
+    cell = page.locator(f'tr[data-job-id="{leaf2["id"]}"] .progress-text')
+    cell.get_by_text(re.compile(r"^\d+ of 40 · step \d+ of 40$")).wait_for()
+    first = cell.inner_text()
+    page.wait_for_function(  # it moves live
+        '([id, t]) => document.querySelector(`tr[data-job-id="${id}"] .progress-text`)'
+        ".textContent !== t",
+        arg=[leaf2["id"], first],
+    )
+    cell.get_by_text("40 of 40 · step 40 of 40").wait_for()
 
 
 def test_dark_mode(browser: Any, picky: tuple[ServerProcess, int], artifacts_dir: Path) -> None:

@@ -9,7 +9,7 @@ import { api } from "../api.js";
 import { live } from "../live.js";
 import {
   STATUSES, TERMINAL, badge, countsOf, debounce, durationOf, fmtDuration, fmtNumber, fmtTime, h,
-  markSorted, notice, pager, progressBar, progressNodes, sortHeader, updateBar,
+  markSorted, notice, pager, progressBar, progressNodes, sortHeader, throttle, updateBar,
 } from "../util.js";
 import { jobActions } from "./actions.js";
 
@@ -116,10 +116,22 @@ export function jobsPage(view, _params, query) {
     }
   }
 
+  /** A leaf's own progress: "3 of 10 · message", or its state in words. */
+  function ownText(job) {
+    const p = job.progress;
+    if (p) {
+      const of = typeof p.total === "number" && p.total > 0 ? ` of ${fmtNumber(p.total)}` : " done";
+      return `${fmtNumber(p.current)}${of}${p.message ? ` · ${p.message}` : ""}`;
+    }
+    return "no children";
+  }
+
   function renderRow(job) {
     const c = countsOf(job);
+    // a job that may still spawn children keeps the counts' text until it is known a leaf
+    const leaf = !c.total && !job.waiting_for_children && (Boolean(job.progress) || TERMINAL.has(job.overall_status));
     const progressCell = h("td", { class: "col-progress progress-cell", dataset: { testid: "progress" } },
-      h("span", { class: "progress-text" }, progressNodes(c, (st) => `#/jobs/${job.id}?status=${st}`)),
+      h("span", { class: "progress-text" }, leaf ? ownText(job) : progressNodes(c, (st) => `#/jobs/${job.id}?status=${st}`)),
       progressBar(c),
     );
     if (!c.total) progressCell.classList.add("no-children");
@@ -222,6 +234,7 @@ export function jobsPage(view, _params, query) {
     }
   }
   const reload = debounce(load, 250);
+  const progressRefresh = new Map();
 
   function onProgress(p) {
     const row = state.rows.get(p.job_id);
@@ -272,6 +285,13 @@ export function jobsPage(view, _params, query) {
         if (state.offset === 0) reload();
         else loadStats();
         break;
+      case "job_progress":
+        // a top-level leaf reported progress: its row follows, at most once a second
+        if (state.rows.has(p.job_id)) {
+          if (!progressRefresh.has(p.job_id)) progressRefresh.set(p.job_id, throttle(() => refreshRow(p.job_id), 1000));
+          progressRefresh.get(p.job_id)();
+        }
+        break;
       case "job_deleted":
         if (state.rows.has(p.job_id)) reload();
         break;
@@ -294,7 +314,7 @@ export function jobsPage(view, _params, query) {
     live.open({
       after: page ? page.seq : undefined,
       filter: {
-        types: ["parent_job_progress", "job_status_change", "job_created", "job_deleted", "document_saved"],
+        types: ["parent_job_progress", "job_status_change", "job_created", "job_deleted", "document_saved", "job_progress"],
         topLevel: true,
       },
       onEvent,
@@ -312,5 +332,12 @@ export function jobsPage(view, _params, query) {
     }
   }, 1000);
 
-  return { destroy() { live.close(); reload.cancel(); clearInterval(ticker); } };
+  return {
+    destroy() {
+      live.close();
+      reload.cancel();
+      clearInterval(ticker);
+      for (const t of progressRefresh.values()) t.cancel();
+    },
+  };
 }
