@@ -485,6 +485,15 @@ def test_crawl_children_documents_and_readable_errors(
     links = page.locator(".details dd", has_text="on the page")
     links.wait_for()
     assert "followed" not in links.inner_text()
+    shot(page, artifacts_dir, "console-page-document-1366.png")
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, artifacts_dir, "console-page-document-390.png")
+    page.goto(f"{server.url}/#/jobs/{crawl_id}")
+    page.locator(".children-table tbody tr").first.wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, artifacts_dir, "console-crawl-390.png")
+    page.set_viewport_size(DESKTOP)
 
     # "← Documents" keeps the search it came from; a search with no results offers a way out
     page.goto(f"{server.url}/#/documents?q=omicron")

@@ -63,17 +63,17 @@ export function schedulesPage(view) {
       h("td", { class: "col-name" },
         h("strong", {}, d.name), h("span", { class: "muted def-id" }, ` ${d.id}`),
         d.description ? h("span", { class: "hint def-description" }, d.description) : ""),
-      h("td", { class: "col-type" }, d.job_type),
-      h("td", {}, d.schedule ? [h("code", {}, d.schedule), h("span", { class: "hint" }, ` ${d.timezone}`)] : h("span", { class: "muted" }, "by hand only")),
-      h("td", { class: "next-cell" }, d.next_run_at
+      h("td", { class: "col-type", dataset: { label: "Type" } }, d.job_type),
+      h("td", { dataset: { label: "Schedule" } }, d.schedule ? [h("code", {}, d.schedule), h("span", { class: "hint" }, ` ${d.timezone}`)] : h("span", { class: "muted" }, "by hand only")),
+      h("td", { class: "next-cell", dataset: { label: "Next start" } }, d.next_run_at
         ? [fmtTime(d.next_run_at), h("span", { class: "hint" }, ` (${relative(d.next_run_at)})`)]
         : h("span", { class: "muted" }, d.schedule && !d.enabled ? "disabled" : "—")),
-      h("td", { class: "last-cell" }, last
+      h("td", { class: "last-cell", dataset: { label: "Last run" } }, last
         ? [h("a", { href: `#/jobs/${last.id}` }, `#${last.id}`), " ", badge(last.overall_status), " ",
           h("span", { class: "hint" }, fmtTime(last.created_at))]
         : h("span", { class: "muted" }, "never ran"),
         active && (!last || active !== last.id) ? h("span", { class: "hint" }, " · running ", h("a", { href: `#/jobs/${active}` }, `#${active}`)) : ""),
-      h("td", {}, toggle),
+      h("td", { dataset: { label: "Enabled" } }, toggle),
       h("td", { class: "actions-cell" }, h("div", { class: "actions" },
         h("button", { type: "button", class: "small", "aria-label": `Run ${d.name} now`, onclick: (e) => runNow(d, e.currentTarget) }, "Run now"),
         h("button", { type: "button", class: "small", "aria-label": `Edit ${d.name}`, onclick: () => openEditor(d) }, "Edit"),
