@@ -67,6 +67,7 @@ function route() {
     }
   }
   view.replaceChildren(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/jobs" }, "Back to jobs")));
+  live.open({ filter: { types: ["job_created"], topLevel: true } });
 }
 
 // ----------------------------------------------------------------- connection indicator
