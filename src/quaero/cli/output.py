@@ -118,7 +118,12 @@ def print_rows(
         return
     table = Table(title=title)
     for col in columns:
-        table.add_column(col, overflow="fold" if col in fold else "ellipsis")
+        # long free text folds; short fields (status, times) stay on one line
+        table.add_column(
+            col,
+            overflow="fold" if col in fold else "ellipsis",
+            no_wrap=col in ("id", "status", "duration", "created", "next run", "docs"),
+        )
     for row in rows:
         table.add_row(*(_flat(v) for v in row))
     Console().print(table)
