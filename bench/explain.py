@@ -27,9 +27,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from quaero import App, Settings  # noqa: E402
-from quaero.jobs.models import NewJob  # noqa: E402
-from quaero.jobs.worker_registry import WorkerInfo  # noqa: E402
+from quaero import App, Settings
+from quaero.jobs.models import NewJob
+from quaero.jobs.worker_registry import WorkerInfo
 
 # the child's fields by i % 100 (i = 1..N); the first 64 children run instead
 SELECT_CHILD = """

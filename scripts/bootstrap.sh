@@ -54,7 +54,46 @@ pip_quiet() {
         die "pip $* failed"
     fi
 }
-pip_quiet install -q -r "${lock}"
+# pip with its output condensed to one line per package, so a first install (about a
+# minute) shows what it is doing; the full output is printed if it fails.
+condense() {
+    local total=$1 n=0 line name
+    while IFS= read -r line; do
+        case ${line} in
+        Collecting* | Requirement\ already\ satisfied*)
+            n=$((n + 1))
+            name=${line#Collecting }
+            name=${name#Requirement already satisfied: }
+            name=${name%% *}
+            if [[ -t 2 ]]; then
+                printf '\r\033[K  [%d/%d] %s' "${n}" "${total}" "${name}" >&2
+            else
+                printf '  [%d/%d] %s\n' "${n}" "${total}" "${name}" >&2
+            fi
+            ;;
+        Installing\ collected\ packages*)
+            if [[ -t 2 ]]; then printf '\r\033[K' >&2; fi
+            log "unpacking and installing..."
+            ;;
+        esac
+    done
+    if [[ -t 2 ]]; then printf '\r\033[K' >&2; fi
+    return 0
+}
+pip_progress() {
+    local total=$1 status=0
+    shift
+    "${venv}/bin/python" -m pip "$@" 2>&1 | tee "${pip_log}" | condense "${total}" || status=$?
+    if [[ ${status} -ne 0 ]]; then
+        cat "${pip_log}" >&2
+        die "pip $* failed"
+    fi
+}
+packages="$(grep -cvE '^[[:space:]]*(#|$)' "${lock}" || true)"
+log "installing ${packages} packages from requirements.lock (about a minute the first time)"
+pip_progress "${packages}" install -r "${lock}"
+log "installing quaero itself (editable) with its dev tools"
 pip_quiet install -q -e '.[dev]'
+log "done: ${venv}"
 
 printf '%s\n' "${want}" >"${stamp}"

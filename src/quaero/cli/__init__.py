@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import completion as _completion  # noqa: F401
 from . import crawl as _crawl  # noqa: F401
 from . import db as _db  # noqa: F401
 from . import definitions as _definitions  # noqa: F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections import Counter
 from typing import Any
 
 import click
@@ -14,6 +15,7 @@ from ..documents.models import MARK_END, MARK_START
 from ..jobs.models import Job, JobStatus
 from .live import watch_job
 from .main import JOB_ID, OFFSET, Ctx, cli, fail, make_app, print_json, run_async
+from .output import failure_reasons, reasons_text
 
 __all__ = ["crawl", "docs", "search"]
 
@@ -167,15 +169,27 @@ def crawl(
             final = await app.store.get_job(job.id)
             assert final is not None
             s = summary(final, time.monotonic() - started)
+            reasons: Counter[str] = (
+                await failure_reasons(app.store, final.id) if final.children.failed else Counter()
+            )
+            s["failed_by_reason"] = dict(reasons)
             if as_json:
                 print_json(s)
             else:
-                reasons = ", ".join(f"{k} {v}" for k, v in s["skipped_by_reason"].items()) or "none"
+                skips = ", ".join(f"{k} {v}" for k, v in s["skipped_by_reason"].items()) or "none"
                 click.echo(
                     f"crawl {final.id} {final.status.value}: {s['documents']} documents, "
                     f"{s['completed']} completed, {s['failed']} failed, {s['skipped']} skipped "
-                    f"({reasons}) in {s['seconds']:.1f}s ({s['pages_per_second']} pages/s)"
+                    f"({skips}) in {s['seconds']:.1f}s ({s['pages_per_second']} pages/s)"
                 )
+                if reasons:
+                    click.echo(f"failed: {reasons_text(reasons)}")
+                if "ssrf_blocked" in reasons:
+                    click.echo(
+                        "some pages are on private or local addresses, which a crawl refuses"
+                        " by default: pass --allow-private-networks to crawl them",
+                        err=True,
+                    )
                 if final.status is JobStatus.CANCELLED:
                     click.echo(
                         "interrupted: crawl cancelled; documents saved so far are kept", err=True
@@ -259,13 +273,18 @@ def docs_show(ctx: Ctx, ref: str, as_json: bool) -> None:
 @click.option("--crawl", "crawl_id", type=JOB_ID)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--offset", type=OFFSET, default=0)
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def docs_ls(ctx: Ctx, crawl_id: int | None, limit: int, offset: int) -> None:
+def docs_ls(ctx: Ctx, crawl_id: int | None, limit: int, offset: int, as_json: bool) -> None:
     """List documents, newest first."""
 
     async def go() -> None:
         async with make_app(ctx) as app:
             page = await app.store.list_documents(limit, offset, crawl_id)
+        if as_json:
+            items = [d.to_dict(with_markdown=False) for d in page.items]
+            print_json({"items": items, "total": page.total})
+            return
         click.echo(f"{page.total} document(s)")
         for d in page.items:
             click.echo(f"{d.id:>6}  {d.word_count:>6} words  {d.url}  {d.title}")
@@ -274,7 +293,7 @@ def docs_ls(ctx: Ctx, crawl_id: int | None, limit: int, offset: int) -> None:
 
 
 @docs.command("rm")
-@click.option("--crawl", "crawl_id", type=int, required=True, help="The crawl's job id.")
+@click.option("--crawl", "crawl_id", type=JOB_ID, required=True, help="The crawl's job id.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def docs_rm(ctx: Ctx, crawl_id: int, yes: bool) -> None:

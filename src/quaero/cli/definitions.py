@@ -8,12 +8,11 @@ from pathlib import Path
 
 import click
 import tomli_w
-from rich.console import Console
-from rich.table import Table
 
 from ..definitions import Catalog, DefinitionNotFound, JobDefinition
 from ..jobs.models import iso, job_to_dict, redact_config
 from .main import Ctx, cli, fail, make_app, print_json, run_async
+from .output import print_rows
 
 __all__ = ["defs"]
 
@@ -55,16 +54,19 @@ def ls(ctx: Ctx, as_json: bool) -> None:
             }
         )
         return
-    table = Table(title=f"{len(catalog.definitions)} definition(s) in {catalog.directory}")
-    for col in ("id", "name", "type", "schedule", "next run"):
-        table.add_column(col)
+    rows = []
     for d in catalog.definitions:
         schedule = "-"
         if d.schedule is not None:
             schedule = d.schedule + ("" if d.timezone == "UTC" else f" ({d.timezone})")
             schedule += "" if d.enabled else " (disabled)"
-        table.add_row(d.id, d.name, d.job_type, schedule, _when(d.next_run(now)))
-    Console().print(table)
+        rows.append((d.id, d.name, d.job_type, schedule, _when(d.next_run(now))))
+    print_rows(
+        f"{len(catalog.definitions)} definition(s) in {catalog.directory}",
+        ("id", "name", "type", "schedule", "next run"),
+        rows,
+        fold=("name",),
+    )
     _print_errors(catalog)
 
 
@@ -123,13 +125,23 @@ def run(ctx: Ctx, definition_id: str, as_json: bool) -> None:
 
 @defs.command("validate")
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help='{"valid": [...], "errors": [...]}')
 @click.pass_obj
-def validate(ctx: Ctx, directory: str | None) -> None:
+def validate(ctx: Ctx, directory: str | None, as_json: bool) -> None:
     """Check every definition file in DIRECTORY (default [jobs] definitions_dir) against
     the registered job types; exit 1 listing each bad file."""
     if directory is not None and not Path(directory).is_dir():
         fail(f"{directory} is not a directory")
     catalog = _catalog(ctx, directory)
+    if as_json:
+        print_json(
+            {
+                "directory": str(catalog.directory),
+                "valid": [d.id for d in catalog.definitions],
+                "errors": [{"file": f, "error": e} for f, e in sorted(catalog.errors.items())],
+            }
+        )
+        sys.exit(1 if catalog.errors else 0)
     for d in catalog.definitions:
         click.echo(f"ok     {catalog.directory / (d.id + '.toml')}")
     for name, error in sorted(catalog.errors.items()):

@@ -14,6 +14,7 @@ from ..jobs.worker import Worker
 from ..jobs.worker_registry import served_types
 from .live import watch_job
 from .main import Ctx, cli, fail, make_app, print_json, run_async
+from .output import children_text
 
 __all__ = ["run"]
 
@@ -102,7 +103,8 @@ def run(
                 print_json(job_to_dict(final))
             else:
                 d = job_to_dict(final)
-                click.echo(f"job {final.id} {d['overall_status']}: {d['progress_text']}")
+                text = children_text(final.children) if final.children.total else "no children"
+                click.echo(f"job {final.id} {d['overall_status']}: {text}")
                 if final.error:
                     click.echo(f"error: {final.error}", err=True)
             if stopper in done:

@@ -241,6 +241,8 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
     return {
         "url": final_url,
         "status": page.status,
+        "bytes": page.size,
+        "title": extracted.title,
         "document_id": saved.id,
         "links_found": len(extracted.links),
         "links_followed": links_followed,

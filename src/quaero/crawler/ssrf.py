@@ -52,6 +52,14 @@ _EXTRA_BLOCKED_V4 = (
 )
 
 
+#: how a user lets a crawl reach private addresses (ends every refusal's message)
+ALLOW_HINT = (
+    "to crawl private or local addresses, tick “Allow private networks” in the New crawl"
+    " form, pass --allow-private-networks to quaero crawl, or set"
+    " allow_private_networks: true in the crawl's config"
+)
+
+
 class BlockedAddressError(OSError):
     """A host resolved to (or is) an address the SSRF guard refuses.
 
@@ -61,7 +69,9 @@ class BlockedAddressError(OSError):
     """
 
     def __init__(self, host: str, address: str) -> None:
-        super().__init__(f"refusing to connect to {host!r}: {address} is not a public address")
+        super().__init__(
+            f"refusing to connect to {host!r}: {address} is not a public address ({ALLOW_HINT})"
+        )
         self.host = host
         self.address = address
 

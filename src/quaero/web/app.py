@@ -118,8 +118,17 @@ def _mount_dashboard(api: FastAPI) -> None:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
     @api.get("/docs", include_in_schema=False)
-    async def api_docs() -> FileResponse:
-        return FileResponse(STATIC_DIR / "docs.html", headers={"Cache-Control": "no-cache"})
+    async def api_docs() -> RedirectResponse:
+        return RedirectResponse("/#/api")
+
+    @api.get("/docs/api.md", include_in_schema=False)
+    async def api_guide() -> FileResponse:
+        # docs/api.md, linked into the package (static/api.md) so an install has it too
+        return FileResponse(
+            STATIC_DIR / "api.md",
+            media_type="text/markdown; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     @api.get("/jobs", include_in_schema=False)
     async def jobs_redirect() -> RedirectResponse:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from quaero.app import App
@@ -10,6 +12,8 @@ from quaero.errors import StoreError
 from quaero.web import create_app
 
 from .conftest import Web, open_web
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def test_lifespan_opens_and_closes_the_app(web_settings: Settings) -> None:
@@ -77,10 +81,14 @@ async def test_openapi_and_docs(web: Web) -> None:
         assert p in paths, p
     assert {"get", "post"} <= set(paths["/api/jobs"])
     assert "delete" in paths["/api/jobs/{job_id}"]
-    r = await web.client.get("/docs")
-    assert r.status_code == 200 and "/openapi.json" in r.text
-    assert "http://" not in r.text and "https://" not in r.text  # no CDN
-    assert (await web.client.get("/static/js/apidocs.js")).status_code == 200
+    r = await web.client.get("/docs", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/#/api"  # the dashboard's page
+    guide = await web.client.get("/docs/api.md")
+    assert guide.status_code == 200 and guide.headers["content-type"].startswith("text/markdown")
+    assert guide.text == (ROOT / "docs" / "api.md").read_text()  # docs/api.md, as is
+    js = await web.client.get("/static/js/apidocs.js")
+    assert js.status_code == 200 and "/openapi.json" in js.text
+    assert "http://" not in js.text and "https://" not in js.text  # no CDN
 
 
 async def test_dashboard_is_served_without_cdn(web: Web) -> None:

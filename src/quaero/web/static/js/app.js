@@ -5,6 +5,7 @@
 // registerPage({path: "#/documents", pattern: /^#\/documents$/, title: "Documents", nav: true, render}).
 
 import { setToken } from "./api.js";
+import { apiDocsPage } from "./apidocs.js";
 import { live } from "./live.js";
 import { h } from "./util.js";
 import "./pages/crawl.js"; // registers the "crawl" job form
@@ -12,6 +13,7 @@ import { documentPage, documentsPage } from "./pages/documents.js";
 import { jobPage } from "./pages/job.js";
 import { jobsPage } from "./pages/jobs.js";
 import { newJobPage } from "./pages/new.js";
+import { schedulesPage } from "./pages/schedules.js";
 
 const routes = [];
 
@@ -20,8 +22,8 @@ export function registerPage(route) {
   renderNav();
 }
 
-registerPage({ path: "#/jobs", pattern: /^#\/(jobs)?$/, title: "Jobs", nav: true, render: jobsPage });
-registerPage({ path: "#/jobs/", pattern: /^#\/jobs\/(\d+)$/, title: "Job", render: jobPage });
+registerPage({ path: "#/jobs", pattern: /^#\/(jobs)?$/, title: "Jobs", nav: true, ownLive: true, render: jobsPage });
+registerPage({ path: "#/jobs/", pattern: /^#\/jobs\/(\d+)$/, title: "Job", ownLive: true, render: jobPage });
 registerPage({ path: "#/new", pattern: /^#\/new$/, title: "New job", nav: true, render: newJobPage });
 registerPage({
   path: "#/crawl/new", pattern: /^#\/crawl\/new$/, title: "New crawl", nav: true,
@@ -29,6 +31,8 @@ registerPage({
 });
 registerPage({ path: "#/documents", pattern: /^#\/documents$/, title: "Documents", nav: true, render: documentsPage });
 registerPage({ path: "#/documents/", pattern: /^#\/documents\/(\d+)$/, title: "Document", render: documentPage });
+registerPage({ path: "#/schedules", pattern: /^#\/schedules$/, title: "Schedules", nav: true, ownLive: true, render: schedulesPage });
+registerPage({ path: "#/api", pattern: /^#\/api$/, title: "API", nav: true, render: apiDocsPage });
 
 const view = document.getElementById("view");
 let current = null;
@@ -42,7 +46,6 @@ function renderNav() {
       href: r.path,
       "aria-current": here === r.path || here.startsWith(`${r.path}/`) ? "page" : false,
     }, r.title)),
-    h("a", { href: "/docs" }, "API"),
   );
 }
 
@@ -58,10 +61,13 @@ function route() {
     if (match) {
       document.title = `${r.title} · quaero`;
       current = r.render(view, match, query);
+      // pages without a live stream of their own still show whether the server is live
+      if (!r.ownLive) live.open({ filter: { types: ["job_created"], topLevel: true } });
       return;
     }
   }
   view.replaceChildren(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/jobs" }, "Back to jobs")));
+  live.open({ filter: { types: ["job_created"], topLevel: true } });
 }
 
 // ----------------------------------------------------------------- connection indicator
@@ -76,7 +82,6 @@ const LABELS = {
 };
 live.onState((state) => {
   conn.dataset.state = state;
-  conn.hidden = state === "idle"; // pages without a live stream (forms) show nothing
   conn.textContent = LABELS[state] || state;
   const down = state === "offline" || state === "reconnecting";
   banner.hidden = !down;
@@ -101,6 +106,18 @@ document.getElementById("token-cancel").addEventListener("click", () => dialog.c
 document.getElementById("token-form").addEventListener("submit", () => {
   setToken(tokenInput.value.trim());
   route();
+});
+
+// "/" focuses the page's search box (as on GitHub, GitLab...), unless typing already
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+  const box = view.querySelector('input[type="search"]');
+  if (!box) return;
+  e.preventDefault();
+  box.focus();
+  box.select();
 });
 
 window.addEventListener("hashchange", route);

@@ -80,7 +80,8 @@ export class Live {
 
   connect() {
     if (!this.spec) return;
-    this.setState(this.everConnected || this.retries ? "reconnecting" : "connecting");
+    // a new page's first connection is "connecting"; only a lost one is "reconnecting"
+    this.setState(this.retries ? "reconnecting" : "connecting");
     let ws;
     try {
       ws = new WebSocket(this.url());

@@ -161,7 +161,13 @@ export function crawlPanel(jobId) {
 
   function render(c) {
     for (const key of ["discovered", "pending", "running", "completed", "failed", "skipped", "documents"]) {
-      statMap.get(key).textContent = fmtNumber(c[key]);
+      const el = statMap.get(key);
+      if (key === "failed" && c.failed > 0) {
+        // the failed pages are one click away, as on every job page
+        el.replaceChildren(h("a", { href: `#/jobs/${jobId}?status=failed`, class: "count-link count-link-failed" }, fmtNumber(c[key])));
+      } else {
+        el.textContent = fmtNumber(c[key]);
+      }
     }
     reasons.textContent = reasonText(c.skipped_by_reason);
     discovery.textContent = c.discovery_open ? "Discovery open" : "Discovery closed";
@@ -179,7 +185,10 @@ export function crawlPanel(jobId) {
       failBody.replaceChildren(...page.items.map((f) => h("tr", { dataset: { jobId: f.job_id } },
         h("td", { class: "col-url" }, h("a", { href: `#/jobs/${f.job_id}` }, f.url || f.name)),
         h("td", {}, h("code", { class: "reason" }, f.reason)),
-        h("td", { class: "error-text" }, f.message),
+        h("td", { class: "error-text" }, f.message,
+          f.reason === "ssrf_blocked" && !/allow/i.test(f.message)
+            ? h("span", { class: "hint" }, " To crawl private addresses, start the crawl again with “Allow private networks” ticked (CLI: quaero crawl --allow-private-networks).")
+            : ""),
         h("td", { class: "col-time col-optional" }, fmtTime(f.completed_at)))));
       failEmpty.hidden = page.total > 0;
       failTable.hidden = page.total === 0;

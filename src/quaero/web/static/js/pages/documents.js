@@ -7,6 +7,35 @@ import { renderMarkdown, safeUrl } from "../markdown.js";
 import { debounce, fmtNumber, fmtTime, h, notice, pager } from "../util.js";
 
 const PAGE_SIZE = 20;
+const BACK_KEY = "quaero.documentsHash";
+
+/** Where "← Documents" goes: the list (search, crawl, page) last shown in this tab. */
+function documentsHash() {
+  try {
+    const hash = sessionStorage.getItem(BACK_KEY);
+    if (hash && hash.startsWith("#/documents")) return hash;
+  } catch {
+    /* storage off: the plain list */
+  }
+  return "#/documents";
+}
+
+function rememberDocumentsHash(hash) {
+  try {
+    sessionStorage.setItem(BACK_KEY, hash);
+  } catch {
+    /* storage off */
+  }
+}
+
+/** "6 links on the page, 2 of them new pages for the crawl" (what links_* mean). */
+export function linksText(found, followed) {
+  if (!found) return "No links on the page.";
+  const links = `${fmtNumber(found)} link${found === 1 ? "" : "s"} on the page`;
+  if (!followed) return `${links}; none added to the crawl (already queued, out of scope, too deep or over the page budget).`;
+  if (followed === found) return `${links}; all added to the crawl as new pages.`;
+  return `${links}; ${fmtNumber(followed)} added to the crawl as new pages, the rest already queued, out of scope, too deep or over the page budget.`;
+}
 
 /**
  * A search snippet as nodes: the server sends escaped text with matches in <mark>.
@@ -42,7 +71,7 @@ export function documentsPage(view, _params, query) {
   const results = h("ol", { class: "doc-results", "aria-label": "Documents" });
   const pagerBox = h("div");
   const input = h("input", {
-    id: "doc-q", type: "search", name: "q", value: state.q, autocomplete: "off",
+    id: "doc-q", type: "search", name: "q", value: state.q, autocomplete: "off", "aria-keyshortcuts": "/",
     placeholder: "Words to search for…", "aria-describedby": "doc-q-hint",
   });
   const live = debounce(() => setQuery(input.value), 300);
@@ -55,9 +84,10 @@ export function documentsPage(view, _params, query) {
   h("button", { type: "submit", class: "primary" }, "Search"),
   h("span", { class: "hint", id: "doc-q-hint" }, "Every word must match; titles rank higher."));
   const scope = h("p", { class: "crumbs" });
+  const empty = h("div", { class: "empty", hidden: true });
   view.replaceChildren(
     h("div", { class: "page-head" }, h("h1", {}, "Documents")),
-    scope, form, msg, status, results, pagerBox,
+    scope, form, msg, status, empty, results, pagerBox,
   );
 
   function setQuery(value) {
@@ -75,6 +105,7 @@ export function documentsPage(view, _params, query) {
     if (state.jobId) p.set("job_id", String(state.jobId));
     if (state.offset) p.set("offset", String(state.offset));
     const hash = `#/documents${p.toString() ? `?${p}` : ""}`;
+    rememberDocumentsHash(hash);
     if (window.location.hash !== hash) history.replaceState(null, "", hash);
   }
 
@@ -119,7 +150,25 @@ export function documentsPage(view, _params, query) {
       status.textContent = state.q
         ? `${n} result${page.total === 1 ? "" : "s"} for “${state.q}”`
         : `${n} document${page.total === 1 ? "" : "s"}${state.jobId ? "" : ", newest first"}`;
-      if (!page.total && !state.q) status.textContent = "No documents yet: start a crawl to fetch some.";
+      empty.hidden = page.total > 0;
+      empty.replaceChildren();
+      if (!page.total && state.q) {
+        status.textContent = `No results for “${state.q}”`;
+        empty.append(
+          h("p", {}, `No document${state.jobId ? ` of crawl #${state.jobId}` : ""} contains every word of “${state.q}”. ` +
+            "Try fewer or other words."),
+          h("button", { type: "button", class: "primary", onclick: () => { input.value = ""; setQuery(""); input.focus(); } },
+            "Clear the search"),
+          state.jobId ? [" ", h("a", { class: "button", href: `#/documents?q=${encodeURIComponent(state.q)}` }, "Search all documents")] : "",
+        );
+      } else if (!page.total) {
+        status.textContent = state.jobId ? `Crawl #${state.jobId} has saved no documents yet.` : "No documents yet.";
+        empty.append(
+          h("p", {}, state.jobId ? "Its pages may still be running, or they all failed." : "Documents are the pages a crawl saves."),
+          h("a", { class: "button primary", href: state.jobId ? `#/jobs/${state.jobId}` : "#/crawl/new" },
+            state.jobId ? `Open crawl #${state.jobId}` : "Start a crawl"),
+        );
+      }
       pagerBox.replaceChildren(page.total > PAGE_SIZE ? pager({
         offset: state.offset, limit: PAGE_SIZE, total: page.total, label: "Result pages",
         onPage: (o) => { state.offset = o; syncUrl(); load(); window.scrollTo(0, 0); },
@@ -133,6 +182,7 @@ export function documentsPage(view, _params, query) {
     }
   }
 
+  syncUrl();
   load();
   if (!state.q) input.focus();
   return { destroy() { live.cancel(); } };
@@ -156,7 +206,7 @@ export function documentPage(view, params) {
     },
   }, "Show markdown source");
   view.replaceChildren(
-    h("p", { class: "crumbs" }, h("a", { href: "#/documents" }, "← Documents")),
+    h("p", { class: "crumbs" }, h("a", { href: documentsHash(), class: "back-documents" }, "← Documents")),
     head, msg,
     h("section", { class: "card", "aria-label": "About this document" }, meta),
     h("section", { class: "card doc-body" },
@@ -175,7 +225,8 @@ export function documentPage(view, params) {
         ...row("Fetched", fmtTime(doc.fetched_at)),
         ...row("Words", fmtNumber(doc.word_count)),
         ...(doc.language ? row("Language", doc.language) : []),
-        ...row("Links", `${fmtNumber(doc.links_found)} found, ${fmtNumber(doc.links_followed)} followed`),
+        ...row("Links", linksText(doc.links_found, doc.links_followed)),
+        ...(doc.status_code ? row("HTTP status", String(doc.status_code)) : []),
         ...row("Crawls", doc.job_ids.length
           ? doc.job_ids.flatMap((j, k) => [k ? ", " : "", h("a", { href: `#/jobs/${j}` }, `#${j}`)])
           : "—"),

@@ -4,8 +4,8 @@
 import { api } from "../api.js";
 import { live } from "../live.js";
 import {
-  STATUSES, badge, countsOf, fmtNumber, fmtTime, h, notice, pager, progressBar,
-  progressText, throttle, updateBar,
+  STATUSES, TERMINAL, badge, countsOf, durationOf, fmtBytes, fmtDuration, fmtNumber, fmtTime, h,
+  markSorted, notice, pager, progressBar, progressNodes, sortHeader, throttle, updateBar,
 } from "../util.js";
 import { jobActions } from "./actions.js";
 import { crawlPanel } from "./crawl.js";
@@ -15,12 +15,15 @@ const LOG_PAGE = 200;
 const MAX_LOG_LINES = 5000;
 const LEVELS = ["debug", "info", "warning", "error"];
 
-export function jobPage(view, params) {
+export function jobPage(view, params, query) {
   const id = Number(params[1]);
+  const wanted = (query && query.get("status")) || "";
   const state = {
     job: null,
-    childStatus: "",
+    childStatus: STATUSES.includes(wanted) ? wanted : "",
     childOffset: 0,
+    orderBy: "id",
+    direction: "asc",
     level: "info",
     aggregated: false,
     olderCursor: null,
@@ -33,8 +36,13 @@ export function jobPage(view, params) {
   const progressText_ = h("p", { class: "progress-text big-progress", dataset: { testid: "job-progress" } });
   const bar = progressBar({ total: 0 });
   const counts = h("div", { class: "counts" });
+  const ownPanel = h("div", { class: "own-progress", dataset: { testid: "own-progress" }, hidden: true });
+  const childPanel = h("div", { class: "child-progress" }, progressText_, bar, counts);
   const configPre = h("pre", { class: "code", tabindex: 0 });
   const childrenBody = h("tbody");
+  const childHead = h("thead");
+  const childTable = h("table", { class: "children-table", "aria-label": "Children" }, childHead, childrenBody);
+  const childEmpty = h("div", { class: "empty empty-small", hidden: true });
   const childPager = h("div");
   const childSection = h("section", { class: "card", "aria-labelledby": "children-title" });
   const crawlSlot = h("div");
@@ -51,30 +59,25 @@ export function jobPage(view, params) {
   });
   const childStatusSelect = h("select", {
     id: "child-status",
-    onchange: () => { state.childStatus = childStatusSelect.value; state.childOffset = 0; loadChildren(); },
-  }, h("option", { value: "" }, "All statuses"), STATUSES.map((s) => h("option", { value: s }, s)));
+    onchange: () => filterChildren(childStatusSelect.value),
+  }, h("option", { value: "" }, "All statuses"), STATUSES.map((s) => h("option", { value: s, selected: s === state.childStatus }, s)));
 
   childSection.append(
     h("div", { class: "section-head" },
       h("h2", { id: "children-title" }, "Children"),
       h("div", { class: "inline-field" }, h("label", { for: "child-status" }, "Status"), childStatusSelect),
     ),
-    h("div", { class: "table-wrap" }, h("table", { class: "children-table", "aria-label": "Children" },
-      h("thead", {}, h("tr", {},
-        h("th", { scope: "col" }, "ID"), h("th", { scope: "col" }, "Name"),
-        h("th", { scope: "col" }, "Status"), h("th", { scope: "col", class: "col-num" }, "Attempts"),
-        h("th", { scope: "col", class: "col-time col-optional" }, "Started"),
-        h("th", { scope: "col", class: "col-time" }, "Finished"), h("th", { scope: "col" }, "Error"),
-      )),
-      childrenBody)),
+    childEmpty,
+    h("div", { class: "table-wrap" }, childTable),
     childPager,
   );
 
+  const crumbs = h("p", { class: "crumbs" }, h("a", { href: "#/jobs" }, "← Jobs"));
   view.replaceChildren(
-    h("p", { class: "crumbs" }, h("a", { href: "#/jobs" }, "← Jobs")),
+    crumbs,
     head, msg,
     h("section", { class: "card", "aria-labelledby": "progress-title" },
-      h("h2", { id: "progress-title" }, "Progress"), progressText_, bar, counts),
+      h("h2", { id: "progress-title" }, "Progress"), ownPanel, childPanel),
     crawlSlot,
     h("div", { class: "two-col" },
       h("section", { class: "card", "aria-labelledby": "details-title" }, h("h2", { id: "details-title" }, "Details"), details),
@@ -94,38 +97,23 @@ export function jobPage(view, params) {
       logBox),
   );
 
+  function isCrawl() {
+    return state.job && state.job.job_type === "crawl";
+  }
+
   function renderJob(job) {
+    const first = !state.job;
+    const statusChanged = !state.job || state.job.overall_status !== job.overall_status ||
+      state.job.status !== job.status;
     state.job = job;
     document.title = `${job.name || job.job_type} · quaero`;
-    head.replaceChildren(
-      h("h1", {}, job.name || job.job_type, " ", h("span", { class: "muted" }, `#${job.id}`)),
-      h("div", { class: "page-head-actions" },
-        h("span", { class: "status-cell" }, badge(job.overall_status)),
-        jobActions(job, {
-          onDone: (kind, result) => {
-            if (kind === "rerun") window.location.hash = `#/jobs/${result.id}`;
-            else if (kind === "delete") window.location.hash = "#/jobs";
-            else refreshJob();
-          },
-          onError: (e) => notice(msg, e),
-        })),
-    );
-    renderProgress(countsOf(job), job.progress_text, job.overall_status);
-    const row = (k, v) => [h("dt", {}, k), h("dd", {}, v)];
-    const link = (jobId) => (jobId ? h("a", { href: `#/jobs/${jobId}` }, `#${jobId}`) : "—");
-    details.replaceChildren(
-      ...row("Type", job.job_type),
-      ...row("Stored status", job.status),
-      ...row("Attempts", `${job.attempts} of ${job.max_attempts}`),
-      ...row("Created", fmtTime(job.created_at)),
-      ...row("Started", fmtTime(job.started_at)),
-      ...row("Finished", fmtTime(job.completed_at)),
-      ...row("Documents", fmtNumber(job.result_count)),
-      ...row("Parent", link(job.parent_id)),
-      ...row("Root", job.root_id === job.id ? "this job" : link(job.root_id)),
-      ...(job.progress ? row("Own progress", `${job.progress.current}/${job.progress.total ?? "?"} ${job.progress.message || ""}`) : []),
-      ...(job.error ? row("Error", h("span", { class: "error-text" }, job.error)) : []),
-    );
+    if (first || statusChanged) renderHead(job);
+    if (first) {
+      renderCrumbs(job);
+      renderChildHead();
+    }
+    renderProgress(countsOf(job), job.overall_status);
+    renderDetails(job);
     configPre.textContent = JSON.stringify(job.config, null, 2);
     childSection.hidden = !job.children.total;
     if (job.crawl) {
@@ -137,14 +125,127 @@ export function jobPage(view, params) {
     }
   }
 
-  function renderProgress(c, text, status) {
-    progressText_.textContent = text || progressText(c);
+  function renderHead(job) {
+    head.replaceChildren(
+      h("h1", {}, job.name || job.job_type, " ", h("span", { class: "muted" }, `#${job.id}`)),
+      h("div", { class: "page-head-actions" },
+        h("span", { class: "status-cell" }, badge(job.overall_status)),
+        jobActions(job, {
+          onDone: (kind, result) => {
+            if (kind === "rerun") window.location.hash = `#/jobs/${result.id}`;
+            else if (kind === "delete") window.location.hash = job.parent_id ? `#/jobs/${job.parent_id}` : "#/jobs";
+            else refreshJob();
+          },
+          onError: (e) => notice(msg, e),
+        })),
+    );
+  }
+
+  /** A child's way back is its parent (named), then the jobs list. */
+  async function renderCrumbs(job) {
+    if (!job.parent_id) return;
+    let parentName = `job #${job.parent_id}`;
+    try {
+      const parent = await api(`/api/jobs/${job.parent_id}`);
+      parentName = `${parent.name || parent.job_type} #${parent.id}`;
+    } catch {
+      /* deleted parent: the id still names it */
+    }
+    crumbs.replaceChildren(
+      h("a", { href: `#/jobs/${job.parent_id}`, class: "back-parent" }, `← ${parentName}`),
+      h("span", { class: "muted" }, " · "),
+      h("a", { href: "#/jobs" }, "All jobs"),
+    );
+  }
+
+  function renderDetails(job) {
+    const row = (k, v, testid) => [h("dt", {}, k), h("dd", testid ? { dataset: { testid } } : {}, v)];
+    const link = (jobId) => (jobId ? h("a", { href: `#/jobs/${jobId}` }, `#${jobId}`) : "—");
+    const own = job.status !== job.overall_status
+      ? row("Own work", `${job.status}${job.waiting_for_children ? ", waiting for its children" : ""}`)
+      : [];
+    details.replaceChildren(
+      ...row("Type", job.job_type),
+      ...own,
+      ...row("Attempts", `${fmtNumber(job.attempts)} of ${fmtNumber(job.max_attempts)}`),
+      ...row("Created", fmtTime(job.created_at)),
+      ...row("Started", fmtTime(job.started_at)),
+      ...row("Finished", fmtTime(job.completed_at)),
+      ...row("Duration", fmtDuration(durationOf(job)), "duration"),
+      ...(job.result_count || job.crawl ? row("Documents", fmtNumber(job.result_count), "details-documents") : []),
+      ...row("Parent", link(job.parent_id)),
+      ...row("Root", job.root_id === job.id ? "this job" : link(job.root_id)),
+      ...(job.error ? row("Error", h("span", { class: "error-text" }, job.error)) : []),
+    );
+  }
+
+  /** Show the children with this status (from a count or the select). */
+  function filterChildren(status) {
+    state.childStatus = status;
+    state.childOffset = 0;
+    childStatusSelect.value = status;
+    const hash = `#/jobs/${id}${status ? `?status=${status}` : ""}`;
+    if (window.location.hash !== hash) history.replaceState(null, "", hash);
+    loadChildren().then(() => childSection.scrollIntoView({ block: "start" }));
+  }
+
+  /** A leaf job: its own state, duration and reported progress (no children to count). */
+  function renderOwn(job) {
+    const p = job.progress || null;
+    const parts = [badge(job.overall_status), " ", h("span", { dataset: { testid: "own-duration" } },
+      job.started_at ? `${TERMINAL.has(job.overall_status) ? "ran" : "running for"} ${fmtDuration(durationOf(job))}` : "not started yet")];
+    const lines = [h("p", { class: "big-progress" }, parts)];
+    if (p) {
+      const total = typeof p.total === "number" && p.total > 0 ? p.total : null;
+      lines.push(h("p", { class: "own-progress-text", dataset: { testid: "own-progress-text" } },
+        total ? `${fmtNumber(p.current)} of ${fmtNumber(total)}` : `${fmtNumber(p.current)} done`,
+        p.message ? ` · ${p.message}` : ""));
+      if (total) {
+        const pct = Math.min(100, Math.floor((p.current / total) * 1000) / 10);
+        const b = progressBar({ total: 1 });
+        updateBar(b, { total, completed: Math.min(p.current, total) });
+        b.setAttribute("aria-label", `${fmtNumber(p.current)} of ${fmtNumber(total)} (${pct}%)`);
+        lines.push(b);
+      }
+    } else if (!TERMINAL.has(job.overall_status)) {
+      lines.push(h("p", { class: "hint" }, job.started_at ? "It has not reported progress." : "Waiting for a worker."));
+    }
+    if (job.error) lines.push(h("p", { class: "error-text" }, job.error));
+    ownPanel.replaceChildren(...lines);
+  }
+
+  function renderProgress(c, status) {
+    const leaf = !c.total && state.job && !state.job.waiting_for_children;
+    ownPanel.hidden = !leaf;
+    childPanel.hidden = leaf;
+    if (leaf) renderOwn(state.job);
+    progressText_.replaceChildren(...progressNodes(c, (st) => `#/jobs/${id}?status=${st}`));
+    for (const a of progressText_.querySelectorAll("a")) {
+      a.addEventListener("click", (e) => {
+        e.preventDefault();
+        filterChildren(a.classList.contains("count-link-failed") ? "failed" : "cancelled");
+      });
+    }
     updateBar(bar, c);
-    counts.replaceChildren(...["total", ...STATUSES].map((k) =>
-      h("span", { class: `count count-${k}` }, h("strong", {}, fmtNumber(c[k] || 0)), ` ${k}`)));
+    // buttons made once and updated in place: a live update never steals the focus
+    for (const k of ["total", ...STATUSES]) {
+      let b = counts.querySelector(`.count-${k}`);
+      if (!b) {
+        b = h("button", {
+          type: "button", class: `count count-${k}`,
+          title: k === "total" ? "Show all children" : `Show the ${k} children`,
+          onclick: () => filterChildren(k === "total" ? "" : k),
+        }, h("strong", {}), ` ${k}`);
+        counts.append(b);
+      }
+      b.querySelector("strong").textContent = fmtNumber(c[k] || 0);
+      b.classList.toggle("count-attention", (k === "failed" || k === "cancelled") && c[k] > 0);
+      b.setAttribute("aria-pressed", String(state.childStatus === (k === "total" ? "" : k)));
+      b.disabled = !c.total;
+    }
     if (status) {
       const cell = head.querySelector(".status-cell");
-      if (cell) cell.replaceChildren(badge(status));
+      if (cell && (!cell.firstChild || cell.firstChild.dataset.status !== status)) cell.replaceChildren(badge(status));
     }
   }
 
@@ -156,11 +257,52 @@ export function jobPage(view, params) {
     }
   }
 
+  function renderChildHead() {
+    const reload = () => { state.childOffset = 0; loadChildren(); };
+    const crawlCols = isCrawl();
+    childHead.replaceChildren(h("tr", {},
+      sortHeader("ID", "id", state, reload, { class: "col-id" }),
+      sortHeader(crawlCols ? "URL" : "Name", "name", state, reload),
+      sortHeader("Status", "status", state, reload),
+      crawlCols ? [
+        h("th", { scope: "col", class: "col-num", title: "HTTP status" }, "HTTP"),
+        h("th", { scope: "col", class: "col-num col-optional" }, "Size"),
+        h("th", { scope: "col", class: "col-optional" }, "Title"),
+      ] : h("th", { scope: "col", class: "col-num col-optional" }, "Attempts"),
+      h("th", { scope: "col", class: "col-num col-duration" }, "Duration"),
+      sortHeader("Finished", "completed_at", state, reload, { class: "col-time" }),
+      h("th", { scope: "col" }, "Error"),
+    ));
+  }
+
+  function childRow(c) {
+    const r = c.result && typeof c.result === "object" ? c.result : {};
+    const name = isCrawl() && typeof r.document_id === "number"
+      ? h("a", { href: `#/documents/${r.document_id}`, title: "Read the saved document" }, c.name)
+      : c.name;
+    return h("tr", { dataset: { jobId: c.id } },
+      h("td", { class: "col-num col-id" }, h("a", { href: `#/jobs/${c.id}`, "aria-label": `Job ${c.id}` }, String(c.id))),
+      h("td", { class: isCrawl() ? "col-url" : "col-name" }, name),
+      h("td", {}, badge(c.overall_status)),
+      isCrawl() ? [
+        h("td", { class: "col-num http-cell" }, typeof r.status === "number" ? String(r.status) : "—"),
+        h("td", { class: "col-num col-optional size-cell" }, typeof r.bytes === "number" ? fmtBytes(r.bytes) : "—"),
+        h("td", { class: "col-optional title-cell" }, typeof r.title === "string" ? r.title : ""),
+      ] : h("td", { class: "col-num col-optional" }, fmtNumber(c.attempts)),
+      h("td", { class: "col-num col-duration" }, fmtDuration(durationOf(c))),
+      h("td", { class: "col-time" }, fmtTime(c.completed_at)),
+      h("td", { class: "error-text" }, c.error || ""),
+    );
+  }
+
   async function loadChildren() {
     if (!state.job || !state.job.children.total) return;
     try {
       const page = await api(`/api/jobs/${id}/children`, {
-        params: { status: state.childStatus, limit: CHILD_PAGE, offset: state.childOffset },
+        params: {
+          status: state.childStatus, limit: CHILD_PAGE, offset: state.childOffset,
+          order_by: state.orderBy, direction: state.direction,
+        },
       });
       if (page.children_pruned) {
         // retention pruned them: the counts above are the summary they left
@@ -170,24 +312,34 @@ export function jobPage(view, params) {
         childPager.replaceChildren();
         return;
       }
-      childrenBody.replaceChildren(...page.items.map((c) => h("tr", { dataset: { jobId: c.id } },
-        h("td", { class: "col-num" }, h("a", { href: `#/jobs/${c.id}` }, String(c.id))),
-        h("td", {}, c.name),
-        h("td", {}, badge(c.overall_status)),
-        h("td", { class: "col-num" }, String(c.attempts)),
-        h("td", { class: "col-time col-optional" }, fmtTime(c.started_at)),
-        h("td", { class: "col-time" }, fmtTime(c.completed_at)),
-        h("td", { class: "error-text" }, c.error || ""),
-      )));
-      childPager.replaceChildren(pager({
+      markSorted(childTable, state);
+      childrenBody.replaceChildren(...page.items.map(childRow));
+      childTable.parentElement.hidden = page.total === 0;
+      childEmpty.hidden = page.total > 0;
+      if (!page.total) {
+        childEmpty.replaceChildren(
+          h("p", {}, state.childStatus
+            ? `No ${state.childStatus} children${TERMINAL.has(state.job.overall_status) ? "" : " yet"}.`
+            : "No children yet."),
+          state.childStatus
+            ? h("button", { type: "button", class: "primary", onclick: () => filterChildren("") }, "Show all children")
+            : "",
+        );
+      }
+      childPager.replaceChildren(page.total > CHILD_PAGE ? pager({
         offset: state.childOffset, limit: CHILD_PAGE, total: page.total, label: "Children pages",
         onPage: (o) => { state.childOffset = o; loadChildren(); },
-      }));
+      }) : "");
+      for (const b of counts.querySelectorAll("button.count")) {
+        const k = b.classList.contains("count-total") ? "" : b.className.match(/count-(\w+)/)[1];
+        b.setAttribute("aria-pressed", String(k === state.childStatus));
+      }
     } catch (err) {
       notice(msg, `Could not load children: ${err.detail || err.message}`);
     }
   }
   const refreshChildren = throttle(loadChildren, 1000);
+  const refreshSoon = throttle(() => refreshJob(), 1000);
 
   function logLine(e) {
     const who = e.job_id !== id ? h("a", { class: "log-job", href: `#/jobs/${e.job_id}` }, `#${e.job_id}`) : "";
@@ -256,12 +408,13 @@ export function jobPage(view, params) {
   function onEvent(m) {
     const p = m.payload;
     if (m.type === "parent_job_progress" && p.job_id === id) {
-      renderProgress(countsOf(p), p.progress_text, p.status);
       if (state.job) {
         state.job.children = countsOf(p);
         childSection.hidden = !p.total_children;
       }
+      renderProgress(countsOf(p), p.status);
       refreshChildren();
+      refreshSoon(); // Details (documents, times) follow within a second
       if (crawl) crawl.onProgress(countsOf(p));
     } else if (m.type === "job_status_change") {
       if (p.job_id === id) refreshJob();
@@ -298,10 +451,21 @@ export function jobPage(view, params) {
     follow(logPage);
   })();
 
+  // a running job's Duration counts up
+  const ticker = setInterval(() => {
+    const job = state.job;
+    if (!job || !job.started_at || job.completed_at) return;
+    const cell = details.querySelector("[data-testid=duration]");
+    if (cell) cell.textContent = fmtDuration(durationOf(job));
+    if (!ownPanel.hidden) renderOwn(job);
+  }, 1000);
+
   return {
     destroy() {
       live.close();
       refreshChildren.cancel();
+      refreshSoon.cancel();
+      clearInterval(ticker);
       tail.cancel();
       if (crawl) crawl.destroy();
     },

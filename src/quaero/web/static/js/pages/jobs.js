@@ -8,8 +8,8 @@
 import { api } from "../api.js";
 import { live } from "../live.js";
 import {
-  STATUSES, TERMINAL, badge, countsOf, debounce, fmtNumber, fmtTime, h, notice, pager,
-  progressBar, progressText, updateBar,
+  STATUSES, TERMINAL, badge, countsOf, debounce, durationOf, fmtDuration, fmtNumber, fmtTime, h,
+  markSorted, notice, pager, progressBar, progressNodes, sortHeader, throttle, updateBar,
 } from "../util.js";
 import { jobActions } from "./actions.js";
 
@@ -24,9 +24,13 @@ export function jobsPage(view, _params, query) {
   const state = {
     status: query.get("status") || "",
     q: query.get("q") || "",
+    jobType: query.get("job_type") || "",
     offset: Number(query.get("offset")) || 0,
+    orderBy: query.get("order_by") || "id",
+    direction: query.get("direction") || "desc",
     rows: new Map(),
   };
+  const resort = () => { state.offset = 0; syncUrl(); load(); };
   const msg = h("div", { class: "messages" });
   const stats = h("p", { class: "stats", "aria-live": "polite" });
   const tbody = h("tbody");
@@ -38,24 +42,35 @@ export function jobsPage(view, _params, query) {
     h("option", { value: "" }, "All statuses"),
     STATUSES.map((s) => h("option", { value: s, selected: s === state.status }, s)),
   );
+  const typeSelect = h(
+    "select",
+    { id: "filter-type", name: "job_type", onchange: () => { state.jobType = typeSelect.value; state.offset = 0; syncUrl(); load(); } },
+    h("option", { value: "" }, "All types"),
+    state.jobType ? h("option", { value: state.jobType, selected: true }, state.jobType) : "",
+  );
+  api("/api/job-types").then((t) => {
+    typeSelect.replaceChildren(h("option", { value: "" }, "All types"),
+      ...t.items.map((name) => h("option", { value: name, selected: name === state.jobType }, name)));
+  }).catch(() => { /* the filter keeps what the URL gave */ });
   const search = h("input", {
     id: "filter-q", type: "search", name: "q", value: state.q, placeholder: "Name contains…",
     oninput: debounce(() => { state.q = search.value.trim(); state.offset = 0; syncUrl(); load(); }, 300),
+    "aria-keyshortcuts": "/",
   });
   const table = h(
     "table",
     { class: "jobs-table", "aria-label": "Top-level jobs" },
     h("thead", {}, h("tr", {},
-      h("th", { scope: "col" }, "ID"),
-      h("th", { scope: "col" }, "Name"),
-      h("th", { scope: "col", class: "col-type" }, "Type"),
-      h("th", { scope: "col" }, "Status"),
+      sortHeader("ID", "id", state, resort, { class: "col-id" }),
+      sortHeader("Name", "name", state, resort),
+      sortHeader("Type", "job_type", state, resort, { class: "col-type" }),
+      sortHeader("Status", "status", state, resort),
       h("th", { scope: "col", class: "col-progress" }, "Progress"),
-      h("th", { scope: "col", class: "col-num", title: "Documents saved" }, "Docs"),
-      h("th", { scope: "col", class: "col-time" }, "Created"),
-      h("th", { scope: "col", class: "col-time col-optional" }, "Started"),
-      h("th", { scope: "col", class: "col-time col-optional" }, "Finished"),
-      h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
+      sortHeader("Docs", "result_count", state, resort, { class: "col-num col-docs", title: "Documents saved" }),
+      h("th", { scope: "col", class: "col-num col-duration" }, "Duration"),
+      sortHeader("Created", "created_at", state, resort, { class: "col-time" }),
+      sortHeader("Finished", "completed_at", state, resort, { class: "col-time col-optional" }),
+      h("th", { scope: "col", class: "col-actions" }, h("span", { class: "sr-only" }, "Actions")),
     )),
     tbody,
   );
@@ -70,6 +85,7 @@ export function jobsPage(view, _params, query) {
     stats,
     h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
       h("label", { for: "filter-status" }, "Status"), statusSelect,
+      h("label", { for: "filter-type" }, "Type"), typeSelect,
       h("label", { for: "filter-q" }, "Search"), search,
     ),
     msg,
@@ -82,7 +98,10 @@ export function jobsPage(view, _params, query) {
     const p = new URLSearchParams();
     if (state.status) p.set("status", state.status);
     if (state.q) p.set("q", state.q);
+    if (state.jobType) p.set("job_type", state.jobType);
     if (state.offset) p.set("offset", String(state.offset));
+    if (state.orderBy !== "id") p.set("order_by", state.orderBy);
+    if (state.direction !== "desc") p.set("direction", state.direction);
     const hash = `#/jobs${p.toString() ? `?${p}` : ""}`;
     if (window.location.hash !== hash) history.replaceState(null, "", hash);
   }
@@ -97,25 +116,38 @@ export function jobsPage(view, _params, query) {
     }
   }
 
+  /** A leaf's own progress: "3 of 10 · message", or its state in words. */
+  function ownText(job) {
+    const p = job.progress;
+    if (p) {
+      const of = typeof p.total === "number" && p.total > 0 ? ` of ${fmtNumber(p.total)}` : " done";
+      return `${fmtNumber(p.current)}${of}${p.message ? ` · ${p.message}` : ""}`;
+    }
+    return "no children";
+  }
+
   function renderRow(job) {
     const c = countsOf(job);
+    // a job that may still spawn children keeps the counts' text until it is known a leaf
+    const leaf = !c.total && !job.waiting_for_children && (Boolean(job.progress) || TERMINAL.has(job.overall_status));
     const progressCell = h("td", { class: "col-progress progress-cell", dataset: { testid: "progress" } },
-      h("span", { class: "progress-text" }, job.progress_text),
+      h("span", { class: "progress-text" }, leaf ? ownText(job) : progressNodes(c, (st) => `#/jobs/${job.id}?status=${st}`)),
       progressBar(c),
     );
     if (!c.total) progressCell.classList.add("no-children");
     const tr = h("tr", { dataset: { jobId: job.id } },
-      h("td", { class: "col-num" }, String(job.id)),
+      h("td", { class: "col-num col-id" }, String(job.id)),
       h("td", { class: "col-name" }, h("a", { href: `#/jobs/${job.id}` }, job.name || job.job_type)),
       h("td", { class: "col-type" }, job.job_type),
       h("td", { class: "status-cell" }, badge(job.overall_status)),
       progressCell,
-      h("td", { class: "col-num docs-cell" }, fmtNumber(job.result_count)),
+      h("td", { class: "col-num col-docs docs-cell" }, fmtNumber(job.result_count)),
+      h("td", { class: "col-num col-duration duration-cell" }, fmtDuration(durationOf(job))),
       h("td", { class: "col-time" }, fmtTime(job.created_at)),
-      h("td", { class: "col-time col-optional started-cell" }, fmtTime(job.started_at)),
       h("td", { class: "col-time col-optional finished-cell" }, fmtTime(job.completed_at)),
-      h("td", { class: "actions-cell" }, jobActions(job, { compact: true, onDone: afterAction, onError: (e) => notice(msg, e) })),
+      h("td", { class: "col-actions actions-cell" }, jobActions(job, { compact: true, onDone: afterAction, onError: (e) => notice(msg, e) })),
     );
+    if (job.error) tr.querySelector(".col-name").append(h("span", { class: "row-error error-text", title: job.error }, job.error));
     return tr;
   }
 
@@ -126,13 +158,14 @@ export function jobsPage(view, _params, query) {
   }
 
   function render(page) {
+    markSorted(table, state);
     state.rows.clear();
     tbody.replaceChildren(...page.items.map((job) => {
       const tr = renderRow(job);
       state.rows.set(job.id, { tr, job });
       return tr;
     }));
-    const filtered = state.status || state.q;
+    const filtered = state.status || state.q || state.jobType;
     empty.hidden = page.total > 0;
     empty.replaceChildren();
     if (!page.total && !filtered) {
@@ -142,7 +175,10 @@ export function jobsPage(view, _params, query) {
         h("button", { type: "button", class: "primary big", onclick: runDemo }, "Run a demo job"),
       );
     } else if (!page.total) {
-      empty.append(h("p", {}, "No jobs match these filters."));
+      empty.append(
+        h("p", {}, `No jobs match ${[state.status && `status “${state.status}”`, state.jobType && `type “${state.jobType}”`, state.q && `“${state.q}”`].filter(Boolean).join(" and ")}.`),
+        h("button", { type: "button", class: "primary", onclick: clearFilters }, "Clear the filters"),
+      );
     }
     table.hidden = page.total === 0;
     pagerBox.replaceChildren(page.total > PAGE_SIZE ? pager({
@@ -151,12 +187,26 @@ export function jobsPage(view, _params, query) {
     }) : "");
   }
 
+  function clearFilters() {
+    state.status = "";
+    state.q = "";
+    state.jobType = "";
+    state.offset = 0;
+    statusSelect.value = "";
+    typeSelect.value = "";
+    search.value = "";
+    syncUrl();
+    load();
+    search.focus();
+  }
+
   async function loadStats() {
     try {
       const s = await api("/api/jobs/stats");
       const t = s.top_level;
-      stats.textContent = `${fmtNumber(t.total)} top-level job${t.total === 1 ? "" : "s"}: ${t.running} running, ${t.pending} pending, ` +
-        `${t.completed} completed, ${t.failed} failed, ${t.cancelled} cancelled · ${fmtNumber(s.all.total)} jobs in all trees`;
+      const n = (k) => fmtNumber(t[k] || 0);
+      stats.textContent = `${n("total")} top-level job${t.total === 1 ? "" : "s"}: ${n("running")} running, ${n("pending")} pending, ` +
+        `${n("completed")} completed, ${n("failed")} failed, ${n("cancelled")} cancelled · ${fmtNumber(s.all.total)} jobs in all trees`;
     } catch {
       /* shown by load() */
     }
@@ -169,8 +219,8 @@ export function jobsPage(view, _params, query) {
     try {
       const page = await api("/api/jobs", {
         params: {
-          parent_id: "root", status: state.status, q: state.q,
-          limit: PAGE_SIZE, offset: state.offset,
+          parent_id: "root", status: state.status, q: state.q, job_type: state.jobType,
+          limit: PAGE_SIZE, offset: state.offset, order_by: state.orderBy, direction: state.direction,
         },
       });
       if (loading !== mine) return null;
@@ -184,13 +234,14 @@ export function jobsPage(view, _params, query) {
     }
   }
   const reload = debounce(load, 250);
+  const progressRefresh = new Map();
 
   function onProgress(p) {
     const row = state.rows.get(p.job_id);
     if (!row) return;
     const c = countsOf(p);
     const cell = row.tr.querySelector(".progress-cell");
-    cell.querySelector(".progress-text").textContent = p.progress_text || progressText(c);
+    cell.querySelector(".progress-text").replaceChildren(...progressNodes(c, (st) => `#/jobs/${p.job_id}?status=${st}`));
     cell.classList.toggle("no-children", !c.total);
     updateBar(cell.querySelector(".bar"), c);
     setStatus(row, p.status);
@@ -234,6 +285,13 @@ export function jobsPage(view, _params, query) {
         if (state.offset === 0) reload();
         else loadStats();
         break;
+      case "job_progress":
+        // a top-level leaf reported progress: its row follows, at most once a second
+        if (state.rows.has(p.job_id)) {
+          if (!progressRefresh.has(p.job_id)) progressRefresh.set(p.job_id, throttle(() => refreshRow(p.job_id), 1000));
+          progressRefresh.get(p.job_id)();
+        }
+        break;
       case "job_deleted":
         if (state.rows.has(p.job_id)) reload();
         break;
@@ -256,7 +314,7 @@ export function jobsPage(view, _params, query) {
     live.open({
       after: page ? page.seq : undefined,
       filter: {
-        types: ["parent_job_progress", "job_status_change", "job_created", "job_deleted", "document_saved"],
+        types: ["parent_job_progress", "job_status_change", "job_created", "job_deleted", "document_saved", "job_progress"],
         topLevel: true,
       },
       onEvent,
@@ -265,5 +323,21 @@ export function jobsPage(view, _params, query) {
     });
   })();
 
-  return { destroy() { live.close(); reload.cancel(); } };
+  // running jobs' Duration counts up (client-side from started_at; no polling)
+  const ticker = setInterval(() => {
+    for (const { tr, job } of state.rows.values()) {
+      if (job.started_at && !job.completed_at) {
+        tr.querySelector(".duration-cell").textContent = fmtDuration(durationOf(job));
+      }
+    }
+  }, 1000);
+
+  return {
+    destroy() {
+      live.close();
+      reload.cancel();
+      clearInterval(ticker);
+      for (const t of progressRefresh.values()) t.cancel();
+    },
+  };
 }

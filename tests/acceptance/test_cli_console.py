@@ -1,0 +1,288 @@
+"""The CLI as an operator's console (issue 10), through the real ``quaero`` command:
+``jobs ls`` (error column, whole values off a TTY), ``jobs show`` (JSON config, duration,
+children), ``--json``, ``jobs logs --follow`` live from another process, the crawl bar
+on a terminal with a robots.txt warning that must not land inside it, the bar's ETA,
+failures by reason, and shell completion.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import http.server
+import json
+import os
+import pty
+import re
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+QUAERO = str(Path(sys.executable).with_name("quaero"))
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def quaero(db: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [QUAERO, "--db", db, *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/q.db"
+
+
+def test_jobs_ls_show_and_json(db: str) -> None:
+    long_name = "https://docs.example.com/" + "/".join(f"section-{i}" for i in range(25))
+    failed = quaero(
+        db, "run", "noop", "--name", long_name, "--config", '{"fail_rate": 1}', "--wait"
+    )
+    assert failed.returncode == 1
+    done = quaero(
+        db,
+        "run",
+        "fanout",
+        "--config",
+        '{"children": 3, "child_config": {"sleep_ms": 1}}',
+        "--wait",
+    )
+    assert done.returncode == 0
+
+    # piped: a header, then whole rows, tab-separated; the error column is there
+    ls = quaero(db, "jobs", "ls")
+    assert ls.returncode == 0
+    lines = ls.stdout.splitlines()
+    header = lines[0].split("\t")
+    assert header == [
+        "id",
+        "name",
+        "type",
+        "status",
+        "progress",
+        "docs",
+        "duration",
+        "created",
+        "error",
+    ]
+    rows = {r.split("\t")[0]: dict(zip(header, r.split("\t"), strict=True)) for r in lines[1:]}
+    assert rows["1"]["name"] == long_name  # not cut at 80 columns
+    assert rows["1"]["status"] == "failed"
+    assert "noop failed on purpose" in rows["1"]["error"]
+    assert rows["2"]["progress"] == "0 pending, 0 running, 3 completed, 0 failed"
+    assert re.fullmatch(r"\d+\.\ds", rows["2"]["duration"])
+
+    show = quaero(db, "jobs", "show", "2")
+    assert show.returncode == 0
+    out = show.stdout
+    assert "stored" not in out.lower()
+    assert re.search(r"^\s+duration: \d+\.\ds$", out, re.M), out
+    assert re.search(r"^\s+children: 3 \(0 pending, 0 running, 3 completed, 0 failed\)$", out, re.M)
+    config_text = out.split("config: ", 1)[1]
+    assert json.loads(config_text) == {"children": 3, "child_config": {"sleep_ms": 1}}
+    assert "'" not in config_text  # JSON, not a Python repr
+
+    shown = json.loads(quaero(db, "jobs", "show", "2", "--json").stdout)
+    assert shown["children"]["completed"] == 3 and shown["duration_seconds"] >= 0
+    log_lines = quaero(db, "jobs", "logs", "2", "--json").stdout.splitlines()
+    first = json.loads(log_lines[0])
+    assert first["job_id"] == 2 and first["message"].startswith("Job created")
+    rerun = json.loads(quaero(db, "jobs", "rerun", "2", "--json").stdout)
+    assert rerun["job_type"] == "fanout" and rerun["id"] == 3 + 3  # after 3 children
+    cancel = json.loads(quaero(db, "jobs", "cancel", str(rerun["id"]), "--json").stdout)
+    assert cancel == {"job_id": rerun["id"], "cancelled": 1}
+    deleted = json.loads(quaero(db, "jobs", "delete", str(rerun["id"]), "--json").stdout)
+    assert deleted == {"job_id": rerun["id"], "deleted": 1}
+    assert json.loads(quaero(db, "docs", "ls", "--json").stdout) == {"items": [], "total": 0}
+
+
+def test_defs_validate_json(db: str, tmp_path: Path) -> None:
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    (defs / "good.toml").write_text('job_type = "noop"\n')
+    (defs / "bad.toml").write_text('job_type = "nope"\n')
+    p = quaero(db, "defs", "validate", str(defs), "--json")
+    assert p.returncode == 1
+    out = json.loads(p.stdout)
+    assert out["valid"] == ["good"]
+    assert [e["file"] for e in out["errors"]] == ["bad.toml"]
+    assert "unknown job type 'nope'" in out["errors"][0]["error"]
+
+
+def test_logs_follow_tails_another_process_live(db: str) -> None:
+    started = quaero(db, "run", "noop", "--config", '{"sleep_ms": 300}', "--name", "followed")
+    assert started.returncode == 0
+    follow = subprocess.Popen(
+        [QUAERO, "--db", db, "jobs", "logs", "1", "--follow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    worker = None
+    try:
+        assert follow.stdout is not None
+        first = follow.stdout.readline()
+        assert "Job created" in first  # the existing lines first
+        assert follow.poll() is None  # still following: the job has not run yet
+        worker = subprocess.Popen(
+            [QUAERO, "--db", db, "worker", "--concurrency", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        out, err = follow.communicate(timeout=60)  # it ends by itself when the job ends
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
+    assert follow.returncode == 0, err
+    assert "Status changed: running" in out
+    assert out.rstrip().endswith("Status changed: completed")
+
+
+class _Site(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/robots.txt":
+            time.sleep(1.5)  # answers while the bar is on screen
+            self._send(503, "busy")
+            return
+        if self.path == "/":
+            links = "".join(f'<a href="/p/{i}.html">page {i}</a> ' for i in range(30))
+            self._send(200, f"<html><head><title>Home</title></head><body>{links}</body></html>")
+            return
+        m = re.fullmatch(r"/p/(\d+)\.html", self.path)
+        if m and int(m.group(1)) in (5, 6):
+            self._send(503, "overloaded")
+            return
+        if m:
+            time.sleep(0.1)
+            self._send(200, f"<html><head><title>P{m.group(1)}</title></head><body>x</body></html>")
+            return
+        self._send(404, "no")
+
+    def _send(self, status: int, body: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def site() -> Iterator[str]:
+    server = _Site(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_crawl_bar_with_a_robots_warning_eta_and_failure_reasons(db: str, site: str) -> None:
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "160"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(
+        [
+            QUAERO,
+            "--db",
+            db,
+            "crawl",
+            site,
+            "--depth",
+            "1",
+            "--concurrency",
+            "2",
+            "--max-retries",
+            "0",
+            "--allow-private-networks",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=env,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.stdout is not None
+    stdout = proc.stdout.read().decode()
+    proc.stdout.close()
+    proc.wait(60)
+    raw = b"".join(chunks).decode(errors="replace")
+    text = ANSI.sub("", raw)
+    segments = [s for s in re.split(r"[\r\n]", text) if s.strip()]
+
+    warnings = [s for s in segments if "robots.txt" in s]
+    assert warnings, f"no robots.txt warning in:\n{text}"
+    bars = [s for s in segments if "━" in s]
+    assert bars, f"no progress bar drawn:\n{text}"
+    for line in warnings:
+        # a whole log line of its own: starts with its timestamp, no bar glyph inside
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ WARNING ", line), line
+        assert "━" not in line, line
+    assert any("ETA " in s for s in bars), bars[-3:]
+
+    assert proc.returncode == 1  # two pages failed
+    assert "failed: http_503 \u00d72" in stdout, stdout
+
+
+def test_shell_completion(db: str) -> None:
+    script = quaero(db, "completion", "bash")
+    assert script.returncode == 0 and "_QUAERO_COMPLETE=bash_complete" in script.stdout
+    p = subprocess.run(
+        [QUAERO],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={
+            **os.environ,
+            "_QUAERO_COMPLETE": "bash_complete",
+            "COMP_WORDS": "quaero jobs l",
+            "COMP_CWORD": "2",
+        },
+    )
+    assert p.stdout.split() == ["plain,logs", "plain,ls"]
+
+
+def test_launcher_runs_quaero_from_any_directory(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    venv = Path(os.environ.get("QUAERO_VENV") or root / ".venv")
+    if not (venv / ".quaero-bootstrap").is_file():
+        pytest.skip("no bootstrapped .venv (the launcher would install one)")
+    p = subprocess.run(
+        [str(root / "quaero"), "--db", f"sqlite:///{tmp_path}/l.db", "jobs", "ls", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["total"] == 0
+    assert p.stderr == ""  # a current .venv: the bootstrap says nothing
