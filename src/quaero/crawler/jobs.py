@@ -83,6 +83,7 @@ class Runtimes:
                 raise JobNotFound(crawl_id)
             settings = CrawlSettings.from_config(job.config)
             fetcher = Fetcher(settings.fetch_config())
+            fetcher.throttle.share(self.app.store)  # politeness across processes
             robots = fetcher.robots_cache() if settings.follow_robots_txt else None
             rt = CrawlRuntime(
                 crawl_id,

@@ -20,6 +20,7 @@ from . import sqlite_sql as q
 from .base import LogEntry, check_log_levels, check_specs
 from .sqlite_base import _CHUNK, _chunks, _dumps, _row_to_job
 from .sqlite_documents import SqliteDocuments
+from .sqlite_hosts import SqliteHosts
 from .sqlite_reads import SqliteReads
 from .sqlite_writer import TxContext
 
@@ -28,7 +29,7 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 
-class SqliteStore(SqliteDocuments, SqliteReads):
+class SqliteStore(SqliteDocuments, SqliteReads, SqliteHosts):
     """SQLite (WAL) store at ``sqlite:///path/to/quaero.db`` or a plain path."""
 
     def _load(
