@@ -85,9 +85,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         wait_healthy(url, web, tmp / "serve.log")
         workers = [
-            spawn(
-                ["worker", "--concurrency", str(args.concurrency)], env, tmp / f"worker{i}.log"
-            )
+            spawn(["worker", "--concurrency", str(args.concurrency)], env, tmp / f"worker{i}.log")
             for i in range(args.workers)
         ]
         time.sleep(2)  # the workers open the store and go idle

@@ -11,6 +11,7 @@ same contract.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import signal
@@ -170,10 +171,8 @@ async def test_three_worker_processes_keep_one_delay_per_host(
                         " WHERE job_type = 'crawl_url' AND status = 'running'"
                     )
                     owners.update(r[0] for r in rows if r[0])
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(done.wait(), 0.05)
-                    except TimeoutError:
-                        pass
             finished = time.monotonic()
             final = await app.store.get_job(job.id)
             assert final is not None and final.status is JobStatus.COMPLETED, final
