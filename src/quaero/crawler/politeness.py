@@ -19,7 +19,7 @@ interval apart whatever the processes' scheduling delays; the cost is the
 request's own duration on top of the interval. A caller first takes a slot in
 line (:meth:`~quaero.store.base.Store.reserve_host_slot`, one interval apart,
 so waiting fetches do not stampede), then asks for the host at that time
-(:meth:`~quaero.store.base.Store.acquire_host`, a lease of ``HOLD`` seconds so
+(:meth:`~quaero.store.base.Store.acquire_host`, a lease of ``hold`` seconds so
 that a crashed process frees it). ``defer`` (Retry-After) is recorded in the
 store too. Hosts with no interval cost no database round trip (as before,
 deferrals then stay in the process). The crawl's ``concurrency`` and
@@ -38,7 +38,8 @@ __all__ = ["HostLedger", "HostThrottle"]
 log = logging.getLogger(__name__)
 
 _PRUNE_AT = 10_000
-#: seconds a shared turn is held at most (a request longer than this lets the next start)
+#: seconds a shared turn is held at most by default (a request longer than this lets the
+#: next one start)
 HOLD = 120.0
 #: seconds between asks while another request holds the host (capped to interval / 4)
 POLL = 0.02
@@ -64,16 +65,19 @@ class HostThrottle:
         self._next: dict[str, float] = {}
         self._delays: dict[str, float] = {}
         self._ledger = ledger
+        self.hold = HOLD
         self._pending: set[asyncio.Task[None]] = set()
         #: host -> the token of the shared turn this throttle holds on it
         self._held: dict[str, str] = {}
         #: asks for a shared turn that had to wait again (another request held the host)
         self.polls = 0
 
-    def share(self, ledger: HostLedger | None) -> None:
-        """Take slots of hosts with an interval from ``ledger`` (the store), shared by
-        every process using it; None goes back to this process only."""
+    def share(self, ledger: HostLedger | None, hold: float = HOLD) -> None:
+        """Take turns on hosts with an interval through ``ledger`` (the store), shared by
+        every process using it; None goes back to this process only. ``hold``: seconds
+        a turn lasts at most (at least one request's timeout)."""
         self._ledger = ledger
+        self.hold = hold
 
     def set_delay(self, host: str, delay: float | None) -> None:
         """Set the interval for ``host`` (e.g. a robots.txt ``Crawl-delay``).
@@ -148,7 +152,7 @@ class HostThrottle:
         token = uuid.uuid4().hex
         poll = min(POLL, interval / 4)
         try:
-            while (wait := await ledger.acquire_host(host, token, HOLD, poll)) > 0:
+            while (wait := await ledger.acquire_host(host, token, self.hold, poll)) > 0:
                 self.polls += 1
                 await asyncio.sleep(wait)
         except BaseException:
@@ -174,7 +178,7 @@ class HostThrottle:
         assert self._ledger is not None
         try:
             await self._ledger.release_host(host, token, interval)
-        except Exception as exc:  # the lease runs out after HOLD seconds
+        except Exception as exc:  # the lease runs out after `hold` seconds
             log.warning("could not release the turn on %s: %s", host, exc)
 
     def _prune(self, now: float) -> None:

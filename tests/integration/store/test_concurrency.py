@@ -7,8 +7,6 @@ import asyncio
 import random
 from typing import Any
 
-import pytest
-
 from quaero import App, Settings
 from quaero.events.types import Event
 from quaero.jobs.models import JobStatus, NewJob, StatusChange
