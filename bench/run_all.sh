@@ -11,6 +11,8 @@ $PY bench/crawl_pgdocs.py --concurrency 1 4 16 --scrapy
 echo "== WebSocket: child commit -> progress message, and server CPU with 50 clients"
 $PY bench/ws_latency.py
 $PY bench/ws_cpu.py --watch job --watch jobs
+echo "== SQLite, worker processes -> serve --no-workers -> WebSocket; idle web CPU"
+$PY bench/xproc_latency.py --children 2000 --workers 2
 if [ -n "${QUAERO_TEST_PG_URL:-}" ] || [ -x scripts/pg-start.sh ]; then
   echo "== PostgreSQL fan-out (1/2/4/8 worker processes) beside SQLite"
   [ -n "${QUAERO_TEST_PG_URL:-}" ] || eval "$(scripts/pg-start.sh)"
