@@ -41,8 +41,9 @@ _RESCAN_S = 1.0
 
 
 def wake_dir(db_path: str) -> Path:
-    """The directory of wake-up sockets for the database file ``db_path``."""
-    return Path(os.path.abspath(db_path) + "-wake")
+    """The directory of wake-up sockets for the database file ``db_path`` (symbolic links
+    resolved, so processes opening the file by different paths meet)."""
+    return Path(os.path.realpath(db_path) + "-wake")
 
 
 class WakeSockets:
