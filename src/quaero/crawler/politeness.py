@@ -41,7 +41,8 @@ _PRUNE_AT = 10_000
 #: seconds a shared turn is held at most by default (a request longer than this lets the
 #: next one start)
 HOLD = 120.0
-#: seconds between asks while another request holds the host (capped to interval / 4)
+#: seconds before asking again while another request holds the host (at first; capped
+#: to interval / 4, then doubling up to the interval)
 POLL = 0.02
 
 
@@ -155,6 +156,9 @@ class HostThrottle:
             while (wait := await ledger.acquire_host(host, token, self.hold, poll)) > 0:
                 self.polls += 1
                 await asyncio.sleep(wait)
+                # a slow host: requests longer than the interval leave waiters due; ask
+                # less often the longer the host stays held (at most once per interval)
+                poll = min(2 * poll, max(interval, POLL))
         except BaseException:
             self._release_soon(host, token, interval)  # the store may have granted it
             raise

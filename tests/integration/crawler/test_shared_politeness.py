@@ -47,6 +47,8 @@ class AccessLogSite:
 
     def __init__(self) -> None:
         self.log: list[tuple[float, str]] = []
+        #: when each answer of a /slow/ page was sent
+        self.ends: list[float] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -57,6 +59,11 @@ class AccessLogSite:
     async def _handle(self, request: web.Request) -> web.Response:
         with self._lock:
             self.log.append((time.monotonic(), request.path))
+        if request.path.startswith("/slow/"):
+            await asyncio.sleep(0.15)
+            with self._lock:
+                self.ends.append(time.monotonic())
+            return web.Response(text="<html><body>slow</body></html>", content_type="text/html")
         if request.path == "/robots.txt":
             return web.Response(text="User-agent: *\nAllow: /\n")
         name = request.match_info.get("name", "")
@@ -78,6 +85,7 @@ class AccessLogSite:
         app = web.Application()
         app.router.add_get("/robots.txt", self._handle)
         app.router.add_get("/p/{name}.html", self._handle)
+        app.router.add_get("/slow/{name}.html", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -241,6 +249,37 @@ async def test_two_stores_on_one_sqlite_file_share_the_delay(
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= DELAY, gaps
     assert times[-1] - times[0] <= 1.2 * (n - 1) * DELAY, gaps
+
+
+async def test_one_request_in_flight_and_the_delay_after_its_end(
+    site: AccessLogSite, tmp_path: Path
+) -> None:
+    """Answers slower than the delay: requests never overlap, and each starts at least
+    the delay after the previous one's answer."""
+    url = f"sqlite:///{tmp_path}/q.db"
+    stores = [open_store(url), open_store(url)]
+    for s in stores:
+        await s.open()
+    fetchers = [Fetcher(FetchConfig(min_delay=0.1, allow_private_networks=True)) for _ in stores]
+    try:
+        for f, s in zip(fetchers, stores, strict=True):
+            f.throttle.share(s)
+        await asyncio.gather(
+            *(
+                fetchers[i % 2].fetch(f"http://127.0.0.1:{site.port}/slow/{i}.html")
+                for i in range(6)
+            )
+        )
+    finally:
+        for f in fetchers:
+            await f.close()
+        for s in stores:
+            await s.close()
+    starts = sorted(t for t, _ in site.log)
+    ends = sorted(site.ends)
+    assert len(starts) == len(ends) == 6
+    # the (i+1)-th request arrives at least 0.1 s after the i-th was answered
+    assert all(b - a >= 0.1 for a, b in zip(ends, starts[1:], strict=False)), (starts, ends)
 
 
 def _tails(tmp_path: Path) -> str:
