@@ -21,6 +21,8 @@ if [ -z "${QUAERO_TEST_PG_URL:-}" ] && [ ! -x scripts/pg-start.sh ]; then
 fi
 echo "== dashboard pages of a 20,000-child job in headless Chromium"
 $PY bench/console_pages.py --children 20000 --repeat 5
+echo "== SQLite, worker processes -> serve --no-workers -> WebSocket; idle web CPU"
+$PY bench/xproc_latency.py --children 2000 --workers 2
 if [ -n "${QUAERO_TEST_PG_URL:-}" ] || [ -x scripts/pg-start.sh ]; then
   echo "== PostgreSQL fan-out (1/2/4/8 worker processes) beside SQLite"
   [ -n "${QUAERO_TEST_PG_URL:-}" ] || eval "$(scripts/pg-start.sh)"

@@ -69,7 +69,11 @@ def summary(job: Job, seconds: float) -> dict[str, Any]:
 )
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True)
 @click.option(
-    "--delay", type=click.FloatRange(0), default=0.0, help="Seconds between requests to one host."
+    "--delay",
+    type=click.FloatRange(0),
+    default=0.0,
+    help="Seconds from the end of one request to a host to the start of the next, "
+    "across every worker process on the store (one request to it at a time).",
 )
 @click.option(
     "--timeout", "request_timeout", type=click.FloatRange(0.1), default=30.0, show_default=True

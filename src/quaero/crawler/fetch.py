@@ -278,6 +278,13 @@ class Fetcher:
             except BlockedAddressError as exc:
                 raise FetchError("ssrf_blocked", str(exc), url=url) from None
         await self.throttle.wait(host)
+        try:
+            return await self._send(url, send_credentials, robots_mode)
+        finally:
+            self.throttle.done(host)  # a shared turn on the host ends with the request
+
+    async def _send(self, url: str, send_credentials: bool, robots_mode: bool) -> _Hop:
+        cfg = self.config
         headers = self._credential_headers if send_credentials else self._public_headers
         request = Request("GET", url, headers)
         try:

@@ -83,6 +83,8 @@ class Runtimes:
                 raise JobNotFound(crawl_id)
             settings = CrawlSettings.from_config(job.config)
             fetcher = Fetcher(settings.fetch_config())
+            # politeness across processes; a turn outlasts any one request
+            fetcher.throttle.share(self.app.store, hold=settings.request_timeout + 30)
             robots = fetcher.robots_cache() if settings.follow_robots_txt else None
             rt = CrawlRuntime(
                 crawl_id,

@@ -25,7 +25,6 @@ handler that keeps state derived from events should reload it from the store the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import time
@@ -177,15 +176,22 @@ class EventBus:
         self._task: asyncio.Task[None] | None = None
         #: events delivered by the bus (for metrics)
         self.dispatched = 0
-        #: without the local fast path (PostgreSQL: every commit anywhere is a wake-up),
-        #: reads of the log are at least this far apart, so a burst of commits costs one
-        #: read, not one per commit and per process
+        #: reads of the log on wake-ups from other processes (and without the local fast
+        #: path, PostgreSQL, on every commit) are at least this far apart (seconds), so a
+        #: burst of commits costs one read, not one per commit and per process
         self.min_read_gap = 0.02
+        #: the feeder owes a read of the log (a wake-up or the poll interval passed)
+        self._poll_due = False
+        self._local_fast_path = True
 
     async def start(self, store: Store, local_fast_path: bool = True) -> None:
         """Attach to a store and start at the current end of its log."""
         self.store = store
         self._local_fast_path = local_fast_path
+        if local_fast_path:
+            # SQLite: local commits come by the fast path, so reads of the log only
+            # serve other processes' commits; shorter than PostgreSQL's, for latency
+            self.min_read_gap = min(self.min_read_gap, 0.005)
         self.last_seq = (await store.event_bounds())[1]
         self._task = asyncio.get_running_loop().create_task(
             self._feeder(), name="quaero-event-feed"
@@ -221,10 +227,14 @@ class EventBus:
         """Called with the events of a local commit (never blocks)."""
         if self._local_fast_path:
             self._inbox.append(events)
+        else:
+            self._poll_due = True
         self._wake.set()
 
     def poll(self) -> None:
-        """Ask the feeder to look for events committed by other processes now."""
+        """Ask the feeder to look for events committed by other processes now (the
+        store's ``on_wake``: PostgreSQL ``NOTIFY``, SQLite wake-up sockets)."""
+        self._poll_due = True
         self._wake.set()
 
     def publish(self, events: list[Event]) -> None:
@@ -249,25 +259,33 @@ class EventBus:
                 return
 
     async def _feeder(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_read = 0.0
         while True:
-            if not self._inbox:
-                if self._local_fast_path:
-                    self._wake.clear()
-                with contextlib.suppress(TimeoutError):
+            if not self._inbox and not self._poll_due:
+                # no await between the checks and the clear: a wake-up is never lost
+                self._wake.clear()
+                try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                if not self._local_fast_path:
-                    # cleared before reading, so a wake-up during the read is not lost
-                    self._wake.clear()
+                except TimeoutError:
+                    self._poll_due = True  # the fallback: look at the log anyway
             try:
-                if not self._inbox:
-                    await self._read_until(None)
-                    if not self._local_fast_path:
-                        await asyncio.sleep(self.min_read_gap)
+                if self._inbox:
+                    batch = self._inbox.popleft()
+                    if batch[0].seq > self.last_seq + 1:
+                        await self._read_until(batch[0].seq - 1)
+                    self.publish(batch)
                     continue
-                batch = self._inbox.popleft()
-                if batch[0].seq > self.last_seq + 1:
-                    await self._read_until(batch[0].seq - 1)
-                self.publish(batch)
+                # another process committed (or the poll is due): a burst of commits
+                # elsewhere costs one read per ``min_read_gap``, not one per commit
+                gap = last_read + self.min_read_gap - loop.time()
+                if gap > 0:
+                    await asyncio.sleep(gap)
+                    if self._inbox:
+                        continue  # a local batch came first; it reads any gap itself
+                self._poll_due = False
+                last_read = loop.time()
+                await self._read_until(None)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -546,6 +546,33 @@ class Store(abc.ABC):
     ) -> Page:
         """Documents (without markdown bodies needed) newest first, optionally of one crawl."""
 
+    # --------------------------------------------------------------- politeness
+    # Per-host crawl politeness shared by every process on this store: one request to a
+    # host in flight at a time, the next one at least a delay after it ended. Times are
+    # the store's clock; every answer is a wait in seconds from now.
+    @abc.abstractmethod
+    async def reserve_host_slot(self, host: str, interval: float, lead: float = 0.0) -> float:
+        """Take the next turn to ``host`` in line: its slot is the latest of the host's
+        next slot, the earliest allowed start and ``now + lead``; the next slot moves
+        ``interval`` past it. Returns the wait until the slot (``<= 0``: it has begun).
+        A slot orders the callers; :meth:`acquire_host` is what admits a request."""
+
+    @abc.abstractmethod
+    async def acquire_host(self, host: str, token: str, hold: float, poll: float) -> float:
+        """Start a request to ``host`` as ``token`` if no other request holds the host
+        and its earliest allowed start has passed: returns 0 and holds the host for up
+        to ``hold`` seconds (a lease). Otherwise returns how long to wait before asking
+        again (at most ``poll`` while another request holds the host)."""
+
+    @abc.abstractmethod
+    async def release_host(self, host: str, token: str, interval: float) -> None:
+        """``token``'s request ended: free the host and allow the next request to start
+        ``interval`` seconds from now. No-op if ``token`` does not hold it."""
+
+    @abc.abstractmethod
+    async def defer_host(self, host: str, seconds: float) -> None:
+        """Let no request to ``host`` start in the next ``seconds`` (Retry-After)."""
+
     # --------------------------------------------------------------- events
     @abc.abstractmethod
     async def read_events(

@@ -42,6 +42,7 @@ from .base import LogEntry, Store, check_log_levels, check_specs
 from .migrations import load_migrations
 from .postgres_documents import PgDocuments
 from .postgres_explain import PgExplain
+from .postgres_hosts import PgHosts
 from .postgres_listen import Listener
 from .postgres_reads import PgReads
 from .postgres_retention import PgRetention
@@ -57,7 +58,7 @@ T = TypeVar("T")
 MIGRATION_LOCK = 0x717561_65726F
 
 
-class PostgresStore(PgRetention, PgDocuments, PgExplain, PgReads, Store):
+class PostgresStore(PgRetention, PgDocuments, PgExplain, PgReads, PgHosts, Store):
     """PostgreSQL store at ``postgresql://user@host:port/dbname``."""
 
     dialect = "postgres"

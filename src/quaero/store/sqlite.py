@@ -22,6 +22,7 @@ from .base import LogEntry, check_log_levels, check_specs
 from .sqlite_base import _CHUNK, _chunks, _dumps, _loads, _row_to_job
 from .sqlite_documents import SqliteDocuments
 from .sqlite_explain import SqliteExplain
+from .sqlite_hosts import SqliteHosts
 from .sqlite_reads import SqliteReads
 from .sqlite_retention import SqliteRetention
 from .sqlite_writer import TxContext
@@ -38,7 +39,7 @@ def astuple_counters(c: Counters) -> tuple[int, int, int, int, int, int]:
     return (c.total, c.pending, c.running, c.completed, c.failed, c.cancelled)
 
 
-class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads):
+class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, SqliteHosts):
     """SQLite (WAL) store at ``sqlite:///path/to/quaero.db`` or a plain path."""
 
     def _load(

@@ -23,6 +23,7 @@ from .base import (
 )
 from .migrations import load_migrations
 from .rows import dumps_json, job_from_row
+from .sqlite_wake import WakeSockets, wake_dir
 from .sqlite_writer import TxContext, Writer
 
 __all__ = ["SqliteBase"]
@@ -70,6 +71,7 @@ class SqliteBase(Store):
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._wake: WakeSockets | None = None
 
     # ------------------------------------------------------------------ connections
     def _connect_writer(self) -> sqlite3.Connection:
@@ -144,7 +146,14 @@ class SqliteBase(Store):
             raise StoreError(f"cannot use SQLite database {self.path}: {exc}") from exc
         finally:
             conn.close()
-        self._writer = Writer(self._connect_writer, self._publish, self.busy_timeout_ms / 1000)
+        notify = None
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            self._wake = WakeSockets(wake_dir(self.path), self.on_wake)
+            if self._wake.open():
+                notify = self._wake.notify
+        self._writer = Writer(
+            self._connect_writer, self._publish, self.busy_timeout_ms / 1000, notify
+        )
         self._writer.start()
         self._readers = ThreadPoolExecutor(max_workers=3, thread_name_prefix="quaero-sqlite-read")
 
@@ -180,6 +189,9 @@ class SqliteBase(Store):
             bound = self.busy_timeout_ms / 1000 + CLOSE_TIMEOUT
             await bounded(asyncio.to_thread(writer.stop), bound, "stopping the SQLite writer")
         readers_done = True
+        if self._wake is not None:
+            self._wake.close()
+            self._wake = None
         if self._readers is not None:
             readers, self._readers = self._readers, None
             with self._lock:
@@ -210,6 +222,12 @@ class SqliteBase(Store):
     async def run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` with a read connection on the reader pool."""
         return await self._read(fn)
+
+    @property
+    def wake_sockets(self) -> WakeSockets | None:
+        """This process's cross-process wake-up sockets (None when not available)."""
+        w = self._wake
+        return w if w is not None and w._send is not None else None
 
     @property
     def writer_stats(self) -> tuple[int, int]:

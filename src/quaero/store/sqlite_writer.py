@@ -119,9 +119,13 @@ class Writer:
         connect: Callable[[], sqlite3.Connection],
         on_commit: Callable[[list[Event]], None],
         busy_timeout: float = 30.0,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
+        """``after_commit`` runs on this thread right after each commit that wrote events
+        (the cross-process wake-up: sooner than a hop through the event loop)."""
         self._connect = connect
         self._on_commit = on_commit
+        self._after_commit = after_commit
         self._busy_timeout = busy_timeout
         self._queue: queue.SimpleQueue[_Op[Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="quaero-sqlite-writer", daemon=True)
@@ -238,6 +242,8 @@ class Writer:
         self.longest_commit = max(self.longest_commit, done - committing)
         self.commits += 1
         self.operations += len(ops)
+        if ctx.events and self._after_commit is not None:
+            self._after_commit()
         _deliver(ops, outcomes, ctx.events, self._on_commit)
 
 

@@ -120,10 +120,8 @@ async def test_engine_fanout_with_a_worker_pool(store_url: str) -> None:
         assert final.payload["status"] == job.status.value
 
 
-@pytest.mark.postgres
 async def test_another_process_commit_wakes_this_one(store_url: str, recorder: Recorder) -> None:
-    if not store_url.startswith("postgresql"):
-        pytest.skip("cross-process wake-ups are LISTEN/NOTIFY (SQLite polls)")
+    # PostgreSQL: LISTEN/NOTIFY; SQLite: the wake-up sockets next to the file
     mine = open_store(store_url, on_wake=recorder.on_wake)
     other = open_store(store_url)
     await mine.open()

@@ -46,7 +46,7 @@ export function renderCrawlForm(container) {
     field("max_depth", "Max depth", numberInput(3, 0, 1000), "Links followed from a start URL (0: the start pages only)."),
     field("max_pages", "Max pages", numberInput(1000, 1, 10000000), "The page budget of the whole crawl."),
     field("concurrency", "Concurrency", numberInput(8, 1, 1024), "Pages fetched at once."),
-    field("delay", "Delay (seconds)", numberInput(0, 0, 3600, 0.1), "Between two requests to one host."),
+    field("delay", "Delay (seconds)", numberInput(0, 0, 3600, 0.1), "From the end of one request to a host to the start of the next, across all workers."),
     field("include_patterns", "Include patterns", h("textarea", { rows: 2, spellcheck: "false", placeholder: "/docs/" }),
       "Regular expressions, one per line: a URL must match one of them."),
     field("exclude_patterns", "Exclude patterns", h("textarea", { rows: 2, spellcheck: "false", placeholder: "\\?print=" }),
