@@ -44,7 +44,7 @@ def test_prune_children_then_trees(db: str) -> None:
     assert p.returncode == 0, p.stderr
     assert f"removed children of job {job_id}" in p.stdout and "40 job(s)" in p.stdout
     show = quaero(db, "jobs", "show", str(job_id))
-    assert "children: 40 (40 completed, 0 failed, 0 cancelled)" in show.stdout
+    assert "children: 40 (0 pending, 0 running, 40 completed, 0 failed)" in show.stdout
     assert "children pruned" in show.stdout and "duration" in show.stdout
     ls = quaero(db, "jobs", "ls", "--parent", str(job_id), "--json")
     assert json.loads(ls.stdout) == {"items": [], "total": 0, "children_pruned": True}
