@@ -143,6 +143,8 @@ class Job:
     error_group: str | None = None
     #: every job below this one at any depth, by status
     descendants: Counters = field(default_factory=Counters)
+    #: ``[time, children finished]`` samples of the last ~30 s (rate and ETA)
+    progress_samples: list[list[float]] = field(default_factory=list)
 
     @property
     def is_terminal(self) -> bool:
@@ -232,9 +234,20 @@ def job_to_dict(job: Job) -> dict[str, Any]:
     """The JSON form of a job (see docs/api.md), counters and progress text included.
 
     Credentials in the config (``headers``, ``cookies``, ...) are redacted."""
-    from .progress import overall_status, progress_text
+    import time
+
+    from .progress import overall_status, progress_text, timing
 
     c = job.children
+    times = timing(
+        job.status,
+        c,
+        job.progress_samples,
+        time.time(),
+        job.started_at,
+        job.created_at,
+        job.completed_at,
+    )
     return {
         "id": job.id,
         "parent_id": job.parent_id,
@@ -262,6 +275,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "descendants": job.descendants.as_dict(),
         "error_group": job.error_group,
         "duration_seconds": duration_seconds(job),
+        **times,
         "progress": job.progress,
         "stats": job.stats,
     }

@@ -73,7 +73,7 @@ from .models import (
     iso,
     job_to_dict,
 )
-from .progress import overall_status, progress_payload, progress_text
+from .progress import next_samples, overall_status, progress_payload, progress_text, timing
 
 __all__ = ["ChangeResult", "LogLine", "Planner"]
 
@@ -548,8 +548,26 @@ class Planner:
         rate-limited progress log lines (parents whose own children changed)."""
         for parent_id in self.touched_ancestors:
             parent = self.jobs[parent_id]
+            if parent_id in self.touched_parents:
+                parent.progress_samples = next_samples(
+                    parent.progress_samples, self.now, parent.children
+                )
+            times = timing(
+                parent.status,
+                parent.children,
+                parent.progress_samples,
+                self.now,
+                parent.started_at,
+                parent.created_at,
+                parent.completed_at,
+            )
             payload = progress_payload(
-                parent.id, parent.status, parent.children, self.timestamp, parent.descendants
+                parent.id,
+                parent.status,
+                parent.children,
+                self.timestamp,
+                parent.descendants,
+                times,
             )
             self.events.append(NewEvent(PARENT_JOB_PROGRESS, parent.id, parent.root_id, payload))
             if parent_id not in self.touched_parents:

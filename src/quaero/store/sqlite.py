@@ -110,6 +110,7 @@ class SqliteStore(SqliteDocuments, SqliteReads):
                     c.cancelled,
                     j.error_group,
                     *astuple_counters(j.descendants),
+                    _dumps(j.progress_samples),
                     job_id,
                 )
             )

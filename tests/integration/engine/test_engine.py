@@ -342,3 +342,30 @@ async def test_retry_job_and_permanent_errors(app: App) -> None:
     assert a.status is JobStatus.COMPLETED and attempts["retry"] == [1, 2]
     assert b.status is JobStatus.FAILED and attempts["perm"] == [1]
     assert b.error == "http_404: Not Found"
+
+
+async def test_descendants_roll_up_a_fanout_of_fanouts(app: App) -> None:
+    """Issue 9's check: a fanout of 10 fanouts of 100 -> 1010 descendants at the root."""
+    progress: list[Event] = []
+    app.bus.subscribe(progress.append, types=("parent_job_progress",))
+    w = app.worker(concurrency=16)
+    await w.start()
+    job = await app.submit(
+        "fanout", {"children": 10, "child_type": "fanout", "child_config": {"children": 100}}
+    )
+    job = await app.wait(job.id, timeout=120)
+    await w.stop()
+    assert job.status is JobStatus.COMPLETED
+    assert job.children.as_dict()["completed"] == 10  # the seed's counters: direct children
+    want = {"total": 1010, "pending": 0, "running": 0, "completed": 1010, "failed": 0,
+            "cancelled": 0}  # fmt: skip
+    assert job.descendants.as_dict() == want
+    assert await app.store.recount() == []
+    await until(
+        lambda: _async(
+            any(e.job_id == job.id and e.payload["descendants"] == want for e in progress)
+        )
+    )
+    final = [e.payload for e in progress if e.job_id == job.id][-1]
+    assert final["descendants"] == want and final["total_children"] == 10
+    assert (final["rate"], final["eta_seconds"]) == (0.0, 0.0)

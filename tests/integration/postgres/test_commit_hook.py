@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from quaero.jobs.models import Counters, JobStatus, NewJob, StatusChange
-from quaero.jobs.progress import progress_payload, progress_text
+from quaero.jobs.progress import progress_payload, progress_text, timing
 from quaero.store.postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -52,7 +52,11 @@ async def test_sql_progress_matches_python_for_every_status_and_count(pg_url: st
                 "SELECT type, payload::text FROM events WHERE job_id = $1 ORDER BY seq", i
             )
             got = [(r[0], orjson.loads(r[1])) for r in rows]
-            want = progress_payload(i, JobStatus(status), c, "T", Counters())
+            samples = await conn.fetchval(
+                "SELECT progress_samples::text FROM jobs WHERE id = $1", i
+            )
+            times = timing(JobStatus(status), c, orjson.loads(samples), 100.0, None, 0.0, None)
+            want = progress_payload(i, JobStatus(status), c, "T", Counters(), times)
             assert got[0] == ("parent_job_progress", want), (status, c)
             # a log line every 2 s, and always once no child is active
             logged = await conn.fetchval("SELECT progress_logged_at FROM jobs WHERE id = $1", i)
