@@ -245,7 +245,6 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         job.progress_samples,
         time.time(),
         job.started_at,
-        job.created_at,
         job.completed_at,
     )
     return {

@@ -99,10 +99,9 @@ def timing(
     samples: list[list[float]],
     now: float,
     started_at: float | None,
-    created_at: float,
     completed_at: float | None,
 ) -> dict[str, float | None]:
-    """``elapsed_seconds``, ``rate`` (children finished per second over the last
+    """``elapsed_seconds`` (since the first start; null before it), ``rate`` (children finished per second over the last
     :data:`RATE_WINDOW` seconds) and ``eta_seconds`` (active children / rate), from the
     parent's counters and its sample ring only (no child is read).
 
@@ -110,9 +109,8 @@ def timing(
     ETA is null while the rate is unknown (less than :data:`SAMPLE_EVERY` of history in
     the window) or zero. Mirrored in SQL by ``quaero_timing`` (migration 0007)."""
     status = overall_status(own, c)
-    begin = started_at if started_at is not None else created_at
     end = completed_at if status.terminal and completed_at is not None else now
-    elapsed = max(0.0, end - begin)
+    elapsed = None if started_at is None else max(0.0, end - started_at)
     rate: float | None = None
     eta: float | None = None
     if c.total and status.terminal:

@@ -43,7 +43,8 @@ async def test_sql_progress_matches_python_for_every_status_and_count(pg_url: st
             await conn.execute(
                 "INSERT INTO jobs (id, root_id, job_type, status, created_at, child_total,"
                 " child_pending, child_running, child_completed, child_failed, child_cancelled,"
-                " progress_logged_at) VALUES ($1, $1, 'x', $2, 0, $3, $4, $5, $6, $7, $8, $9)",
+                " progress_logged_at, started_at)"
+                " VALUES ($1, $1, 'x', $2, 0, $3, $4, $5, $6, $7, $8, $9, 50)",
                 i, status, c.total, c.pending, c.running, c.completed, c.failed, c.cancelled,
                 rnd.choice([0.0, 99.5]),
             )  # fmt: skip
@@ -55,7 +56,7 @@ async def test_sql_progress_matches_python_for_every_status_and_count(pg_url: st
             samples = await conn.fetchval(
                 "SELECT progress_samples::text FROM jobs WHERE id = $1", i
             )
-            times = timing(JobStatus(status), c, orjson.loads(samples), 100.0, None, 0.0, None)
+            times = timing(JobStatus(status), c, orjson.loads(samples), 100.0, 50.0, None)
             want = progress_payload(i, JobStatus(status), c, "T", Counters(), times)
             assert got[0] == ("parent_job_progress", want), (status, c)
             # a log line every 2 s, and always once no child is active

@@ -54,7 +54,7 @@ $$;
 
 -- quaero.jobs.progress.timing in SQL: elapsed_seconds, rate, eta_seconds
 CREATE FUNCTION quaero_timing(overall text, total bigint, active bigint, fin bigint, s jsonb,
-                              now float8, started float8, created float8, completed float8)
+                              now float8, started float8, completed float8)
 RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
     WITH b AS (
         SELECT (e ->> 0)::float8 AS t0, (e ->> 1)::float8 AS f0
@@ -69,7 +69,7 @@ RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_build_object(
         'elapsed_seconds', greatest(0.0, (CASE
             WHEN overall IN ('completed', 'failed', 'cancelled') AND completed IS NOT NULL
-            THEN completed ELSE now END) - coalesce(started, created)),
+            THEN completed ELSE now END) - started),
         'rate', r.rate,
         'eta_seconds', CASE
             WHEN total = 0 THEN NULL
@@ -144,7 +144,7 @@ BEGIN
                       j.child_running, j.child_completed, j.child_failed, j.child_cancelled,
                       j.desc_total, j.desc_pending, j.desc_running, j.desc_completed,
                       j.desc_failed, j.desc_cancelled, d.direct = 1 AS direct,
-                      j.progress_samples, j.started_at, j.created_at, j.completed_at,
+                      j.progress_samples, j.started_at, j.completed_at,
                       d.direct = 1 AND j.progress_logged_at = (meta ->> 'now')::float8 AS logged
         ), pr AS (
             SELECT u.*,
@@ -181,7 +181,7 @@ BEGIN
                        || quaero_timing(overall, child_total, child_pending + child_running,
                                         child_completed + child_failed + child_cancelled,
                                         progress_samples, (meta ->> 'now')::float8, started_at,
-                                        created_at, completed_at)) AS ev
+                                        completed_at)) AS ev
             FROM pr
             UNION ALL
             SELECT id, 1, false,
