@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
 import typing
@@ -18,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bounds import MAX_INT, MIN_INT
 from .errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "check_store_url", "load_settings"]
 
 DEFAULT_DB_URL = "sqlite:///./data/quaero.db"
 
@@ -57,8 +59,12 @@ class ServerSettings:
     api_token: str = ""
     #: run the worker pool inside the web process
     workers: bool = True
-    #: extra origins allowed to open the WebSocket (same origin is always allowed)
+    #: other origins (``https://dash.example``) allowed to send state-changing requests
+    #: and open the WebSocket; the server's own origin always is; ``*`` allows any
     allowed_origins: list[str] = field(default_factory=list)
+    #: host names requests may address (``Host``: DNS-rebinding defence); empty = the
+    #: bound host plus localhost, 127.0.0.1 and [::1]; ``*`` allows any
+    allowed_hosts: list[str] = field(default_factory=list)
     max_body_bytes: int = 1_000_000
 
 
@@ -80,6 +86,15 @@ class JobsSettings:
     definitions_dir: str = "./jobs"
     #: start definitions on their ``schedule`` (a task in the ``quaero serve`` process)
     scheduler: bool = True
+    #: the deepest a job tree may grow (top-level jobs are depth 0); deeper spawns fail
+    max_depth: int = 64
+    #: the most children one job may have; a spawn beyond it fails
+    max_children_per_job: int = 10_000_000
+    #: job types that only worker processes of another program register: jobs of these
+    #: types may be created here (their configs are not checked here)
+    external_types: list[str] = field(default_factory=list)
+    #: accept jobs of any type, registered or not (off: an unknown type is refused)
+    allow_unregistered_types: bool = False
 
 
 @dataclass
@@ -106,14 +121,44 @@ class Settings:
         _check(self.events.poll_interval > 0, "events.poll_interval must be positive")
         _check(0 < self.server.port < 65536, "server.port must be between 1 and 65535")
         _check(self.websocket.client_queue >= 10, "websocket.client_queue must be at least 10")
+        _check(1 <= self.jobs.max_depth <= 10_000, "jobs.max_depth must be between 1 and 10000")
+        _check(
+            1 <= self.jobs.max_children_per_job <= 2**53,
+            "jobs.max_children_per_job must be between 1 and 2**53",
+        )
         for k, v in self.websocket.throttle_intervals.items():
             _check(v >= 0, f"websocket.throttle_intervals.{k} must not be negative")
-        url = self.store.url
-        _check(
-            url.startswith(("sqlite://", "postgresql://", "postgres://")) or "://" not in url,
-            f"store.url {url!r} is not sqlite:///path or postgresql://...",
-        )
+        check_store_url(self.store.url)
         return self
+
+
+def check_store_url(url: str) -> str:
+    """``url`` if it names a store: ``sqlite:///path``, ``sqlite://:memory:``, a bare file
+    path, or ``postgresql://...``; ConfigError with the reason otherwise (before anything
+    is opened or created)."""
+    hint = "use sqlite:///path/to/quaero.db or postgresql://user@host/db"
+    if not url.strip():
+        raise ConfigError(f"store URL is empty; {hint}")
+    if any(ord(c) < 32 for c in url):
+        raise ConfigError(f"store URL {url!r} holds control characters; {hint}")
+    if url.startswith(("postgresql://", "postgres://")):
+        if url.partition("://")[2].strip() in ("", "/"):
+            raise ConfigError(f"store URL {url!r} names no database; {hint}")
+        return url
+    if url.startswith("sqlite:"):
+        rest = url.removeprefix("sqlite://")
+        path = rest[1:] if rest.startswith("/") else rest
+        if not url.startswith("sqlite://") or not path.strip() or path.endswith("/"):
+            raise ConfigError(f"store URL {url!r} names no SQLite file; {hint}")
+        return url
+    if "://" in url:
+        raise ConfigError(f"unsupported store URL {url!r}; {hint}")
+    # a bare path: refuse what is almost surely a mistyped URL rather than create a
+    # file named like one (a Windows drive letter ``C:\...`` is a path)
+    drive = len(url) > 2 and url[1] == ":" and url[0].isalpha() and url[2] in "\\/"
+    if (":" in url and not drive) or url.endswith(("/", "\\")):
+        raise ConfigError(f"store URL {url!r} is neither a file path nor a URL; {hint}")
+    return url
 
 
 def _check(ok: bool, message: str) -> None:
@@ -135,11 +180,19 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if tp is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError("expected an integer")
-            return int(value)
+            if isinstance(value, str) and len(value.strip()) > 25:
+                raise ValueError("integer too large")
+            n = int(value)
+            if not MIN_INT <= n <= MAX_INT:
+                raise ValueError("integer out of the 64-bit range")
+            return n
         if tp is float:
             if isinstance(value, bool):
                 raise ValueError("expected a number")
-            return float(value)
+            f = float(value)
+            if not math.isfinite(f):
+                raise ValueError("expected a finite number")
+            return f
         if tp is str:
             if not isinstance(value, str | int | float):
                 raise ValueError("expected a string")
@@ -158,7 +211,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 raise ValueError("expected a table")
             _, vt = typing.get_args(tp)
             return {str(k): _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{where}: invalid value {value!r} ({exc})") from None
     return value
 

@@ -4,6 +4,7 @@
 
     QuaeroError
     ├── ConfigError            bad configuration value (file, environment or flag)
+    ├── InvalidArgument        an argument no store can hold (an id of 2**63, offset -1, ...)
     ├── JobNotFound            no job with that id
     ├── InvalidTransition      a status change the state machine forbids
     ├── InvalidJobSpec         a job that cannot be created (unknown type, bad config, ...)
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "InvalidArgument",
     "InvalidJobSpec",
     "InvalidTransition",
     "JobCancelled",
@@ -36,6 +38,11 @@ class QuaeroError(Exception):
 
 class ConfigError(QuaeroError):
     """A configuration value is missing, malformed or out of range."""
+
+
+class InvalidArgument(QuaeroError, ValueError):
+    """An argument out of the range the store can hold (a 64-bit signed integer), or
+    negative where that means nothing (an id, an offset); nothing was read or written."""
 
 
 class JobNotFound(QuaeroError):

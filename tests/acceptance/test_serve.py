@@ -126,3 +126,39 @@ def test_graceful_shutdown_releases_running_jobs(
     counts = job(server, created["id"])["children"]
     assert counts["total"] == 40 and counts["failed"] == 0
     assert counts["pending"] + counts["running"] == 40
+
+
+def test_busy_port_is_one_line_before_any_banner(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        p = subprocess.run(
+            [QUAERO, "--db", f"sqlite:///{tmp_path}/q.db", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+    assert p.stdout == ""
+
+
+def test_access_log_redacts_every_token_spelling(
+    quaero_server: Callable[..., ServerProcess],
+) -> None:
+    server = quaero_server("--access-log", env={"QUAERO_API_TOKEN": "letmein"})
+    for query in ("token=letmein", "%74oken=letmein", "x=1&token=letmein"):
+        with urllib.request.urlopen(f"{server.url}/api/jobs?{query}", timeout=10) as r:
+            assert r.status == 200  # the token is accepted from the decoded name
+    assert http("GET", f"{server.url}/api/jobs?TOKEN=letmein")[0] == 401  # one name only
+    assert server.stop() == 0
+    log = server.log()
+    assert "letmein" not in log and "Traceback" not in log, log
+    assert "/api/jobs?token=<redacted>" in log
+    assert "/api/jobs?%74oken=<redacted>" in log
+    assert "/api/jobs?x=1&token=<redacted>" in log

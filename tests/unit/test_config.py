@@ -60,7 +60,16 @@ def test_env_aliases_and_lists(tmp_path: Path) -> None:
         ("[worker\n", {}, "invalid TOML"),
         ("", {"QUAERO_SERVER_PORT": "99999"}, "server.port must be between 1 and 65535"),
         ("", {"QUAERO_WORKER_LEASE_SECONDS": "soon"}, "QUAERO_WORKER_LEASE_SECONDS"),
-        ("", {"QUAERO_DB_URL": "mysql://x"}, "is not sqlite:///path or postgresql://"),
+        ("", {"QUAERO_DB_URL": "mysql://x"}, "unsupported store URL 'mysql://x'"),
+        ("", {"QUAERO_DB_URL": "::::"}, "'::::' is neither a file path nor a URL"),
+        ("", {"QUAERO_DB_URL": "sqlite:///"}, "names no SQLite file"),
+        ("", {"QUAERO_DB_URL": "sqlite:x.db"}, "names no SQLite file"),
+        ("", {"QUAERO_DB_URL": " "}, "store URL is empty"),
+        ("", {"QUAERO_DB_URL": "postgresql://"}, "names no database"),
+        ("[worker]\nmax_attempts = 100000000000000000000000000000\n", {}, "64-bit"),
+        ("", {"QUAERO_WORKER_MAX_ATTEMPTS": "9223372036854775808"}, "64-bit"),
+        ("", {"QUAERO_WORKER_MAX_ATTEMPTS": "9" * 40}, "too large"),
+        ("[worker]\nlease_seconds = inf\n", {}, "finite"),
         ("[websocket.throttle_intervals]\nparent_job_progress = -1\n", {}, "must not be negative"),
     ],
 )
@@ -75,3 +84,21 @@ def test_bad_values_are_clear_errors(
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml", env={})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///./data/q.db",
+        "sqlite:////abs/q.db",
+        "sqlite://:memory:",
+        "q.db",
+        "C:\\q.db",
+        "postgresql://u@h/db",
+        "postgres://h/db",
+    ],
+)
+def test_store_urls_that_name_a_store_are_accepted(url: str) -> None:
+    from quaero.config import check_store_url
+
+    assert check_store_url(url) == url

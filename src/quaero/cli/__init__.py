@@ -12,6 +12,7 @@ from . import jobs_operate as _jobs_operate  # noqa: F401
 from . import run as _run  # noqa: F401
 from . import serve as _serve  # noqa: F401
 from . import worker as _worker  # noqa: F401
+from . import workers as _workers  # noqa: F401
 from .main import cli, main
 
 __all__ = ["cli", "main"]

@@ -13,7 +13,7 @@ from rich.console import Console
 from ..documents.models import MARK_END, MARK_START
 from ..jobs.models import Job, JobStatus
 from .live import watch_job
-from .main import Ctx, cli, fail, make_app, print_json, run_async
+from .main import JOB_ID, OFFSET, Ctx, cli, fail, make_app, print_json, run_async
 
 __all__ = ["crawl", "docs", "search"]
 
@@ -84,7 +84,7 @@ def summary(job: Job, seconds: float) -> dict[str, Any]:
 @click.option("--allow-private-networks", is_flag=True, help="Allow loopback/private addresses.")
 @click.option("--name", default="", help="Job name (default: the first URL).")
 @click.option(
-    "--resume", "resume_id", type=int, help="Attach to an interrupted crawl and finish it."
+    "--resume", "resume_id", type=JOB_ID, help="Attach to an interrupted crawl and finish it."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a final summary as JSON.")
 @click.pass_obj
@@ -190,8 +190,8 @@ def crawl(
 @cli.command()
 @click.argument("query")
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
-@click.option("--crawl", "crawl_id", type=int, help="Only documents of this crawl.")
+@click.option("--offset", type=OFFSET, default=0)
+@click.option("--crawl", "crawl_id", type=JOB_ID, help="Only documents of this crawl.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def search(
@@ -256,9 +256,9 @@ def docs_show(ctx: Ctx, ref: str, as_json: bool) -> None:
 
 
 @docs.command("ls")
-@click.option("--crawl", "crawl_id", type=int)
+@click.option("--crawl", "crawl_id", type=JOB_ID)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--offset", type=OFFSET, default=0)
 @click.pass_obj
 def docs_ls(ctx: Ctx, crawl_id: int | None, limit: int, offset: int) -> None:
     """List documents, newest first."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .main import Ctx, cli, fail, make_app, print_json, run_async
+from .main import Ctx, cli, fail, make_app, no_store, print_json, run_async
 
 __all__ = ["db"]
 
@@ -65,6 +65,7 @@ def check(ctx: Ctx, as_json: bool) -> None:
 @click.option(
     "--to", "target", required=True, help="An empty PostgreSQL database: postgresql://..."
 )
+@no_store
 def copy(source: str, target: str) -> None:
     """Copy a SQLite store into an empty PostgreSQL database (ids and event seqs kept).
 

@@ -6,9 +6,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ..bounds import parse_id
+from ..errors import InvalidArgument
 from ..jobs.models import JobStatus, iso, job_to_dict
 from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, JobQuery, LogQuery
-from .main import Ctx, cli, fail, make_app, print_json, run_async
+from .main import JOB_ID, OFFSET, Ctx, cli, fail, make_app, print_json, run_async
 
 __all__ = ["jobs"]
 
@@ -32,7 +34,7 @@ def _when(ts: float | None) -> str:
 @click.option("--parent", "parent", help="'root' (default), 'all', or a parent job id.")
 @click.option("--search", "text", help="Text in the job name.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--offset", type=OFFSET, default=0)
 @click.option("--order-by", type=click.Choice(sorted(JOB_ORDER_KEYS)), default="id")
 @click.option("--asc", is_flag=True, help="Ascending order (default: newest first).")
 @click.option("--json", "as_json", is_flag=True)
@@ -56,9 +58,9 @@ def ls(
         parent_id = None
     elif parent not in (None, "root"):
         try:
-            parent_id = int(parent or "")
-        except ValueError:
-            fail("--parent must be 'root', 'all' or a job id")
+            parent_id = parse_id(parent or "", "--parent")
+        except InvalidArgument as exc:
+            fail(f"{exc} (or 'root' or 'all')")
     query = JobQuery(
         statuses=[JobStatus(s) for s in statuses],
         job_type=job_type,
@@ -97,7 +99,7 @@ def ls(
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def show(ctx: Ctx, job_id: int, as_json: bool) -> None:
@@ -138,7 +140,7 @@ def show(ctx: Ctx, job_id: int, as_json: bool) -> None:
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--level", type=click.Choice(LOG_LEVELS), help="Minimum level.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
 @click.option("--tail", is_flag=True, help="The newest lines instead of the oldest.")
@@ -166,7 +168,7 @@ def logs(
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.pass_obj
 def cancel(ctx: Ctx, job_id: int) -> None:
     """Cancel a job and its whole subtree."""
@@ -180,7 +182,7 @@ def cancel(ctx: Ctx, job_id: int) -> None:
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--cancel", "cancel_first", is_flag=True, help="Cancel a running job first.")
 @click.pass_obj
 def delete(ctx: Ctx, job_id: int, cancel_first: bool) -> None:
@@ -195,7 +197,7 @@ def delete(ctx: Ctx, job_id: int, cancel_first: bool) -> None:
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.pass_obj
 def rerun(ctx: Ctx, job_id: int) -> None:
     """Start a COPY: a new top-level job with the same type and config (the old job is

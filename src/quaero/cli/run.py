@@ -11,6 +11,7 @@ import click
 
 from ..jobs.models import JobStatus, job_to_dict
 from ..jobs.worker import Worker
+from ..jobs.worker_registry import served_types
 from .live import watch_job
 from .main import Ctx, cli, fail, make_app, print_json, run_async
 
@@ -35,7 +36,11 @@ def parse_json_config(text: str | None) -> dict[str, object]:
 @click.option("--name", default="", help="Job name (default: the type).")
 @click.option("--wait/--no-wait", default=False, help="Watch the job until it ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final job as JSON.")
-@click.option("--concurrency", type=int, help="In-process worker slots when --wait runs workers.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    help="In-process worker slots when --wait runs workers.",
+)
 @click.option("--timeout", type=float, help="Give up waiting after this many seconds.")
 @click.pass_obj
 def run(
@@ -63,8 +68,8 @@ def run(
                     click.echo(f"started job {job.id} ({job.job_type})")
                 return 0
             worker: Worker | None = None
-            lease = app.settings.worker.lease_seconds
-            if not await app.store.has_active_workers(time.time() - lease):
+            # the worker registry says whether a live worker process serves this type
+            if job.job_type not in served_types(await app.store.list_workers(), time.time()):
                 worker = app.worker()
                 await worker.start()
             loop = asyncio.get_running_loop()

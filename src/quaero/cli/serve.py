@@ -9,33 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
 
-from .main import Ctx, cli, make_app, run_async
+from .main import Ctx, cli, fail, make_app, run_async
 
 if TYPE_CHECKING:
     import uvicorn
 
 __all__ = ["serve"]
-
-
-class RedactTokens(logging.Filter):
-    """Keep ``?token=...`` (the browser's WebSocket credential) out of the server log."""
-
-    _pattern = re.compile(r"([?&]token=)[^&\s\"']+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "token=" in message:
-            record.msg = self._pattern.sub(r"\1<redacted>", message)
-            record.args = None
-        return True
 
 
 def _server(config: uvicorn.Config) -> uvicorn.Server:
@@ -89,6 +76,7 @@ def serve(
     import uvicorn
 
     from ..web import create_app
+    from ..web.redact import RedactTokens
 
     if config_file:
         ctx.config_file = config_file
@@ -128,7 +116,11 @@ def serve(
     )
     for name in ("uvicorn.error", "uvicorn.access"):  # configured by uvicorn.Config above
         logging.getLogger(name).addFilter(RedactTokens())
+    # bind before announcing anything or starting workers: a busy port is one line
+    sock = _bind(s.host, s.port)
     where = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
+    if ":" in where:
+        where = f"[{where}]"
     click.echo(
         f"quaero: dashboard at http://{where}:{s.port}/ "
         f"(store {settings.store.url}, workers {'on' if s.workers else 'off'}"
@@ -136,6 +128,27 @@ def serve(
         err=True,
     )
     server = _server(config)
-    server.run()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     if not server.started:
         raise SystemExit(1)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or a one-line error and exit 1."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]" if ":" in host else host
+        fail(f"cannot listen on {shown}:{port}: {exc.strerror or exc}", code=1)
+    sock.set_inheritable(True)
+    return sock

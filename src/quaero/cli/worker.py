@@ -13,7 +13,9 @@ __all__ = ["worker"]
 
 
 @cli.command()
-@click.option("--concurrency", type=int, help="Async job slots in this process.")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 10_000), help="Async job slots in this process."
+)
 @click.option("--lease-seconds", type=float, help="Lease length; heartbeats renew it.")
 @click.option(
     "--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file."

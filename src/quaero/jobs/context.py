@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import JobCancelled, JobStateError
+from ..errors import InvalidJobSpec, JobCancelled, JobStateError, PermanentJobError
 from ..store.base import LogEntry
 from .models import Job, NewJob, SpawnResult
 
@@ -52,11 +52,18 @@ class JobContext:
 
         Children with a ``dedupe_key`` already used under that parent are skipped, and none
         is created beyond ``max_children`` children of the parent (enforced by the store).
-        Raises :class:`JobCancelled` if the parent was cancelled or finished.
+        Raises :class:`JobCancelled` if the parent was cancelled or finished, and
+        :class:`~quaero.errors.InvalidJobSpec` (creating none) if a child's job type is
+        one nobody can run (not registered, not in ``[jobs] external_types``).
         """
         target = parent_id if parent_id is not None else self.job.id
+        registry = self.app.registry
         specs = []
+        checked: set[str] = set()
         for spec in children:
+            if spec.job_type not in checked:
+                registry.check_type(spec.job_type)
+                checked.add(spec.job_type)
             spec.parent_id = target
             specs.append(spec)
         if not specs:
@@ -65,6 +72,8 @@ class JobContext:
             return await self.app.store.spawn_children(specs, max_children)
         except JobStateError as exc:
             raise JobCancelled(str(exc)) from exc
+        except InvalidJobSpec as exc:  # e.g. [jobs] max_depth: retrying cannot fix it
+            raise PermanentJobError(str(exc)) from exc
 
     async def progress(self, current: int, total: int | None = None, message: str = "") -> None:
         """Report this job's own progress (shown on its page, sent as ``job_progress``)."""

@@ -68,12 +68,16 @@ class Manager:
             cfg,
             name=name or job_type,
             metadata=metadata or {},
-            max_attempts=max_attempts or self.registry.get(job_type).max_attempts,
+            max_attempts=max_attempts or self.registry.max_attempts(job_type),
         )
         return (await self.store.create_jobs([spec]))[0]
 
     async def create_jobs(self, specs: Sequence[NewJob]) -> list[Job]:
-        """Create jobs in bulk (children bump their parents' counters in the same commit)."""
+        """Create jobs in bulk (children bump their parents' counters in the same commit).
+        Raises InvalidJobSpec, creating none, if a spec's type nobody can run."""
+        specs = list(specs)
+        for spec in specs:
+            self.registry.check_type(spec.job_type)
         return await self.store.create_jobs(specs)
 
     async def update_job_status(

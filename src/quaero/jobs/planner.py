@@ -107,6 +107,19 @@ class ChangeResult:
         return self.error is None
 
 
+@dataclass(frozen=True, slots=True)
+class TreeLimits:
+    """How far job trees may grow (``[jobs] max_depth`` and ``max_children_per_job``).
+
+    Enforced when children are created, in the spawning transaction: a spawn that would
+    put a job deeper than ``max_depth`` (top-level jobs are depth 0) or give one parent
+    more than ``max_children_per_job`` children raises InvalidJobSpec and creates none.
+    """
+
+    max_depth: int = 64
+    max_children_per_job: int = 10_000_000
+
+
 @dataclass
 class Planner:
     """Collects the writes of one transaction. ``jobs`` holds every loaded row by id."""
@@ -443,6 +456,7 @@ class Planner:
         first_id: int,
         default_max_attempts: int,
         max_children: int | None = None,
+        limits: TreeLimits | None = None,
     ) -> list[Job]:
         """Plan the insertion of new jobs with ids from ``first_id``.
 
@@ -450,7 +464,10 @@ class Planner:
         filtered out by the caller (the store holds the unique key). With ``max_children``,
         a child that would make its parent's ``total`` exceed it is not created (counted
         in ``over_budget``): a budget the store enforces, whatever the number of workers.
+        ``limits`` (default :class:`TreeLimits`) bound depth and children per parent:
+        exceeding them raises InvalidJobSpec (nothing of the batch is created).
         """
+        limits = limits or TreeLimits()
         created: list[Job] = []
         spawned: dict[int, list[int]] = {}
         next_id = first_id
@@ -471,6 +488,16 @@ class Planner:
                     if spec.dedupe_key is not None:
                         self.over_budget_keys.append(spec.dedupe_key)
                     continue
+                if parent.depth + 1 > limits.max_depth:
+                    raise InvalidJobSpec(
+                        f"job {parent.id} is at depth {parent.depth}: a child would exceed"
+                        f" [jobs] max_depth = {limits.max_depth}"
+                    )
+                if parent.children.total >= limits.max_children_per_job:
+                    raise InvalidJobSpec(
+                        f"job {parent.id} already has {parent.children.total} children:"
+                        f" [jobs] max_children_per_job = {limits.max_children_per_job}"
+                    )
             job = Job(
                 id=next_id,
                 job_type=spec.job_type,

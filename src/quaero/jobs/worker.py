@@ -26,6 +26,7 @@ from ..events.types import JOB_CREATED, JOB_SPAWN, JOB_STATUS_CHANGE, Event
 from ..store.base import LogEntry
 from .context import JobContext
 from .models import Job, JobStatus, StatusChange
+from .worker_registry import WorkerInfo
 
 if TYPE_CHECKING:
     from ..app import App
@@ -66,6 +67,9 @@ class Worker:
         self._active: dict[int, tuple[asyncio.Task[None], JobContext]] = {}
         self._wake = asyncio.Event()
         self._flush = asyncio.Event()
+        #: one flush at a time: stop() waits for the flush loop's commit in flight
+        #: instead of cancelling it (which lost the last outcomes)
+        self._flush_lock = asyncio.Lock()
         self._changes: list[StatusChange] = []
         self._logs: list[LogEntry] = []
         self._stopping = False
@@ -73,10 +77,13 @@ class Worker:
         self._subs: list[Any] = []
         #: jobs finished by this worker (completed, failed or retried)
         self.processed = 0
+        self.started_at = time.time()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.started_at = time.time()
+        await self._register()  # registered before it claims anything
         bus = self.app.bus
         self._subs.append(bus.subscribe(self._on_new_work, types=(JOB_CREATED, JOB_SPAWN)))
         self._subs.append(
@@ -125,7 +132,8 @@ class Worker:
             if pending:
                 await asyncio.wait(pending)
             self._changes.extend(releases)
-        await self._flush_now()
+        async with self._flush_lock:
+            await self._flush_now()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -135,6 +143,10 @@ class Worker:
         for sub in self._subs:
             await sub.close()
         self._subs.clear()
+        try:
+            await self.app.store.unregister_worker(self.id)
+        except Exception:  # its row expires on its own
+            log.exception("could not remove worker %s from the registry", self.id)
         log.info("worker %s stopped", self.id)
 
     # ------------------------------------------------------------------ events
@@ -275,7 +287,8 @@ class Worker:
             await self._flush.wait()
             self._flush.clear()
             try:
-                await self._flush_now()
+                async with self._flush_lock:
+                    await self._flush_now()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -283,10 +296,35 @@ class Worker:
                 await asyncio.sleep(0.5)
                 self._flush.set()
 
+    def info(self) -> WorkerInfo:
+        """This worker's row in the worker registry, as of now."""
+        now = time.time()
+        return WorkerInfo(
+            id=self.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self.started_at,
+            concurrency=self.concurrency,
+            job_types=self._types(),
+            running=len(self._active),
+            processed=self.processed,
+            heartbeat_at=now,
+            # live as long as its leases would be: a worker that stops heartbeating is
+            # dead for the registry when its jobs' leases expire
+            expires_at=now + self.lease_seconds,
+        )
+
+    async def _register(self) -> None:
+        try:
+            await self.app.store.register_worker(self.info())
+        except Exception:
+            log.exception("could not update worker %s in the registry", self.id)
+
     async def _heartbeat_loop(self) -> None:
         interval = max(0.05, self.lease_seconds / 3)
         while True:
             await asyncio.sleep(interval)
+            await self._register()
             ids = list(self._active)
             if not ids:
                 continue

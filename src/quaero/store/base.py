@@ -8,19 +8,24 @@ Callers (the manager, workers, the web app, the CLI) only see :class:`Store`. Ea
 from __future__ import annotations
 
 import abc
+import inspect
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..bounds import check_id, check_int, check_json_ints, guard_store_method
 from ..documents.models import Document, NewDocument, SearchPage
-from ..errors import InvalidJobSpec, StoreError
+from ..errors import InvalidArgument, InvalidJobSpec, StoreError
 from ..events.types import Event
+from ..jobs.explain import ChildFacts
 from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange
-from ..jobs.planner import ChangeResult
+from ..jobs.planner import ChangeResult, TreeLimits
+from ..jobs.worker_registry import WorkerInfo
 
 __all__ = [
     "JOB_ORDER_KEYS",
+    "MAX_DELAY",
     "ChildFilter",
     "Drift",
     "ErrorGroup",
@@ -66,6 +71,16 @@ class JobQuery:
     offset: int = 0
     order_by: str = "id"
     descending: bool = True
+
+    def __post_init__(self) -> None:
+        if self.parent_id != "root" and self.parent_id is not None:
+            if isinstance(self.parent_id, str):
+                raise InvalidArgument(
+                    f"parent_id must be 'root' or a job id, got {self.parent_id!r}"
+                )
+            check_id(self.parent_id, "parent_id")
+        check_int(self.limit, "limit", 1)
+        check_int(self.offset, "offset")
 
 
 @dataclass(slots=True)
@@ -130,10 +145,27 @@ class LogEntry:
 
 
 def check_specs(specs: Sequence[NewJob]) -> None:
-    """Refuse (before any write) job specs that cannot be stored."""
+    """Refuse (before any write) job specs that cannot be stored: an empty type, a
+    parent id or ``max_attempts`` out of range, an integer in the config or metadata
+    that does not fit 64 bits (InvalidJobSpec, a 422 in the API)."""
     for spec in specs:
         if not spec.job_type:
             raise InvalidJobSpec("job_type must not be empty")
+        try:
+            if spec.parent_id is not None:
+                check_id(spec.parent_id, "parent_id")
+            if spec.max_attempts is not None:
+                check_int(spec.max_attempts, "max_attempts", 1, 2**31 - 1)
+            check_json_ints(spec.config, "config")
+            check_json_ints(spec.metadata, "metadata")
+        except InvalidArgument as exc:
+            raise InvalidJobSpec(str(exc)) from None
+        if not 0 <= spec.delay <= MAX_DELAY:
+            raise InvalidJobSpec(f"delay must be between 0 and {MAX_DELAY:g} seconds")
+
+
+#: the longest a new job may wait before it can be claimed (100 years, in seconds)
+MAX_DELAY = 100 * 365.25 * 86400
 
 
 def check_log_levels(entries: Sequence[LogEntry]) -> None:
@@ -158,6 +190,16 @@ class LogQuery:
     limit: int = 100
     cursor: int | None = None
     aggregated: bool = False
+
+    def __post_init__(self) -> None:
+        check_id(self.job_id)
+        check_int(self.limit, "limit", 1)
+        if self.cursor is not None:
+            check_int(self.cursor, "cursor")
+        if self.min_level is not None and self.min_level not in LOG_LEVELS:
+            raise InvalidArgument(
+                f"unknown log level {self.min_level!r}; use one of {', '.join(LOG_LEVELS)}"
+            )
 
 
 @dataclass(slots=True)
@@ -191,11 +233,23 @@ class Store(abc.ABC):
         on_commit: Callable[[list[Event]], None] | None = None,
         on_wake: Callable[[], None] | None = None,
         default_max_attempts: int = 3,
+        tree_limits: TreeLimits | None = None,
     ) -> None:
         self.url = url
         self.on_commit = on_commit
         self.on_wake = on_wake
         self.default_max_attempts = default_max_attempts
+        #: ``[jobs] max_depth`` and ``max_children_per_job``, enforced on every spawn
+        self.tree_limits = tree_limits or TreeLimits()
+        # every public coroutine refuses ids/offsets no column can hold
+        # (bounds.ID_ARGUMENTS) before the driver sees them: one guard for all methods of
+        # every backend, those added later included
+        cls = type(self)
+        for name in dir(cls):
+            if not name.startswith("_") and inspect.iscoroutinefunction(
+                inspect.getattr_static(cls, name)
+            ):
+                setattr(self, name, guard_store_method(getattr(self, name)))
 
     # --------------------------------------------------------------- lifecycle
     @abc.abstractmethod
@@ -320,6 +374,28 @@ class Store(abc.ABC):
     async def has_active_workers(self, since: float) -> bool:
         """True if some lease was heartbeated after ``since`` (another worker is alive)."""
 
+    # --------------------------------------------------------------- worker registry
+    @abc.abstractmethod
+    async def register_worker(self, worker: WorkerInfo) -> None:
+        """Insert or update a worker's row (its heartbeat, running count, ...), and delete
+        the rows of workers that expired more than ``FORGET_AFTER`` seconds ago."""
+
+    @abc.abstractmethod
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Delete a worker's row (a graceful stop); no error if there is none."""
+
+    @abc.abstractmethod
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Every registered worker, live or expired (not yet forgotten), oldest first."""
+
+    # --------------------------------------------------------------- explain
+    @abc.abstractmethod
+    async def child_facts(self, parent_id: int, now: float) -> ChildFacts:
+        """A parent's active children by index probes only (never a scan of its children):
+        pending children by job type (a loose index scan, at most ``MAX_TYPES`` types),
+        each with capped counts (``type_cap``) of all, not due at ``now`` and retries,
+        and their earliest due times; and up to ``RUNNING_CAP`` running children."""
+
     # --------------------------------------------------------------- documents
     @abc.abstractmethod
     async def save_document(
@@ -387,7 +463,15 @@ _METADATA_KEY = re.compile(r"[A-Za-z0-9_]+")
 
 
 def open_store(url: str, **kwargs: Any) -> Store:
-    """Pick the backend by URL: ``sqlite:///path``, a bare path, or ``postgresql://``."""
+    """Pick the backend by URL: ``sqlite:///path``, a bare path, or ``postgresql://``.
+    Raises StoreError for a URL that names no store (nothing is created)."""
+    from ..config import check_store_url
+    from ..errors import ConfigError
+
+    try:
+        check_store_url(url)
+    except ConfigError as exc:
+        raise StoreError(str(exc)) from None
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from .postgres import PostgresStore

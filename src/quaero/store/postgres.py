@@ -41,6 +41,7 @@ from . import postgres_sql as q
 from .base import LogEntry, Store, check_log_levels, check_specs
 from .migrations import load_migrations
 from .postgres_documents import PgDocuments
+from .postgres_explain import PgExplain
 from .postgres_listen import Listener
 from .postgres_reads import PgReads
 from .postgres_tx import PgTx, dumps
@@ -55,7 +56,7 @@ T = TypeVar("T")
 MIGRATION_LOCK = 0x717561_65726F
 
 
-class PostgresStore(PgDocuments, PgReads, Store):
+class PostgresStore(PgDocuments, PgExplain, PgReads, Store):
     """PostgreSQL store at ``postgresql://user@host:port/dbname``."""
 
     dialect = "postgres"
@@ -153,7 +154,9 @@ class PostgresStore(PgDocuments, PgReads, Store):
             if not todo:
                 return result
             plan, created = await tx.plan(
-                lambda p: p.create(todo, tx.prepared, self.default_max_attempts, max_children)
+                lambda p: p.create(
+                    todo, tx.prepared, self.default_max_attempts, max_children, self.tree_limits
+                )
             )
             result.created = list(created)
             result.over_budget = plan.over_budget

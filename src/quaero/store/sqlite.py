@@ -21,6 +21,7 @@ from . import sqlite_sql as q
 from .base import LogEntry, check_log_levels, check_specs
 from .sqlite_base import _CHUNK, _chunks, _dumps, _loads, _row_to_job
 from .sqlite_documents import SqliteDocuments
+from .sqlite_explain import SqliteExplain
 from .sqlite_reads import SqliteReads
 from .sqlite_writer import TxContext
 
@@ -36,7 +37,7 @@ def astuple_counters(c: Counters) -> tuple[int, int, int, int, int, int]:
     return (c.total, c.pending, c.running, c.completed, c.failed, c.cancelled)
 
 
-class SqliteStore(SqliteDocuments, SqliteReads):
+class SqliteStore(SqliteDocuments, SqliteExplain, SqliteReads):
     """SQLite (WAL) store at ``sqlite:///path/to/quaero.db`` or a plain path."""
 
     def _load(
@@ -182,7 +183,9 @@ class SqliteStore(SqliteDocuments, SqliteReads):
                 return result
             plan = Planner(jobs, now=ctx.now)
             first = ctx.allocate_job_ids(len(todo))
-            result.created = plan.create(todo, first, self.default_max_attempts, max_children)
+            result.created = plan.create(
+                todo, first, self.default_max_attempts, max_children, self.tree_limits
+            )
             result.over_budget = plan.over_budget
             result.over_budget_keys = plan.over_budget_keys
             if plan.over_budget:  # ids were reserved for all; give back the unused tail

@@ -12,9 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from ..app import App
+from ..bounds import MAX_INT
 from ..documents.models import Document
 from ..errors import InvalidJobSpec
 from .deps import get_app, require_token
+from .params import DocumentIdPath, OffsetQuery
 from .schemas import DocumentOut, DocumentPage
 
 __all__ = ["router"]
@@ -37,8 +39,10 @@ async def list_documents(
         Query(max_length=MAX_QUERY, description="words to search for (all must match)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    job_id: Annotated[int | None, Query(ge=1, description="only documents of this crawl")] = None,
+    offset: OffsetQuery = 0,
+    job_id: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="only documents of this crawl")
+    ] = None,
 ) -> dict[str, Any]:
     """With ``q``: ranked search results (best first) with snippets. Without ``q``: the
     newest documents (no markdown bodies). ``job_id`` restricts either to one crawl."""
@@ -76,7 +80,7 @@ async def get_document_by_url(
 
 
 @router.get("/{document_id}", response_model=DocumentOut, summary="One document")
-async def get_document(app: AppDep, document_id: int) -> dict[str, Any]:
+async def get_document(app: AppDep, document_id: DocumentIdPath) -> dict[str, Any]:
     """A document with its markdown body; 404 if there is none with this id."""
     doc = await app.store.get_document(document_id=document_id)
     return _or_404(doc, f"document {document_id} not found")

@@ -19,6 +19,7 @@ from ..jobs.models import Job, JobStatus, iso, job_to_dict
 from ..jobs.progress import overall_status
 from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, ChildFilter, JobQuery, LogQuery
 from .deps import get_app, require_token
+from .params import Direction, JobIdPath, OffsetQuery, parse_cursor, parse_parent
 from .schemas import (
     BulkAction,
     BulkOut,
@@ -37,7 +38,6 @@ __all__ = ["crawl_summary", "failure_item", "job_json", "router"]
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], dependencies=[Depends(require_token)])
 
 AppDep = Annotated[App, Depends(get_app)]
-Direction = Literal["asc", "desc"]
 MAX_PAGE = 500
 STATUS_NAMES = ", ".join(s.value for s in JobStatus)
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -115,30 +115,6 @@ def parse_order(order_by: str) -> str:
     return order_by
 
 
-def parse_parent(parent_id: str | None) -> int | str | None:
-    if parent_id is None or parent_id == "":
-        return None
-    if parent_id == "root":
-        return "root"
-    try:
-        value = int(parent_id)
-    except ValueError:
-        raise HTTPException(
-            422, f"parent_id must be 'root' or a job id, got {parent_id!r}"
-        ) from None
-    if value < 1:
-        raise HTTPException(422, f"parent_id must be a positive job id, got {value}")
-    return value
-
-
-def parse_cursor(cursor: str | None) -> int | None:
-    if cursor is None or cursor == "":
-        return None
-    if not cursor.isdigit():
-        raise HTTPException(422, f"invalid cursor {cursor!r} (use next_cursor from a response)")
-    return int(cursor)
-
-
 async def _page(app: App, query: JobQuery) -> dict[str, Any]:
     seq = app.bus.last_seq  # before the read: the page reflects at least this seq
     page = await app.store.list_jobs(query)
@@ -166,7 +142,7 @@ async def list_jobs(
     parent_id: Annotated[str | None, Query(description="'root' or a job id")] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in the name")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
     order_by: str = "id",
     direction: Direction = "desc",
 ) -> dict[str, Any]:
@@ -199,21 +175,21 @@ async def create_job(app: AppDep, body: CreateJob) -> dict[str, Any]:
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="One job")
-async def get_job(app: AppDep, job_id: int) -> dict[str, Any]:
+async def get_job(app: AppDep, job_id: JobIdPath) -> dict[str, Any]:
     return job_json(await _job_or_404(app, job_id))
 
 
 @router.get("/{job_id}/children", response_model=JobPage, summary="A job's children")
 async def list_children(
     app: AppDep,
-    job_id: int,
+    job_id: JobIdPath,
     status: Annotated[list[str], Query(description="repeatable, or comma-separated")] = [],  # noqa: B006
     job_type: Annotated[str | None, Query(max_length=100)] = None,
     error_group: Annotated[
         str | None, Query(max_length=200, description="a key from /api/jobs/{id}/errors")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
     order_by: str = "id",
     direction: Direction = "asc",
 ) -> dict[str, Any]:
@@ -236,9 +212,9 @@ async def list_children(
 @router.get("/{job_id}/failures", response_model=FailurePage, summary="Failed children")
 async def list_failures(
     app: AppDep,
-    job_id: int,
+    job_id: JobIdPath,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
     """One page of the failed direct children, oldest first, each with its URL (a crawl's
     pages), the reason (the error's prefix: ``http_404``, ``timeout``, ``too_large``...)
@@ -296,7 +272,7 @@ LimitQ = Annotated[int, Query(ge=1, le=1000)]
 @router.get("/{job_id}/logs", response_model=LogPage, summary="A job's log")
 async def job_logs(
     app: AppDep,
-    job_id: int,
+    job_id: JobIdPath,
     level: LevelQ = None,
     order: Direction = "asc",
     limit: LimitQ = 100,
@@ -309,7 +285,7 @@ async def job_logs(
 @router.get("/{job_id}/logs/aggregated", response_model=LogPage, summary="Logs of a job tree")
 async def job_logs_aggregated(
     app: AppDep,
-    job_id: int,
+    job_id: JobIdPath,
     level: LevelQ = None,
     order: Direction = "asc",
     limit: LimitQ = 100,
@@ -320,7 +296,7 @@ async def job_logs_aggregated(
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job tree")
-async def cancel_job(app: AppDep, job_id: int, response: Response) -> dict[str, Any]:
+async def cancel_job(app: AppDep, job_id: JobIdPath, response: Response) -> dict[str, Any]:
     """Cancel the job and every pending or running descendant (queued ones never start,
     running ones are interrupted). Cancelling a finished job changes nothing."""
     n = await app.manager.cancel(job_id)
@@ -329,7 +305,7 @@ async def cancel_job(app: AppDep, job_id: int, response: Response) -> dict[str, 
 
 
 @router.post("/{job_id}/rerun", response_model=JobOut, status_code=201, summary="Run a copy")
-async def rerun_job(app: AppDep, job_id: int) -> dict[str, Any]:
+async def rerun_job(app: AppDep, job_id: JobIdPath) -> dict[str, Any]:
     """A *copy*: a new top-level job with the same type, name and config (its id is in
     the body); the old job stays as it is. To run failed work again under the same ids,
     use ``POST /api/jobs/{id}/retry``."""
@@ -342,7 +318,7 @@ async def rerun_job(app: AppDep, job_id: int) -> dict[str, Any]:
     summary="Retry in place",
     responses={404: {"description": "no such job"}, 409: {"description": "not retryable"}},
 )
-async def retry_job(app: AppDep, job_id: int, body: RetryJob | None = None) -> dict[str, Any]:
+async def retry_job(app: AppDep, job_id: JobIdPath, body: RetryJob | None = None) -> dict[str, Any]:
     """Retry in place under the same id(s), attempts reset, previous error kept in the
     log; terminal ancestors reopen to running and wait for their children (their
     handlers do not run again).
@@ -361,7 +337,7 @@ async def retry_job(app: AppDep, job_id: int, body: RetryJob | None = None) -> d
     responses={404: {"description": "no such job"}},
 )
 async def error_groups(
-    app: AppDep, job_id: int, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100
+    app: AppDep, job_id: JobIdPath, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100
 ) -> dict[str, Any]:
     """The job's failed descendants grouped by normalised error key (exception class and
     message with numbers, ids, URLs and quoted values masked; a crawl page's failure
@@ -382,7 +358,7 @@ async def error_groups(
 )
 async def bulk_children(
     app: AppDep,
-    job_id: int,
+    job_id: JobIdPath,
     action: Literal["cancel", "retry", "delete"],
     body: BulkAction | None = None,
 ) -> dict[str, Any]:
@@ -407,7 +383,7 @@ async def bulk_children(
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete a job tree")
-async def delete_job(app: AppDep, job_id: int, cancel: bool = False) -> Response:
+async def delete_job(app: AppDep, job_id: JobIdPath, cancel: bool = False) -> Response:
     """Delete a finished job with its subtree and logs. A job with pending or running
     jobs in its tree is refused (409) unless ``?cancel=true``."""
     try:

@@ -24,10 +24,11 @@ from fastapi.staticfiles import StaticFiles
 from ..app import App
 from ..config import Settings
 from ..jobs.worker import Worker
-from . import api_definitions, api_documents, api_jobs, api_system, ws
+from . import api_definitions, api_documents, api_jobs, api_system, api_workers, ws
 from .deps import BodyLimit, install_error_handlers
 from .hub import Hub
 from .metrics import WebMetrics
+from .security import SecurityGuard
 
 __all__ = ["ROUTERS", "STATIC_DIR", "create_app"]
 
@@ -41,6 +42,7 @@ ROUTERS: list[APIRouter] = [
     api_documents.router,
     api_definitions.router,
     api_system.router,
+    api_workers.router,
     ws.router,
 ]
 
@@ -100,6 +102,7 @@ def create_app(
         api.include_router(router)
     _mount_dashboard(api)
     api.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    api.add_middleware(SecurityGuard, server=settings.server)  # outermost: runs first
     return api
 
 

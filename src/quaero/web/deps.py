@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import (
+    InvalidArgument,
     InvalidJobSpec,
     InvalidTransition,
     JobNotFound,
@@ -21,6 +22,7 @@ from ..errors import (
     QuaeroError,
     StoreError,
 )
+from .redact import TOKEN_QUERY_NAME
 
 if TYPE_CHECKING:
     from ..app import App
@@ -71,7 +73,7 @@ async def require_token(request: Request) -> None:
     """Dependency of every API route: 401 unless the configured token is presented."""
     settings: Settings = request.app.state.settings
     if not token_ok(
-        settings, request.headers.get("authorization"), request.query_params.get("token")
+        settings, request.headers.get("authorization"), request.query_params.get(TOKEN_QUERY_NAME)
     ):
         raise HTTPException(
             401, "missing or invalid API token", headers={"WWW-Authenticate": "Bearer"}
@@ -97,6 +99,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 _ERROR_STATUS: list[tuple[type[QuaeroError], int]] = [
     (JobNotFound, 404),
+    (InvalidArgument, 422),
     (InvalidJobSpec, 422),
     (InvalidTransition, 409),
     (JobStateError, 409),

@@ -409,4 +409,22 @@ async def test_a_failing_handler_takes_its_running_children_with_it(app: App, ho
         logs = [e.message for e in await app.store.read_logs(LogQuery(k.id))]
         assert logs[-1] == f"Status changed: cancelled (parent {job.id} failed)"
     assert len(started) <= 3 and len(set(started)) == len(started)  # none started again
+
+
+async def test_unbounded_nesting_stops_at_max_depth_with_a_clear_error(app: App) -> None:
+    from quaero.jobs.planner import TreeLimits
+
+    app.store.tree_limits = TreeLimits(max_depth=2)
+    config: dict[str, Any] = {"children": 1}
+    for _ in range(4):  # fanouts of fanouts, deeper than the limit
+        config = {"children": 1, "child_type": "fanout", "child_config": config}
+    w = app.worker(concurrency=4)
+    await w.start()
+    root = await app.wait((await app.submit("fanout", config)).id, timeout=20)
+    await w.stop()
+    assert root.status is JobStatus.FAILED
+    page = await app.store.list_jobs(JobQuery(statuses=[JobStatus.FAILED]))
+    deepest = max(page.items, key=lambda j: j.depth)
+    assert deepest.depth == 2 and deepest.attempts == 1  # not retried: it cannot succeed
+    assert "max_depth = 2" in (deepest.error or "")
     assert await app.store.recount() == []

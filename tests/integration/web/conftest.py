@@ -57,7 +57,7 @@ async def open_web(settings: Settings, workers: bool = False) -> AsyncIterator[W
     api = create_app(app, workers=workers)
     async with api.router.lifespan_context(api):
         transport = httpx.ASGITransport(app=api)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
             yield Web(app, api, c)
 
 

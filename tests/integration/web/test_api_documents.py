@@ -36,7 +36,7 @@ async def crawler_web(settings: Settings) -> AsyncIterator[Web]:
     api = create_app(app, workers=True)
     async with api.router.lifespan_context(api):
         transport = httpx.ASGITransport(app=api)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
             yield Web(app, api, c)
 
 

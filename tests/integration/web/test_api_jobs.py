@@ -146,7 +146,10 @@ async def test_list_filters_paging_and_ordering(web: Web) -> None:
         ({"limit": "100000"}, "limit"),
         ({"offset": "-1"}, "offset"),
         ({"parent_id": "x"}, "parent_id must be 'root' or a job id"),
-        ({"parent_id": "0"}, "parent_id must be a positive job id"),
+        ({"parent_id": "0"}, "parent_id must be 'root' or a job id"),
+        ({"parent_id": "9223372036854775808"}, "parent_id must be 'root' or a job id"),
+        ({"offset": "9223372036854775808"}, "offset"),
+        ({"offset": "99999999999999999999999"}, "offset"),
     ],
 )
 async def test_list_bad_filters(web: Web, params: dict, fragment: str) -> None:
