@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 from .test_cli_engine import db, quaero  # noqa: F401  (fixture)
 
@@ -54,3 +55,26 @@ def test_errors_retry_in_place_and_bulk(db: str) -> None:  # noqa: F811
     p = quaero(db, "jobs", "retry", "--failed-children", "--failed-and-cancelled-children", pid)
     assert p.returncode == 2
     assert quaero(db, "db", "check").returncode == 0
+
+
+def test_db_check_reports_descendants_drift(db: str) -> None:  # noqa: F811
+    p = quaero(
+        db,
+        "run",
+        "fanout",
+        "--wait",
+        "--json",
+        "--config",
+        '{"children": 3, "child_type": "fanout", "child_config": {"children": 2}}',
+    )
+    assert p.returncode == 0, p.stderr
+    root = json.loads(p.stdout)
+    assert root["descendants"]["total"] == 9 and root["descendants"]["completed"] == 9
+    assert quaero(db, "db", "check").returncode == 0
+    conn = sqlite3.connect(db.removeprefix("sqlite:///"))
+    conn.execute("UPDATE jobs SET desc_completed = desc_completed - 1 WHERE id = ?", (root["id"],))
+    conn.commit()
+    conn.close()
+    p = quaero(db, "db", "check")
+    assert p.returncode == 1
+    assert f"job {root['id']}: descendants stored" in p.stdout

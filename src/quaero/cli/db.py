@@ -35,7 +35,8 @@ def migrate(ctx: Ctx) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def check(ctx: Ctx, as_json: bool) -> None:
-    """Recount every parent's children and report counters that drifted (exit 1 if any)."""
+    """Recount every parent's children and every job's descendants; report counters that
+    drifted (exit 1 if any)."""
 
     async def go() -> int:
         async with make_app(ctx) as app:
@@ -45,13 +46,16 @@ def check(ctx: Ctx, as_json: bool) -> None:
         if as_json:
             print_json(
                 [
-                    {"job_id": d.job_id, "stored": d.stored, "actual": d.actual}
+                    {"job_id": d.job_id, "kind": d.kind, "stored": d.stored, "actual": d.actual}
                     | ({"children_pruned": True} if d.pruned else {})
                     for d in drift
                 ]
             )
         elif not drift:
-            click.echo("ok: every parent's counters equal a recount of its children")
+            click.echo(
+                "ok: every parent's counters equal a recount of its children,"
+                " and every job's descendants a recount of its subtree"
+            )
             if pruned:
                 click.echo(
                     f"ok: {pruned} parent(s) whose children were pruned keep the summary"
@@ -65,7 +69,7 @@ def check(ctx: Ctx, as_json: bool) -> None:
                         f" != summary kept at pruning {d.actual}"
                     )
                 else:
-                    click.echo(f"job {d.job_id}: stored {d.stored} != actual {d.actual}")
+                    click.echo(f"job {d.job_id}: {d.kind} stored {d.stored} != actual {d.actual}")
         return 1 if drift else 0
 
     raise SystemExit(run_async(go))

@@ -145,6 +145,8 @@ class Job:
     descendants: Counters = field(default_factory=Counters)
     #: when its children were pruned (retention): ``children`` is then the kept summary
     children_pruned_at: float | None = None
+    #: ``[time, children finished]`` samples of the last ~30 s (rate and ETA)
+    progress_samples: list[list[float]] = field(default_factory=list)
 
     @property
     def is_terminal(self) -> bool:
@@ -238,9 +240,19 @@ def job_to_dict(job: Job) -> dict[str, Any]:
     """The JSON form of a job (see docs/api.md), counters and progress text included.
 
     Credentials in the config (``headers``, ``cookies``, ...) are redacted."""
-    from .progress import overall_status, progress_text
+    import time
+
+    from .progress import overall_status, progress_text, timing
 
     c = job.children
+    times = timing(
+        job.status,
+        c,
+        job.progress_samples,
+        time.time(),
+        job.started_at,
+        job.completed_at,
+    )
     return {
         "id": job.id,
         "parent_id": job.parent_id,
@@ -269,6 +281,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "error_group": job.error_group,
         "duration_seconds": duration_seconds(job),
         "children_pruned_at": iso(job.children_pruned_at),
+        **times,
         "progress": job.progress,
         "stats": job.stats,
     }

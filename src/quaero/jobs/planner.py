@@ -73,7 +73,7 @@ from .models import (
     iso,
     job_to_dict,
 )
-from .progress import overall_status, progress_payload, progress_text
+from .progress import next_samples, overall_status, progress_payload, progress_text, timing
 
 __all__ = ["ChangeResult", "LogLine", "Planner"]
 
@@ -147,6 +147,8 @@ class Planner:
     #: ancestors an operation needed that were not loaded (the store loads them, replans)
     missing: set[int] = field(default_factory=set)
     _kids: dict[int, list[int]] | None = None
+    #: jobs this plan cancelled
+    _cancelled: set[int] = field(default_factory=set)
     #: children not created because their parent reached ``max_children``
     over_budget: int = 0
     over_budget_keys: list[str] = field(default_factory=list)
@@ -219,6 +221,22 @@ class Planner:
                 reason="lease expired",
             )
         )
+
+    def cancel(self, job_id: int) -> ChangeResult:
+        """Cancel a pending or running job (the failure rule takes its active subtree).
+        A job this plan already cancelled (below another one) counts as done; a finished
+        job is refused (JobStateError)."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return ChangeResult(job_id, error=JobNotFound(job_id))
+        if job_id in self._cancelled:
+            return ChangeResult(job_id, job=job)
+        if job.status not in ACTIVE:
+            return ChangeResult(
+                job_id,
+                error=JobStateError(f"job {job_id} is {job.status.value}: nothing to cancel"),
+            )
+        return self.change(StatusChange(job_id, JobStatus.CANCELLED, reason="cancelled"))
 
     def retry(self, job_id: int) -> ChangeResult:
         """Retry in place: a failed or cancelled job goes back to pending under the same
@@ -345,6 +363,8 @@ class Planner:
                 },
             )
         )
+        if new is JobStatus.CANCELLED:
+            self._cancelled.add(job.id)
         self._count_error(job, old, new)
         ancestors = self._ancestors(job)
         for a in ancestors:
@@ -588,8 +608,25 @@ class Planner:
         rate-limited progress log lines (parents whose own children changed)."""
         for parent_id in self.touched_ancestors:
             parent = self.jobs[parent_id]
+            if parent_id in self.touched_parents:
+                parent.progress_samples = next_samples(
+                    parent.progress_samples, self.now, parent.children
+                )
+            times = timing(
+                parent.status,
+                parent.children,
+                parent.progress_samples,
+                self.now,
+                parent.started_at,
+                parent.completed_at,
+            )
             payload = progress_payload(
-                parent.id, parent.status, parent.children, self.timestamp, parent.descendants
+                parent.id,
+                parent.status,
+                parent.children,
+                self.timestamp,
+                parent.descendants,
+                times,
             )
             self.events.append(NewEvent(PARENT_JOB_PROGRESS, parent.id, parent.root_id, payload))
             if parent_id not in self.touched_parents:

@@ -34,7 +34,7 @@ import asyncpg
 
 from ..errors import JobNotFound, JobStateError, QuaeroError, StoreError
 from ..events.types import JOB_PROGRESS, JOB_STATUS_CHANGE, LOG, Event
-from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange, iso
+from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange, iso
 from ..jobs.planner import ChangeResult, Planner
 from ..shutdown import bounded
 from . import postgres_sql as q
@@ -255,7 +255,8 @@ class PostgresStore(PgRetention, PgDocuments, PgExplain, PgReads, PgHosts, Store
             if not ids:
                 return []
 
-            await _lock_below(tx, ids)
+            # only a job on its last attempt fails (and takes its active subtree with it)
+            await _lock_below(tx, [i for i in ids if tx.rows[i][9] >= tx.rows[i][10]])
 
             def steps(plan: Planner) -> None:
                 for job_id in ids:
@@ -279,10 +280,7 @@ class PostgresStore(PgRetention, PgDocuments, PgExplain, PgReads, PgHosts, Store
 
             def steps(plan: Planner) -> int:
                 for i in order:
-                    job = plan.jobs.get(i)
-                    change = StatusChange(i, JobStatus.CANCELLED, reason="cancelled")
-                    if job is not None and job.status in ACTIVE:
-                        plan.change(change)
+                    plan.cancel(i)
                 return sum(
                     1
                     for e in plan.events
@@ -302,28 +300,7 @@ class PostgresStore(PgRetention, PgDocuments, PgExplain, PgReads, PgHosts, Store
             await tx.lock_active_subtrees(ids)
             await tx.lock_with_parents(ids)
 
-            def steps(plan: Planner) -> list[ChangeResult]:
-                out = []
-                for i in ids:
-                    job = plan.jobs.get(i)
-                    if job is None:
-                        out.append(ChangeResult(i, error=JobNotFound(i)))
-                    elif job.status in ACTIVE:
-                        out.append(
-                            plan.change(StatusChange(i, JobStatus.CANCELLED, reason="cancelled"))
-                        )
-                    else:
-                        out.append(
-                            ChangeResult(
-                                i,
-                                error=JobStateError(
-                                    f"job {i} is {job.status.value}: nothing to cancel"
-                                ),
-                            )
-                        )
-                return out
-
-            plan, results = await tx.plan(steps)
+            plan, results = await tx.plan(lambda p: [p.cancel(i) for i in ids])
             await tx.write(plan)
             return list(results)
 

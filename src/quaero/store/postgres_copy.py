@@ -34,7 +34,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "result", "result_count", "progress", "waiting", "dedupe_key", "progress_logged_at",
         "child_total", "child_pending", "child_running", "child_completed", "child_failed",
         "child_cancelled", "error_group", "desc_total", "desc_pending", "desc_running",
-        "desc_completed", "desc_failed", "desc_cancelled",
+        "desc_completed", "desc_failed", "desc_cancelled", "progress_samples",
     ),
     "job_logs": ("id", "job_id", "root_id", "ts", "level", "message"),
     "events": ("seq", "type", "job_id", "root_id", "payload", "created_at"),

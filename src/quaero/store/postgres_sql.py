@@ -20,7 +20,7 @@ JOB_COLUMNS = (
     " created_at, started_at, completed_at, error, result::text, result_count, progress::text,"
     " waiting, dedupe_key, progress_logged_at, child_total, child_pending, child_running,"
     " child_completed, child_failed, child_cancelled, error_group, desc_total, desc_pending,"
-    " desc_running, desc_completed, desc_failed, desc_cancelled"
+    " desc_running, desc_completed, desc_failed, desc_cancelled, progress_samples::text"
 )
 
 #: the same minus the JSON a status change does not need (config, metadata, result, progress)
@@ -30,7 +30,7 @@ STATE_COLUMNS = (
     " created_at, started_at, completed_at, error, NULL::text, result_count, NULL::text,"
     " waiting, dedupe_key, progress_logged_at, child_total, child_pending, child_running,"
     " child_completed, child_failed, child_cancelled, error_group, desc_total, desc_pending,"
-    " desc_running, desc_completed, desc_failed, desc_cancelled"
+    " desc_running, desc_completed, desc_failed, desc_cancelled, progress_samples::text"
 )
 
 COUNTER_NAMES = ("total", "pending", "running", "completed", "failed", "cancelled")
@@ -168,17 +168,17 @@ WITH ins AS (
         child_cancelled = u.c_cancelled, error_group = u.error_group,
         desc_total = u.d_total, desc_pending = u.d_pending, desc_running = u.d_running,
         desc_completed = u.d_completed, desc_failed = u.d_failed,
-        desc_cancelled = u.d_cancelled
+        desc_cancelled = u.d_cancelled, progress_samples = u.samples::jsonb
     FROM unnest($14::bigint[], $15::text[], $16::int[], $17::text[], $18::float8[],
                 $19::float8[], $20::float8[], $21::float8[], $22::float8[], $23::text[],
                 $24::text[], $25::bool[], $26::float8[], $27::bigint[], $28::bigint[],
                 $29::bigint[], $30::bigint[], $31::bigint[], $32::bigint[], $42::text[],
                 $43::bigint[], $44::bigint[], $45::bigint[], $46::bigint[], $47::bigint[],
-                $48::bigint[])
+                $48::bigint[], $50::text[])
          AS u(id, status, attempts, lease_owner, lease_expires_at, heartbeat_at, available_at,
               started_at, completed_at, error, result, waiting, progress_logged_at, c_total,
               c_pending, c_running, c_completed, c_failed, c_cancelled, error_group, d_total,
-              d_pending, d_running, d_completed, d_failed, d_cancelled)
+              d_pending, d_running, d_completed, d_failed, d_cancelled, samples)
     WHERE jobs.id = u.id
 ), lg AS (
     INSERT INTO job_logs (job_id, root_id, ts, level, message)

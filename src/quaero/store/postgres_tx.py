@@ -286,6 +286,7 @@ class PgTx:
             [j.descendants.failed for j in updates],
             [j.descendants.cancelled for j in updates],
             dumps(errors),
+            [dumps(j.progress_samples) for j in updates],
         ]
         await self.conn.fetchval(q.WRITE, *args)
         self.queued.extend(events)

@@ -48,6 +48,7 @@ def job_from_row(r: Sequence[Any], decode: Callable[[Any], Any] | None = None) -
     if len(r) > 31:
         job.error_group = r[31]
         job.descendants = Counters(r[32], r[33], r[34], r[35], r[36], r[37])
+        job.progress_samples = orjson.loads(r[38]) if r[38] else []
     if decode is not None:
         job.config = decode(r[6]) if r[6] is not None else {}
         job.metadata = decode(r[7]) if r[7] is not None else {}

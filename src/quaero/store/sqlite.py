@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from ..errors import JobNotFound, JobStateError
 from ..events.types import JOB_PROGRESS, JOB_STATUS_CHANGE, LOG, Event, NewEvent
 from ..jobs.error_groups import SAMPLES
-from ..jobs.models import ACTIVE, Counters, Job, JobStatus, NewJob, SpawnResult, StatusChange
+from ..jobs.models import Counters, Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, Planner
 from . import sqlite_sql as q
 from .base import LogEntry, check_log_levels, check_specs
@@ -114,6 +114,7 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
                     c.cancelled,
                     j.error_group,
                     *astuple_counters(j.descendants),
+                    _dumps(j.progress_samples),
                     job_id,
                 )
             )
@@ -427,15 +428,7 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
         self._load_ancestors(ctx, jobs)
         plan = Planner(jobs, now=ctx.now)
         for i in ids:
-            job = jobs.get(i)
-            if job is None:
-                res = ChangeResult(i, error=JobNotFound(i))
-            elif job.status in ACTIVE:
-                res = plan.change(StatusChange(i, JobStatus.CANCELLED, reason="cancelled"))
-            else:
-                res = ChangeResult(
-                    i, error=JobStateError(f"job {i} is {job.status.value}: nothing to cancel")
-                )
+            res = plan.cancel(i)
             if results is not None:
                 results.append(res)
         plan.finish()

@@ -6,7 +6,7 @@ JOB_COLUMNS = (
     " started_at, completed_at, error, result, result_count, progress, waiting, dedupe_key,"
     " progress_logged_at, child_total, child_pending, child_running, child_completed,"
     " child_failed, child_cancelled, error_group, desc_total, desc_pending, desc_running,"
-    " desc_completed, desc_failed, desc_cancelled"
+    " desc_completed, desc_failed, desc_cancelled, progress_samples"
 )
 
 COUNTER_NAMES = ("total", "pending", "running", "completed", "failed", "cancelled")
@@ -25,7 +25,7 @@ UPDATE jobs SET status = ?, attempts = ?, lease_owner = ?, lease_expires_at = ?,
     result = COALESCE(?, result), waiting = ?, progress_logged_at = ?, child_total = ?, child_pending = ?,
     child_running = ?, child_completed = ?, child_failed = ?, child_cancelled = ?,
     error_group = ?, desc_total = ?, desc_pending = ?, desc_running = ?, desc_completed = ?,
-    desc_failed = ?, desc_cancelled = ?
+    desc_failed = ?, desc_cancelled = ?, progress_samples = ?
 WHERE id = ?
 """
 

@@ -346,6 +346,71 @@ async def test_retry_job_and_permanent_errors(app: App) -> None:
     assert b.error == "http_404: Not Found"
 
 
+async def test_descendants_roll_up_a_fanout_of_fanouts(app: App) -> None:
+    """Issue 9's check: a fanout of 10 fanouts of 100 -> 1010 descendants at the root."""
+    progress: list[Event] = []
+    app.bus.subscribe(progress.append, types=("parent_job_progress",))
+    w = app.worker(concurrency=16)
+    await w.start()
+    job = await app.submit(
+        "fanout", {"children": 10, "child_type": "fanout", "child_config": {"children": 100}}
+    )
+    job = await app.wait(job.id, timeout=120)
+    await w.stop()
+    assert job.status is JobStatus.COMPLETED
+    assert job.children.as_dict()["completed"] == 10  # the seed's counters: direct children
+    want = {"total": 1010, "pending": 0, "running": 0, "completed": 1010, "failed": 0,
+            "cancelled": 0}  # fmt: skip
+    assert job.descendants.as_dict() == want
+    assert await app.store.recount() == []
+    await until(
+        lambda: _async(
+            any(e.job_id == job.id and e.payload["descendants"] == want for e in progress)
+        )
+    )
+    final = [e.payload for e in progress if e.job_id == job.id][-1]
+    assert final["descendants"] == want and final["total_children"] == 10
+    assert (final["rate"], final["eta_seconds"]) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("how", ["exception_at_last_attempt", "permanent_error"])
+async def test_a_failing_handler_takes_its_running_children_with_it(app: App, how: str) -> None:
+    """The failure rule on the worker's paths: the parent's failure and its children's
+    cancellation are one transaction (log reason ``parent N failed``); the running
+    children are interrupted and nothing below the parent starts again."""
+    started: list[int] = []
+
+    @app.job("slow_child")
+    async def slow_child(ctx: JobContext) -> None:
+        started.append(ctx.job.id)
+        await asyncio.sleep(30)
+
+    @app.job("spawn_then_fail", max_attempts=1)
+    async def spawn_then_fail(ctx: JobContext) -> None:
+        await ctx.spawn(NewJob("slow_child", dedupe_key=str(i)) for i in range(3))
+        while len(started) < 2:  # some children run, some may still be pending
+            await asyncio.sleep(0.02)
+        if how == "permanent_error":
+            raise PermanentJobError("giving up")
+        raise RuntimeError("boom")
+
+    w = app.worker(concurrency=3)
+    await w.start()
+    try:
+        job = await app.submit("spawn_then_fail")
+        job = await app.wait(job.id, timeout=30)
+        page = await app.store.list_jobs(JobQuery(parent_id=job.id))
+        await until(lambda: _async(w.active == 0))
+    finally:
+        await w.stop()
+    assert job.status is JobStatus.FAILED
+    assert [k.status for k in page.items] == [JobStatus.CANCELLED] * 3
+    for k in page.items:
+        logs = [e.message for e in await app.store.read_logs(LogQuery(k.id))]
+        assert logs[-1] == f"Status changed: cancelled (parent {job.id} failed)"
+    assert len(started) <= 3 and len(set(started)) == len(started)  # none started again
+
+
 async def test_unbounded_nesting_stops_at_max_depth_with_a_clear_error(app: App) -> None:
     from quaero.jobs.planner import TreeLimits
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from quaero.jobs.models import Counters, JobStatus, NewJob, StatusChange
-from quaero.jobs.progress import progress_payload, progress_text
+from quaero.jobs.progress import progress_payload, progress_text, timing
 from quaero.store.postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -43,7 +43,8 @@ async def test_sql_progress_matches_python_for_every_status_and_count(pg_url: st
             await conn.execute(
                 "INSERT INTO jobs (id, root_id, job_type, status, created_at, child_total,"
                 " child_pending, child_running, child_completed, child_failed, child_cancelled,"
-                " progress_logged_at) VALUES ($1, $1, 'x', $2, 0, $3, $4, $5, $6, $7, $8, $9)",
+                " progress_logged_at, started_at)"
+                " VALUES ($1, $1, 'x', $2, 0, $3, $4, $5, $6, $7, $8, $9, 50)",
                 i, status, c.total, c.pending, c.running, c.completed, c.failed, c.cancelled,
                 rnd.choice([0.0, 99.5]),
             )  # fmt: skip
@@ -52,7 +53,11 @@ async def test_sql_progress_matches_python_for_every_status_and_count(pg_url: st
                 "SELECT type, payload::text FROM events WHERE job_id = $1 ORDER BY seq", i
             )
             got = [(r[0], orjson.loads(r[1])) for r in rows]
-            want = progress_payload(i, JobStatus(status), c, "T", Counters())
+            samples = await conn.fetchval(
+                "SELECT progress_samples::text FROM jobs WHERE id = $1", i
+            )
+            times = timing(JobStatus(status), c, orjson.loads(samples), 100.0, 50.0, None)
+            want = progress_payload(i, JobStatus(status), c, "T", Counters(), times)
             assert got[0] == ("parent_job_progress", want), (status, c)
             # a log line every 2 s, and always once no child is active
             logged = await conn.fetchval("SELECT progress_logged_at FROM jobs WHERE id = $1", i)

@@ -3,10 +3,12 @@ reopened ancestors, bulk transactions, error groups and descendants counters."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from quaero.errors import JobStateError
-from quaero.jobs.models import Job, JobStatus, NewJob, StatusChange
+from quaero.jobs.models import Job, JobStatus, NewJob, StatusChange, job_to_dict
 from quaero.store.base import ChildFilter, JobQuery, LogQuery, Store
 
 from .conftest import Recorder
@@ -228,3 +230,32 @@ async def test_descendants_count_the_whole_subtree(store: Store, recorder: Recor
     assert last["descendants"] == r.descendants.as_dict()
     assert last["total_children"] == 3  # the seed's fields: direct children only
     await assert_consistent(store)
+
+
+async def test_rate_and_eta_while_running_and_once_done(store: Store, recorder: Recorder) -> None:
+    root = await running_root(store)
+    await children(store, root, 4)
+    await complete(store, root)  # waits for its children
+    [a] = await store.claim_jobs("w", 1, 60, ["noop"])
+    await complete(store, a, "w")
+    await asyncio.sleep(1.1)  # the rate needs at least 1 s of history (SAMPLE_EVERY)
+    [b] = await store.claim_jobs("w", 1, 60, ["noop"])
+    await complete(store, b, "w")
+    last = [e.payload for e in recorder.events if e.type == "parent_job_progress"][-1]
+    assert last["rate"] is not None and 0 < last["rate"] < 2
+    assert last["eta_seconds"] == pytest.approx(2 / last["rate"])
+    assert last["elapsed_seconds"] >= 1.1
+    job = await store.get_job(root.id)
+    assert job is not None and job_to_dict(job)["rate"] is not None
+    rest = await store.claim_jobs("w", 2, 60, ["noop"])
+    for j in rest:
+        await complete(store, j, "w")
+    last = [e.payload for e in recorder.events if e.type == "parent_job_progress"][-1]
+    assert last["status"] == "completed"
+    assert (last["rate"], last["eta_seconds"]) == (0.0, 0.0)
+    job = await store.get_job(root.id)
+    assert job is not None
+    d = job_to_dict(job)
+    assert (d["rate"], d["eta_seconds"]) == (0.0, 0.0)
+    assert d["duration_seconds"] is not None and d["duration_seconds"] >= 1.1
+    assert d["elapsed_seconds"] == pytest.approx(d["duration_seconds"], abs=0.01)

@@ -60,7 +60,16 @@ async def test_seed_payload_exact(live: LiveServer) -> None:
         assert msg["type"] == "parent_job_progress" and isinstance(msg["seq"], int)
         p = msg["payload"]
         # the seed's fields exactly, plus the whole subtree's counts
-        assert set(p) == SEED_PAYLOAD_KEYS | {"descendants"}
+        assert set(p) == SEED_PAYLOAD_KEYS | {
+            "descendants",
+            "elapsed_seconds",
+            "rate",
+            "eta_seconds",
+        }
+        assert p["rate"] is None and p["eta_seconds"] is None  # no history yet
+        assert p["elapsed_seconds"] >= 0
+        for key in ("elapsed_seconds", "rate", "eta_seconds"):
+            del p[key]
         assert p["descendants"] == {
             "total": 3,
             "pending": 2,

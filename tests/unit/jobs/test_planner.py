@@ -197,3 +197,45 @@ def test_counters_always_equal_a_recount(n: int, seed: int, steps: int) -> None:
         and not any(j.status in ACTIVE for j in jobs.values() if j.parent_id == 1)
     ):
         assert jobs[1].status.terminal
+
+
+def test_rate_and_eta_come_from_the_parents_sample_ring() -> None:
+    jobs = tree(10)
+    parent = jobs[1]
+    parent.started_at = 100.0
+    kids = [j for j in jobs.values() if j.parent_id == 1]
+    plan = Planner(jobs, now=100.0)  # the first sample: 0 finished
+    plan.claim(kids[0], "w", 30)
+    plan.finish()
+    plan = Planner(jobs, now=102.0)
+    for j in kids[1:4]:
+        plan.claim(j, "w", 30)
+    for j in kids[:4]:
+        plan.change(StatusChange(j.id, JobStatus.COMPLETED, expect_owner="w"))
+    plan.finish()
+    progress = [e.payload for e in plan.events if e.type == "parent_job_progress"][-1]
+    # 4 children finished in the 2 s since the first sample: 2/s, 6 left: 3 s
+    assert progress["rate"] == 2.0 and progress["eta_seconds"] == 3.0
+    assert progress["elapsed_seconds"] == 2.0
+    assert [s[1] for s in parent.progress_samples] == [0, 4]
+    # 31 s later the first sample left the window: the rate is unknown again
+    plan = Planner(jobs, now=133.5)
+    j = next(j for j in jobs.values() if j.parent_id == 1 and j.status is JobStatus.PENDING)
+    plan.claim(j, "w", 30)
+    plan.finish()
+    progress = [e.payload for e in plan.events if e.type == "parent_job_progress"][-1]
+    assert progress["rate"] is None and progress["eta_seconds"] is None
+    # done: rate and ETA are 0, elapsed stops at completion
+    plan = Planner(jobs, now=140.0)
+    for j in [j for j in jobs.values() if j.parent_id == 1 and not j.is_terminal]:
+        if j.status is JobStatus.PENDING:
+            plan.claim(j, "w", 30)
+        plan.change(StatusChange(j.id, JobStatus.COMPLETED, expect_owner="w"))
+    plan.finish()
+    progress = [e.payload for e in plan.events if e.type == "parent_job_progress"][-1]
+    assert progress["status"] == "completed"
+    assert (progress["rate"], progress["eta_seconds"], progress["elapsed_seconds"]) == (
+        0.0,
+        0.0,
+        40.0,
+    )

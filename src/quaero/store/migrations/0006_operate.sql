@@ -8,6 +8,8 @@ ALTER TABLE jobs ADD COLUMN desc_running INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN desc_completed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN desc_failed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN desc_cancelled INTEGER NOT NULL DEFAULT 0;
+-- a parent's [time, children finished] samples of the last ~30 s (rate and ETA)
+ALTER TABLE jobs ADD COLUMN progress_samples TEXT NOT NULL DEFAULT '[]';
 CREATE INDEX jobs_parent_error ON jobs (parent_id, error_group, id) WHERE error_group IS NOT NULL;
 CREATE INDEX jobs_root_error ON jobs (root_id, error_group, id) WHERE error_group IS NOT NULL;
 -- failed descendants of a job by error key; samples is a JSON array of recent job ids

@@ -7,7 +7,8 @@ ALTER TABLE jobs ADD COLUMN error_group text,
     ADD COLUMN desc_running bigint NOT NULL DEFAULT 0,
     ADD COLUMN desc_completed bigint NOT NULL DEFAULT 0,
     ADD COLUMN desc_failed bigint NOT NULL DEFAULT 0,
-    ADD COLUMN desc_cancelled bigint NOT NULL DEFAULT 0;
+    ADD COLUMN desc_cancelled bigint NOT NULL DEFAULT 0,
+    ADD COLUMN progress_samples jsonb NOT NULL DEFAULT '[]';
 CREATE INDEX jobs_parent_error ON jobs (parent_id, error_group, id) WHERE error_group IS NOT NULL;
 CREATE INDEX jobs_root_error ON jobs (root_id, error_group, id) WHERE error_group IS NOT NULL;
 CREATE TABLE job_error_groups (
@@ -34,6 +35,49 @@ WITH RECURSIVE anc(a, d) AS (
 UPDATE jobs SET desc_total = s.t, desc_pending = s.p, desc_running = s.r,
     desc_completed = s.c, desc_failed = s.f, desc_cancelled = s.x
 FROM s WHERE s.id = jobs.id;
+
+-- quaero.jobs.progress.next_samples in SQL: a parent's [time, children finished] ring
+-- after a change at now (samples older than 30 s dropped, one added at most every 1 s)
+CREATE FUNCTION quaero_next_samples(s jsonb, now float8, fin bigint) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    WITH k AS (
+        SELECT e, o FROM jsonb_array_elements(coalesce(s, '[]')) WITH ORDINALITY AS t(e, o)
+        WHERE (e ->> 0)::float8 >= now - 30.0
+    )
+    SELECT CASE
+        WHEN NOT EXISTS (SELECT 1 FROM k)
+          OR now - (SELECT (e ->> 0)::float8 FROM k ORDER BY o DESC LIMIT 1) >= 1.0
+        THEN coalesce((SELECT jsonb_agg(e ORDER BY o) FROM k), '[]')
+             || jsonb_build_array(jsonb_build_array(now, fin))
+        ELSE (SELECT jsonb_agg(e ORDER BY o) FROM k) END
+$$;
+
+-- quaero.jobs.progress.timing in SQL: elapsed_seconds, rate, eta_seconds
+CREATE FUNCTION quaero_timing(overall text, total bigint, active bigint, fin bigint, s jsonb,
+                              now float8, started float8, completed float8)
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    WITH b AS (
+        SELECT (e ->> 0)::float8 AS t0, (e ->> 1)::float8 AS f0
+        FROM jsonb_array_elements(coalesce(s, '[]')) WITH ORDINALITY AS t(e, o)
+        WHERE (e ->> 0)::float8 >= now - 30.0 ORDER BY o LIMIT 1
+    ), r AS (
+        SELECT CASE
+            WHEN total = 0 THEN NULL
+            WHEN overall IN ('completed', 'failed', 'cancelled') THEN 0.0::float8
+            ELSE (SELECT (fin - b.f0) / (now - b.t0) FROM b WHERE now - b.t0 >= 1.0) END AS rate
+    )
+    SELECT jsonb_build_object(
+        'elapsed_seconds', greatest(0.0, (CASE
+            WHEN overall IN ('completed', 'failed', 'cancelled') AND completed IS NOT NULL
+            THEN completed ELSE now END) - started),
+        'rate', r.rate,
+        'eta_seconds', CASE
+            WHEN total = 0 THEN NULL
+            WHEN overall IN ('completed', 'failed', 'cancelled') THEN 0.0::float8
+            WHEN r.rate IS NULL OR r.rate = 0 THEN NULL
+            ELSE active / r.rate END)
+    FROM r
+$$;
 
 -- The commit hook of 0004, extended: a delta is [id, 6 children deltas, 6 descendants
 -- deltas, direct] (direct = 1 when the row's own children changed: only then a progress
@@ -83,6 +127,11 @@ BEGIN
                 desc_completed = j.desc_completed + d.dc,
                 desc_failed = j.desc_failed + d.df,
                 desc_cancelled = j.desc_cancelled + d.dx,
+                progress_samples = CASE WHEN d.direct = 1 THEN quaero_next_samples(
+                    j.progress_samples, (meta ->> 'now')::float8,
+                    (j.child_completed + d.c + j.child_failed + d.f + j.child_cancelled
+                     + d.x)::bigint)
+                    ELSE j.progress_samples END,
                 progress_logged_at = CASE
                     WHEN d.direct = 1 AND (
                          (meta ->> 'now')::float8 - j.progress_logged_at
@@ -95,6 +144,7 @@ BEGIN
                       j.child_running, j.child_completed, j.child_failed, j.child_cancelled,
                       j.desc_total, j.desc_pending, j.desc_running, j.desc_completed,
                       j.desc_failed, j.desc_cancelled, d.direct = 1 AS direct,
+                      j.progress_samples, j.started_at, j.completed_at,
                       d.direct = 1 AND j.progress_logged_at = (meta ->> 'now')::float8 AS logged
         ), pr AS (
             SELECT u.*,
@@ -127,7 +177,11 @@ BEGIN
                        'descendants', jsonb_build_object(
                            'total', desc_total, 'pending', desc_pending,
                            'running', desc_running, 'completed', desc_completed,
-                           'failed', desc_failed, 'cancelled', desc_cancelled))) AS ev
+                           'failed', desc_failed, 'cancelled', desc_cancelled))
+                       || quaero_timing(overall, child_total, child_pending + child_running,
+                                        child_completed + child_failed + child_cancelled,
+                                        progress_samples, (meta ->> 'now')::float8, started_at,
+                                        completed_at)) AS ev
             FROM pr
             UNION ALL
             SELECT id, 1, false,
