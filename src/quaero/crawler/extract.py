@@ -34,7 +34,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from quaero.crawler.markdown import MarkdownRenderer
 from quaero.crawler.urls import NormalizeOptions, resolve, try_normalize
 
-__all__ = ["ExtractedPage", "Link", "extract"]
+__all__ = ["ExtractedPage", "Link", "content_root", "extract"]
 
 _DROP = (
     "script style noscript nav aside svg template iframe object embed canvas button select "
@@ -192,6 +192,20 @@ def _main_content(tree: LexborHTMLParser, body: LexborNode) -> LexborNode:
     return body
 
 
+def content_root(tree: LexborHTMLParser) -> LexborNode | None:
+    """Remove boilerplate from a parsed page (in place) and return its main content
+    element (``None`` for a document without a body): what :func:`extract` renders."""
+    body = tree.body
+    if body is None:
+        return None
+    _remove_boilerplate(tree, body)
+    main = _main_content(tree, body)
+    if main.tag == "body":
+        for header in _outermost(main.css("header")):
+            header.decompose()
+    return main
+
+
 def extract(
     html: str,
     url: str,
@@ -218,21 +232,17 @@ def extract(
         language = (attrs.get("lang") or attrs.get("xml:lang") or "").strip() or None
     robots = {token.strip() for token in info.get("robots", "").split(",")}
 
-    body = tree.body
     markdown = ""
     word_count = 0
     first_h1 = ""
-    if body is not None:
-        _remove_boilerplate(tree, body)
-        main = _main_content(tree, body)
-        if main.tag == "body":
-            for header in _outermost(main.css("header")):
-                header.decompose()
+    main = content_root(tree)
+    if main is not None:
         renderer = MarkdownRenderer(base, page_url, resolved, url_options)
         markdown = renderer.render(main)
         first_h1 = renderer.first_h1
         word_count = len(main.text(deep=True, separator=" ").split())
     title = info.get("title") or first_h1
+    body = tree.body
     if not title and body is not None:
         h1 = body.css_first("h1")
         title = _collapse(h1.text(deep=True)) if h1 is not None else ""

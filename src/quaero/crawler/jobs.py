@@ -7,10 +7,15 @@ is kept as ``discovered_by`` in the child's config, its distance from a start UR
 - de-duplication: a child's ``dedupe_key`` is its normalised URL, unique per crawl;
 - the page budget: no child is created once the crawl has ``max_pages`` children.
 
-URLs that are never fetched are recorded once per crawl with their reason, and counted on
-the crawl as ``stats`` (``skipped_robots``, ``skipped_out_of_scope``, ``skipped_budget``,
-...): distinct URLs, however many pages link to them. Failed pages keep their reason as the
-child's error (``http_404: ...``, ``timeout: ...``, ``robots: ...``).
+URLs that are never fetched, or refused by a policy when fetched (robots.txt, size,
+content type, private address, a redirect out of scope), are recorded once per crawl with
+their reason, and counted on the crawl as ``stats`` (``skipped_robots``,
+``skipped_too_large``, ``skipped_budget``, ...): distinct URLs, however many pages link to
+them; the page job completes with ``{"skipped": reason}``. A page answering 404 or 410 is a
+broken link: its job completes with ``{"outcome": "broken_link"}``, no document, and the
+crawl records the URL, its status and pages linking to it (``broken_links`` stat). Other
+failures (timeouts, 5xx, connection errors) are retried and then fail the page, keeping the
+reason as the child's error (``http_503: ...``, ``timeout: ...``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,21 @@ if TYPE_CHECKING:
 __all__ = ["CrawlRuntime", "register"]
 
 _SPAWN_CHUNK = 2000
+#: fetch errors that are a policy refusing the page: the page is skipped, not failed
+_SKIP_REASONS = frozenset(
+    {
+        "robots",
+        "too_large",
+        "content_type",
+        "ssrf_blocked",
+        "redirect_out_of_scope",
+        "redirect_robots",
+    }
+)
+#: statuses that make a page a broken link
+_BROKEN = frozenset({404, 410})
+#: pages remembered per linked URL (for broken links), per process
+_REFERRERS_PER_URL = 5
 #: crawls whose runtime (connection pool, robots cache) a process keeps open at once
 _MAX_RUNTIMES = 32
 _IDLE_CLOSE_S = 120.0
@@ -54,6 +74,15 @@ class CrawlRuntime:
     semaphore: asyncio.Semaphore
     last_used: float = field(default_factory=time.monotonic)
     delays_set: set[str] = field(default_factory=set)
+    #: linked URL -> a few pages (fetched by this process) that link to it
+    referrers: dict[str, list[str]] = field(default_factory=dict)
+
+    def add_referrer(self, url: str, page: str) -> None:
+        refs = self.referrers.get(url)
+        if refs is None:
+            self.referrers[url] = [page]
+        elif len(refs) < _REFERRERS_PER_URL and page not in refs:
+            refs.append(page)
 
     async def close(self) -> None:
         if self.robots is not None:
@@ -168,7 +197,8 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
         if rt.robots is not None:
             rules = await rt.robots.rules_for(url)
             if not rules.allowed(url):
-                raise PermanentJobError(f"robots: {url} is disallowed by robots.txt")
+                await store.record_skips(crawl_id, {url: "robots"})
+                return {"url": url, "skipped": "robots"}
             host = host_of(url)
             if host not in rt.delays_set:
                 rt.delays_set.add(host)
@@ -178,6 +208,13 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
             page = await rt.fetcher.fetch(url, scope=rt.url_filter, robots=rt.robots)
         except FetchError as exc:
             message = f"{exc.reason}: {exc.message}"
+            status = exc.status
+            if status is not None and status in _BROKEN and exc.reason.startswith("http_"):
+                return await _broken_link(ctx, rt, crawl_id, url, status, message)
+            if exc.reason in _SKIP_REASONS:
+                await store.record_skips(crawl_id, {url: exc.reason})
+                ctx.log(f"skipped: {message}")
+                return {"url": url, "skipped": exc.reason}
             if exc.retryable:
                 raise RetryJob(message, delay=exc.retry_after) from None
             raise PermanentJobError(message) from None
@@ -206,6 +243,7 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
             if reason is not None:
                 skipped[target] = reason
                 continue
+            rt.add_referrer(target, final_url)
             new_urls.append(target)
         for i in range(0, len(new_urls), _SPAWN_CHUNK):
             chunk = new_urls[i : i + _SPAWN_CHUNK]
@@ -246,6 +284,20 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
         "links_followed": links_followed,
         "elapsed_ms": round(page.elapsed * 1000, 1),
     }
+
+
+async def _broken_link(
+    ctx: JobContext, rt: CrawlRuntime, crawl_id: int, url: str, status: int, message: str
+) -> dict[str, Any]:
+    """A 404/410 page: no document; the crawl lists it with pages that link to it."""
+    referrers: list[str] = []
+    discovered_by = ctx.config.get("discovered_by")
+    if isinstance(discovered_by, str):
+        referrers.append(discovered_by)
+    referrers.extend(rt.referrers.get(url, ()))
+    await ctx.app.store.record_broken_link(crawl_id, url, status, referrers)
+    ctx.log(f"broken link: {message}", level="warning")
+    return {"url": url, "outcome": "broken_link", "status": status}
 
 
 def register(app: App) -> None:

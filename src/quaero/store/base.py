@@ -21,6 +21,7 @@ from ..jobs.planner import ChangeResult
 
 __all__ = [
     "JOB_ORDER_KEYS",
+    "MAX_REFERRERS",
     "Drift",
     "JobQuery",
     "LogEntry",
@@ -44,6 +45,8 @@ JOB_ORDER_KEYS: dict[str, str] = {
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: referrers kept per broken link
+MAX_REFERRERS = 20
 
 
 @dataclass(slots=True)
@@ -194,6 +197,36 @@ class Store(abc.ABC):
         """Record keys (URLs) the job skipped, ``{url: reason}``. Each key counts once per
         job: the ``skipped_<reason>`` stats grow by the keys new to the job, in the same
         transaction. Returns those increments."""
+
+    @abc.abstractmethod
+    async def list_skips(
+        self, job_id: int, reason: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page:
+        """The keys (URLs) the job skipped, ordered by URL, optionally of one reason:
+        items are ``{"url", "reason"}``."""
+
+    @abc.abstractmethod
+    async def record_broken_link(
+        self, job_id: int, url: str, status: int, referrers: Sequence[str]
+    ) -> bool:
+        """Record a URL of the job (a crawl) that answered ``status`` (404, 410), once per
+        job: the job's ``broken_links`` stat grows by one the first time, in the same
+        transaction; a later call adds its referrers (pages linking to the URL; at most
+        ``MAX_REFERRERS`` kept). Returns whether the URL was new to the job."""
+
+    @abc.abstractmethod
+    async def list_broken_links(self, job_id: int, limit: int = 50, offset: int = 0) -> Page:
+        """The job's broken links ordered by URL: ``{"url", "status", "referrers"}``."""
+
+    @abc.abstractmethod
+    async def record_aliases(self, job_id: int, aliases: Mapping[str, str], reason: str) -> int:
+        """Record other URLs (``{alias: document URL}``) the job found for its documents
+        (``reason``: ``redirect``, ``canonical``, ``refresh``), once per job and URL; the
+        job's ``aliases`` stat grows by the new ones. Returns how many were new."""
+
+    @abc.abstractmethod
+    async def list_aliases(self, job_id: int, limit: int = 50, offset: int = 0) -> Page:
+        """The job's aliases ordered by URL: ``{"url", "target", "reason"}``."""
 
     @abc.abstractmethod
     async def claim_jobs(

@@ -35,6 +35,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "events": ("seq", "type", "job_id", "root_id", "payload", "created_at"),
     "job_stats": ("job_id", "name", "value"),
     "job_skips": ("job_id", "url", "reason"),
+    "job_broken_links": ("job_id", "url", "status", "referrers"),
+    "document_aliases": ("job_id", "url", "target", "reason"),
     "documents": (
         "id", "url", "title", "markdown", "fetched_at", "status_code", "content_type",
         "description", "language", "canonical_url", "word_count", "links_found",

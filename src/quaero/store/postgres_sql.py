@@ -246,7 +246,9 @@ DELETE_SUBTREE = """
 WITH l AS (DELETE FROM job_logs WHERE job_id = ANY($1::bigint[])),
      d AS (DELETE FROM document_jobs WHERE job_id = ANY($1::bigint[])),
      s AS (DELETE FROM job_stats WHERE job_id = ANY($1::bigint[])),
-     k AS (DELETE FROM job_skips WHERE job_id = ANY($1::bigint[]))
+     k AS (DELETE FROM job_skips WHERE job_id = ANY($1::bigint[])),
+     b AS (DELETE FROM job_broken_links WHERE job_id = ANY($1::bigint[])),
+     a AS (DELETE FROM document_aliases WHERE job_id = ANY($1::bigint[]))
 DELETE FROM jobs WHERE id = ANY($1::bigint[])
 """
 
@@ -311,4 +313,19 @@ WITH ins AS (
     ON CONFLICT DO NOTHING RETURNING reason
 )
 SELECT reason, count(*) FROM ins GROUP BY reason
+"""
+
+RECORD_BROKEN_LINK = """
+INSERT INTO job_broken_links (job_id, url, status, referrers) VALUES ($1, $2, $3, $4::jsonb)
+ON CONFLICT DO NOTHING RETURNING 1
+"""
+
+RECORD_ALIASES = """
+WITH ins AS (
+    INSERT INTO document_aliases (job_id, url, target, reason)
+    SELECT $1, s.url, s.target, $4 FROM unnest($2::text[], $3::text[]) AS s(url, target)
+    ORDER BY s.url
+    ON CONFLICT DO NOTHING RETURNING 1
+)
+SELECT count(*) FROM ins
 """

@@ -1,5 +1,5 @@
-"""REST: ``/api/jobs`` (list, stats, one job, children, failures, logs, create, cancel,
-rerun, delete).
+"""REST: ``/api/jobs`` (list, stats, one job, children, failures, a crawl's skipped URLs and
+broken links, logs, create, cancel, rerun, delete).
 
 Every route is thin: parse and check the input, call the store or the manager, turn the
 result into JSON. Listings are paginated and never load a parent's children at once.
@@ -19,7 +19,16 @@ from ..jobs.models import Job, JobStatus, iso, job_to_dict
 from ..jobs.progress import overall_status
 from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, JobQuery, LogQuery
 from .deps import get_app, require_token
-from .schemas import CreateJob, FailurePage, JobOut, JobPage, JobStats, LogPage
+from .schemas import (
+    BrokenLinkPage,
+    CreateJob,
+    FailurePage,
+    JobOut,
+    JobPage,
+    JobStats,
+    LogPage,
+    SkipPage,
+)
 
 __all__ = ["crawl_summary", "failure_item", "job_json", "router"]
 
@@ -56,6 +65,8 @@ def crawl_summary(job: Job) -> dict[str, Any]:
         "skipped_by_reason": by_reason,
         "discovery_open": overall_status(job.status, c) not in TERMINAL,
         "documents": job.result_count,
+        "broken_links": job.stats.get("broken_links", 0),
+        "aliases": job.stats.get("aliases", 0),
     }
 
 
@@ -243,6 +254,39 @@ async def list_failures(
         "offset": offset,
         "seq": seq,
     }
+
+
+@router.get("/{job_id}/skipped", response_model=SkipPage, summary="URLs a crawl skipped")
+async def list_skipped(
+    app: AppDep,
+    job_id: int,
+    reason: Annotated[
+        str | None, Query(max_length=100, description="only this reason, e.g. too_large")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """One page of the URLs the job (a crawl) did not crawl, ordered by URL, each once with
+    its reason (``robots``, ``out_of_scope``, ``budget``, ``too_large``, ...)."""
+    await _job_or_404(app, job_id)
+    page = await app.store.list_skips(job_id, reason or None, limit, offset)
+    return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
+
+
+@router.get(
+    "/{job_id}/broken-links", response_model=BrokenLinkPage, summary="A crawl's broken links"
+)
+async def list_broken_links(
+    app: AppDep,
+    job_id: int,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """One page of the crawl's pages that answered 404 or 410, ordered by URL, each with
+    its status and pages linking to it."""
+    await _job_or_404(app, job_id)
+    page = await app.store.list_broken_links(job_id, limit, offset)
+    return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
 
 
 async def _logs(

@@ -30,7 +30,7 @@ def test_inline_formatting() -> None:
         "<p>a <b>bold</b>, <strong> strong </strong>, <i>it</i> <em>em</em> "
         "<code>x_y()</code> <kbd>Ctrl</kbd> <del>old</del> <code>a`b</code><br>next</p>"
     )
-    assert out == "a **bold**, **strong** , *it* *em* `x_y()` `Ctrl` ~~old~~ `` a`b ``\nnext"
+    assert out == "a **bold**, **strong** , *it* *em* `x_y()` `Ctrl` ~~old~~ `` a`b ``\\\nnext"
 
 
 def test_links_are_absolute() -> None:
@@ -92,7 +92,7 @@ def test_blockquote_and_dl_and_hr() -> None:
         "<dt>b</dt><dd>plain</dd></dl>"
     )
     assert out == (
-        "> q1\n>\n> q2\n\n---\n\n`work_mem` (integer)\n: Sets memory.\n\n  More.\n\nb\n: plain"
+        "> q1\n>\n> q2\n\n---\n\n`work_mem` (integer)\n\nSets memory.\n\nMore.\n\nb\n\nplain"
     )
 
 
@@ -158,7 +158,7 @@ def test_metadata() -> None:
 
 
 def test_title_fallbacks() -> None:
-    assert extract("<h1>Only <b>h1</b></h1><p>x</p>", URL).title == "Only **h1**"
+    assert extract("<h1>Only <b>h1</b></h1><p>x</p>", URL).title == "Only h1"
     assert extract("<p>nothing</p>", URL).title == ""
     assert (
         extract(
