@@ -27,6 +27,7 @@ walks the tree with the small renderer in :mod:`quaero.crawler.markdown`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -34,7 +35,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from quaero.crawler.markdown import MarkdownRenderer
 from quaero.crawler.urls import NormalizeOptions, resolve, try_normalize
 
-__all__ = ["ExtractedPage", "Link", "content_root", "extract"]
+__all__ = ["ExtractedPage", "Link", "content_root", "extract", "parse_refresh"]
 
 _DROP = (
     "script style noscript nav aside svg template iframe object embed canvas button select "
@@ -78,8 +79,10 @@ class ExtractedPage:
     word_count: int
     links: list[Link] = field(default_factory=list)
     base_url: str = ""  #: URL relative links were resolved against
-    noindex: bool = False  #: ``<meta name=robots content=noindex>``
-    nofollow: bool = False  #: ``<meta name=robots content=nofollow>``
+    noindex: bool = False  #: ``<meta name=robots content=noindex>`` (or ``none``)
+    nofollow: bool = False  #: ``<meta name=robots content=nofollow>`` (or ``none``)
+    #: ``<meta http-equiv=refresh content="N; url=...">``: (delay in seconds, absolute URL)
+    refresh: tuple[float, str] | None = None
 
 
 def _collapse(text: str) -> str:
@@ -117,6 +120,9 @@ def _head_info(tree: LexborHTMLParser) -> dict[str, str]:
         if tag == "meta":
             name = (attrs.get("name") or attrs.get("property") or "").lower()
             content = attrs.get("content") or ""
+            equiv = (attrs.get("http-equiv") or "").strip().lower()
+            if equiv == "refresh" and "refresh" not in info:
+                info["refresh"] = content
             if name == "description" and "description" not in info:
                 info["description"] = _collapse(content)
             elif name == "og:description" and "og_description" not in info:
@@ -130,6 +136,21 @@ def _head_info(tree: LexborHTMLParser) -> dict[str, str]:
         elif tag == "base" and "base" not in info:
             info["base"] = attrs.get("href") or ""
     return info
+
+
+_REFRESH_RE = re.compile(
+    r"""^\s*(\d*\.?\d*)\s*(?:[;,]\s*(?:url\s*=\s*)?(["']?)(.*?)\2\s*)?$""",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def parse_refresh(content: str) -> tuple[float, str] | None:
+    """``"0; URL='/home/'"`` → ``(0.0, "/home/")``; ``None`` without a target URL."""
+    m = _REFRESH_RE.match(content)
+    if m is None or not m.group(3) or not m.group(3).strip():
+        return None
+    delay = float(m.group(1)) if m.group(1) and m.group(1) != "." else 0.0
+    return delay, m.group(3).strip()
 
 
 def _links(
@@ -231,6 +252,8 @@ def extract(
         attrs = root.attributes
         language = (attrs.get("lang") or attrs.get("xml:lang") or "").strip() or None
     robots = {token.strip() for token in info.get("robots", "").split(",")}
+    refresh = parse_refresh(info["refresh"]) if info.get("refresh") else None
+    refresh_target = resolve(base, refresh[1], url_options) if refresh is not None else None
 
     markdown = ""
     word_count = 0
@@ -258,4 +281,5 @@ def extract(
         base_url=base,
         noindex="noindex" in robots or "none" in robots,
         nofollow="nofollow" in robots or "none" in robots,
+        refresh=(refresh[0], refresh_target) if refresh is not None and refresh_target else None,
     )

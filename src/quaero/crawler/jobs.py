@@ -32,7 +32,7 @@ from ..jobs.models import NewJob
 from ..jobs.registry import JobType
 from .extract import extract
 from .fetch import Fetcher, FetchError
-from .robots import RobotsCache
+from .robots import RobotsCache, robots_directives
 from .settings import CrawlSettings, has_skipped_extension, validate_crawl_config
 from .urls import UrlFilter, host_of, try_normalize
 
@@ -221,10 +221,30 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
     # the fetcher normalises redirect targets without the crawl's query rules
     final_url = try_normalize(page.url, s.url_options()) or page.url
     extracted = extract(page.text, final_url, url_options=s.url_options())
+    directives = robots_directives(page.headers.get("x-robots-tag"), s.user_agent)
+    noindex = extracted.noindex or "noindex" in directives or "none" in directives
+    nofollow = extracted.nofollow or "nofollow" in directives or "none" in directives
     links_followed = 0
     #: URL -> why it is not crawled (counted once per crawl by the store)
     skipped: dict[str, str] = {}
-    if depth < s.max_depth and not extracted.nofollow:
+    refresh = extracted.refresh
+    refresh_only = False
+    if refresh is not None and refresh[1] != final_url:
+        # a meta refresh is a redirect: its target is crawled at this page's depth
+        target = refresh[1]
+        refresh_only = refresh[0] == 0 or extracted.word_count == 0
+        skip = rt.url_filter.check(target)
+        if skip is not None:
+            skipped[target] = skip.value
+        else:
+            res = await ctx.spawn(
+                [_child(target, depth, final_url, s)], parent_id=crawl_id, max_children=s.max_pages
+            )
+            links_followed += len(res.created)
+            skipped.update(dict.fromkeys(res.over_budget_keys, "budget"))
+        if refresh_only:
+            await store.record_aliases(crawl_id, {final_url: target}, "refresh")
+    if depth < s.max_depth and not nofollow and not refresh_only:
         new_urls: list[str] = []
         seen: set[str] = set()
         for link in extracted.links:
@@ -254,6 +274,13 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
             )
             links_followed += len(res.created)
             skipped.update(dict.fromkeys(res.over_budget_keys, "budget"))
+    if noindex or refresh_only:
+        why = "refresh" if refresh_only else "noindex"
+        if skipped:
+            await store.record_skips(crawl_id, skipped)
+        if why == "noindex":
+            await store.record_skips(crawl_id, {final_url: "noindex"})
+        return {"url": final_url, "skipped": why, "links_followed": links_followed}
     doc = NewDocument(
         url=final_url,
         title=extracted.title,

@@ -1,0 +1,128 @@
+"""Pages the crawler must understand, on a small local site: meta refresh, meta robots and
+X-Robots-Tag, undeclared charsets, broken links, oversized pages."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from quaero import App, JobStatus, Settings
+from quaero.crawler.jobs import register
+
+PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
+    "/": (
+        200,
+        {},
+        b"<html><head><title>Start</title></head><body><p>start page</p>"
+        b'<a href="/refresh.html">r</a> <a href="/noindex.html">n</a> '
+        b'<a href="/xrobots.html">x</a> <a href="/cp1252.html">c</a> '
+        b'<a href="/gone.html">g</a> <a href="/big.html">b</a></body></html>',
+    ),
+    "/refresh.html": (200, {}, b'<META HTTP-EQUIV=REFRESH CONTENT="0; URL=/home/">'),
+    "/home/": (200, {}, b"<title>Home</title><p>the home page</p>"),
+    "/noindex.html": (
+        200,
+        {},
+        b'<meta name="robots" content="noindex, follow"><p>hidden words</p>'
+        b'<a href="/from-noindex.html">f</a>',
+    ),
+    "/from-noindex.html": (200, {}, b"<title>F</title><p>found through a noindex page</p>"),
+    "/xrobots.html": (
+        200,
+        {"X-Robots-Tag": "noindex, nofollow"},
+        b'<p>not stored</p><a href="/never.html">never</a>',
+    ),
+    "/never.html": (200, {}, b"<p>never</p>"),
+    "/cp1252.html": (200, {}, "<title>Shop</title><p>Price €5, café</p>".encode("cp1252")),
+    "/gone.html": (410, {}, b"gone"),
+    "/big.html": (200, {}, b"<p>" + b"x" * 5000 + b"</p>"),
+}
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[tuple[str, Counter[str]]]:
+    hits: Counter[str] = Counter()
+
+    async def handle(request: web.Request) -> web.Response:
+        hits[request.path] += 1
+        if request.path == "/robots.txt":
+            return web.Response(status=404)
+        status, headers, body = PAGES.get(request.path, (404, {}, b"missing"))
+        return web.Response(
+            status=status, body=body, headers={"Content-Type": "text/html", **headers}
+        )
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    server = web.TCPSite(runner, "127.0.0.1", 0)
+    await server.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}", hits
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    s = Settings()
+    s.store.url = f"sqlite:///{tmp_path}/q.db"
+    s.worker.poll_interval = 0.1
+    a = App(s)
+    register(a)
+    async with a:
+        yield a
+
+
+async def test_pages_the_crawler_must_understand(app: App, site: tuple[str, Counter[str]]) -> None:
+    base, hits = site
+    w = app.worker(concurrency=4)
+    await w.start()
+    try:
+        job = await app.submit(
+            "crawl",
+            {
+                "start_urls": [base + "/"],
+                "allow_private_networks": True,
+                "max_depth": 3,
+                "max_body_size": 4096,
+            },
+        )
+        job = await app.wait(job.id, timeout=60)
+    finally:
+        await w.stop()
+    docs = {
+        d.url[len(base) :]: d
+        for d in (await app.store.list_documents(limit=100, job_id=job.id)).items
+    }
+    # the refresh target is crawled, the refresh-only page is not stored (an alias);
+    # a noindex page is not stored but its links are followed; X-Robots-Tag nofollow too
+    assert set(docs) == {"/", "/home/", "/from-noindex.html", "/cp1252.html"}
+    assert hits["/never.html"] == 0
+    aliases = (await app.store.list_aliases(job.id)).items
+    assert aliases == [
+        {"url": base + "/refresh.html", "target": base + "/home/", "reason": "refresh"}
+    ]
+    assert "Price €5, café" in docs["/cp1252.html"].markdown
+    # 410 is a broken link, an oversized page a skip: neither fails the crawl
+    assert job.status is JobStatus.COMPLETED and job.children.failed == 0
+    broken = (await app.store.list_broken_links(job.id)).items
+    assert broken == [{"url": base + "/gone.html", "status": 410, "referrers": [base + "/"]}]
+    skipped = {
+        i["url"][len(base) :]: i["reason"] for i in (await app.store.list_skips(job.id)).items
+    }
+    assert skipped == {
+        "/big.html": "too_large",
+        "/noindex.html": "noindex",
+        "/xrobots.html": "noindex",
+    }
+    # search finds each page once
+    assert [h.url for h in (await app.store.search_documents("home page")).items] == [
+        base + "/home/"
+    ]
