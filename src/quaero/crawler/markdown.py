@@ -23,8 +23,8 @@ browser's default ``display: inline`` makes them.
 
 Text is escaped only where CommonMark would read it otherwise: ``\\ ` * [ ] |``
 always, ``_`` unless inside a word (``pg_stat_activity`` stays readable),
-``<`` before a tag-like character, ``&`` before an entity-like name, ``~``
-next to ``~``, and at a line start ``# > - + =`` and ``1.``/``1)``.
+``<`` before a tag-like character, ``&`` before an entity-like name, ``!`` before a
+link, ``~`` next to ``~``, and at a line start ``# > - + =`` and ``1.``/``1)``.
 """
 
 from __future__ import annotations
