@@ -51,6 +51,8 @@ def summary(job: Job, seconds: float) -> dict[str, Any]:
         "skipped_by_reason": skipped,
         "broken_links": job.stats.get("broken_links", 0),
         "aliases": job.stats.get("aliases", 0),
+        "requests": job.stats.get("requests", 0),
+        "redirects": job.stats.get("aliases_redirect", 0),
         "seconds": round(seconds, 3),
         "pages_per_second": round((c.completed + c.failed) / seconds, 1) if seconds > 0 else 0.0,
     }
@@ -193,6 +195,8 @@ def crawl_run(
                 reasons = ", ".join(f"{k} {v}" for k, v in s["skipped_by_reason"].items()) or "none"
                 click.echo(
                     f"crawl {final.id} {final.status.value}: {s['documents']} documents, "
+                    f"{s['requests']} requests, {s['redirects']} redirects, "
+                    f"{s['broken_links']} broken links, "
                     f"{s['completed']} completed, {s['failed']} failed, {s['skipped']} skipped "
                     f"({reasons}) in {s['seconds']:.1f}s ({s['pages_per_second']} pages/s)"
                 )

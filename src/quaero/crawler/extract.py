@@ -35,7 +35,14 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from quaero.crawler.markdown import MarkdownRenderer
 from quaero.crawler.urls import NormalizeOptions, resolve, try_normalize
 
-__all__ = ["ExtractedPage", "Link", "content_root", "extract", "parse_refresh"]
+__all__ = [
+    "ExtractedPage",
+    "Link",
+    "canonical_from_link_header",
+    "content_root",
+    "extract",
+    "parse_refresh",
+]
 
 _DROP = (
     "script style noscript nav aside svg template iframe object embed canvas button select "
@@ -151,6 +158,23 @@ def parse_refresh(content: str) -> tuple[float, str] | None:
         return None
     delay = float(m.group(1)) if m.group(1) and m.group(1) != "." else 0.0
     return delay, m.group(3).strip()
+
+
+_LINK_HEADER_RE = re.compile(r"<([^>]*)>\s*((?:;[^,;]*)*)")
+_REL_CANONICAL_RE = re.compile(r"""\brel\s*=\s*["']?[^"']*\bcanonical\b""", re.IGNORECASE)
+
+
+def canonical_from_link_header(
+    value: str | None, base: str, options: NormalizeOptions | None = None
+) -> str | None:
+    """The ``rel="canonical"`` target of an HTTP ``Link`` header, absolute and
+    normalised; ``None`` when there is none."""
+    if not value or "canonical" not in value.lower():
+        return None
+    for m in _LINK_HEADER_RE.finditer(value):
+        if _REL_CANONICAL_RE.search(m.group(2)):
+            return resolve(base, m.group(1).strip(), options)
+    return None
 
 
 def _links(

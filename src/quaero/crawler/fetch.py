@@ -159,8 +159,12 @@ class Fetcher:
         *,
         scope: UrlFilter | None = None,
         robots: RobotsCache | None = None,
+        follow_redirects: bool = True,
     ) -> FetchResult:
         """Fetch an HTML page, following redirects allowed by ``scope`` and ``robots``.
+
+        With ``follow_redirects=False`` a redirect answer is returned as a result with
+        ``redirect_to`` set (and no body): the caller decides whether to fetch the target.
 
         ``scope`` judges redirect targets only (checking ``url`` itself is the
         caller's job). With ``robots``, ``url`` and every redirect target must
@@ -205,6 +209,19 @@ class Fetcher:
                     "bad_redirect",
                     f"{current} redirects to unusable {hop.location[:200]!r}",
                     url=current,
+                )
+            if not follow_redirects:
+                return FetchResult(
+                    url=current,
+                    requested_url=start_url,
+                    status=hop.status,
+                    headers=hop.headers,
+                    content_type="",
+                    encoding="",
+                    text="",
+                    elapsed=elapsed,
+                    redirects=(current,),
+                    redirect_to=target,
                 )
             redirects.append(current)
             if target in redirects:

@@ -30,7 +30,7 @@ from ..errors import JobNotFound, PermanentJobError, RetryJob
 from ..jobs.context import JobContext
 from ..jobs.models import NewJob
 from ..jobs.registry import JobType
-from .extract import extract
+from .extract import canonical_from_link_header, extract
 from .fetch import Fetcher, FetchError
 from .robots import RobotsCache, robots_directives
 from .settings import CrawlSettings, has_skipped_extension, validate_crawl_config
@@ -53,6 +53,8 @@ _SKIP_REASONS = frozenset(
         "redirect_robots",
     }
 )
+#: fetch errors raised before any request was sent
+_NOT_SENT = frozenset({"robots", "ssrf_blocked", "invalid_url"})
 #: statuses that make a page a broken link
 _BROKEN = frozenset({404, 410})
 #: pages remembered per linked URL (for broken links), per process
@@ -154,10 +156,18 @@ def _runtimes(app: App) -> Runtimes:
     return rts
 
 
-def _child(url: str, depth: int, discovered_by: str | None, settings: CrawlSettings) -> NewJob:
+def _child(
+    url: str,
+    depth: int,
+    discovered_by: str | None,
+    settings: CrawlSettings,
+    redirected_from: list[str] | None = None,
+) -> NewJob:
     cfg: dict[str, Any] = {"url": url, "depth": depth}
     if discovered_by is not None:
         cfg["discovered_by"] = discovered_by
+    if redirected_from:
+        cfg["redirected_from"] = redirected_from
     return NewJob("crawl_url", cfg, name=url, dedupe_key=url, max_attempts=settings.max_attempts)
 
 
@@ -205,8 +215,12 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
                 if rules.crawl_delay:
                     rt.fetcher.set_host_delay(host, rules.crawl_delay)
         try:
-            page = await rt.fetcher.fetch(url, scope=rt.url_filter, robots=rt.robots)
+            page = await rt.fetcher.fetch(
+                url, scope=rt.url_filter, robots=rt.robots, follow_redirects=False
+            )
         except FetchError as exc:
+            if exc.reason not in _NOT_SENT:
+                await store.add_job_stats(crawl_id, {"requests": 1})
             message = f"{exc.reason}: {exc.message}"
             status = exc.status
             if status is not None and status in _BROKEN and exc.reason.startswith("http_"):
@@ -218,9 +232,25 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
             if exc.retryable:
                 raise RetryJob(message, delay=exc.retry_after) from None
             raise PermanentJobError(message) from None
-    # the fetcher normalises redirect targets without the crawl's query rules
+    await store.add_job_stats(crawl_id, {"requests": 1})
+    if page.redirect_to is not None:
+        return await _redirect(ctx, rt, crawl_id, url, depth, page.redirect_to, page.status)
+    # the fetcher normalises URLs without the crawl's query rules
     final_url = try_normalize(page.url, s.url_options()) or page.url
     extracted = extract(page.text, final_url, url_options=s.url_options())
+    doc_url = final_url
+    canonical = extracted.canonical_url or canonical_from_link_header(
+        page.headers.get("link"), final_url, s.url_options()
+    )
+    if canonical and canonical != final_url and rt.url_filter.check(canonical) is None:
+        # the page names its identity: one document under that URL, this one an alias
+        await store.record_aliases(crawl_id, {final_url: canonical}, "canonical")
+        twin = await store.get_document(url=canonical)
+        stored = twin is not None and crawl_id in twin.job_ids
+        doc_url = "" if stored else canonical  # stored already: only its links matter
+        await ctx.spawn(
+            [_child(canonical, depth, final_url, s)], parent_id=crawl_id, max_children=s.max_pages
+        )
     directives = robots_directives(page.headers.get("x-robots-tag"), s.user_agent)
     noindex = extracted.noindex or "noindex" in directives or "none" in directives
     nofollow = extracted.nofollow or "nofollow" in directives or "none" in directives
@@ -274,15 +304,15 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
             )
             links_followed += len(res.created)
             skipped.update(dict.fromkeys(res.over_budget_keys, "budget"))
-    if noindex or refresh_only:
-        why = "refresh" if refresh_only else "noindex"
+    if noindex or refresh_only or not doc_url:
+        why = "refresh" if refresh_only else "noindex" if noindex else "canonical"
         if skipped:
             await store.record_skips(crawl_id, skipped)
         if why == "noindex":
             await store.record_skips(crawl_id, {final_url: "noindex"})
         return {"url": final_url, "skipped": why, "links_followed": links_followed}
     doc = NewDocument(
-        url=final_url,
+        url=doc_url,
         title=extracted.title,
         markdown=extracted.markdown,
         status_code=page.status,
@@ -296,8 +326,9 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
         metadata={
             "depth": depth,
             "discovered_by": ctx.config.get("discovered_by"),
-            "redirects": list(page.redirects),
+            "redirected_from": list(ctx.config.get("redirected_from", [])),
             "requested_url": url,
+            "fetched_url": final_url,
         },
     )
     saved, _new = await store.save_document(doc, ctx.id, crawl_id)
@@ -311,6 +342,55 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
         "links_followed": links_followed,
         "elapsed_ms": round(page.elapsed * 1000, 1),
     }
+
+
+#: hops a chain of redirects may take before the page fails with ``too_many_redirects``
+_MAX_REDIRECTS = 10
+
+
+async def _redirect(
+    ctx: JobContext,
+    rt: CrawlRuntime,
+    crawl_id: int,
+    url: str,
+    depth: int,
+    location: str,
+    status: int,
+) -> dict[str, Any]:
+    """A redirect answer: its target is crawled once, as its own page at this depth (a
+    target already seen, queued or fetched is not fetched again), and this URL is recorded
+    as an alias of it."""
+    s = rt.settings
+    store = ctx.app.store
+    target = try_normalize(location, s.url_options()) or location
+    chain = [*ctx.config.get("redirected_from", []), url]
+    if target in chain:
+        raise PermanentJobError(f"redirect_loop: {url} redirects back to {target}")
+    if len(chain) > _MAX_REDIRECTS:
+        raise PermanentJobError(f"too_many_redirects: more than {_MAX_REDIRECTS} from {chain[0]}")
+    reason: str | None = None
+    if rt.url_filter.check(target) is not None:
+        reason = "redirect_out_of_scope"
+    elif rt.robots is not None and not (await rt.robots.rules_for(target)).allowed(target):
+        reason = "redirect_robots"
+    if reason is not None:
+        await store.record_skips(crawl_id, {url: reason})
+        ctx.log(f"skipped: {url} redirects to {target} ({reason})")
+        return {"url": url, "skipped": reason, "redirect_to": target}
+    discovered_by = ctx.config.get("discovered_by")
+    res = await ctx.spawn(
+        [
+            _child(
+                target, depth, discovered_by if isinstance(discovered_by, str) else None, s, chain
+            )
+        ],
+        parent_id=crawl_id,
+        max_children=s.max_pages,
+    )
+    if res.over_budget_keys:
+        await store.record_skips(crawl_id, dict.fromkeys(res.over_budget_keys, "budget"))
+    await store.record_aliases(crawl_id, {url: target}, "redirect")
+    return {"url": url, "outcome": "redirect", "status": status, "redirect_to": target}
 
 
 async def _broken_link(

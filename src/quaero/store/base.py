@@ -222,7 +222,8 @@ class Store(abc.ABC):
     async def record_aliases(self, job_id: int, aliases: Mapping[str, str], reason: str) -> int:
         """Record other URLs (``{alias: document URL}``) the job found for its documents
         (``reason``: ``redirect``, ``canonical``, ``refresh``), once per job and URL; the
-        job's ``aliases`` stat grows by the new ones. Returns how many were new."""
+        job's ``aliases`` and ``aliases_<reason>`` stats grow by the new ones. Returns how
+        many were new."""
 
     @abc.abstractmethod
     async def list_aliases(self, job_id: int, limit: int = 50, offset: int = 0) -> Page:

@@ -260,7 +260,8 @@ class PostgresStore(PgDocuments, PgReads, Store):
                 )
             )
             if new:
-                await conn.execute(q.ADD_JOB_STATS, job_id, ["aliases"], [new])
+                names = sorted(["aliases", f"aliases_{reason}"])
+                await conn.execute(q.ADD_JOB_STATS, job_id, names, [new, new])
         return new
 
     async def list_aliases(self, job_id: int, limit: int = 50, offset: int = 0) -> Page:

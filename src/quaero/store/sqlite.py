@@ -240,6 +240,7 @@ class SqliteStore(SqliteDocuments, SqliteReads):
                 ).rowcount
             if new:
                 conn.execute(q.ADD_JOB_STAT, (job_id, "aliases", new))
+                conn.execute(q.ADD_JOB_STAT, (job_id, f"aliases_{reason}", new))
             return new
 
         return await self._write(op)

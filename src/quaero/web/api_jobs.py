@@ -67,6 +67,8 @@ def crawl_summary(job: Job) -> dict[str, Any]:
         "documents": job.result_count,
         "broken_links": job.stats.get("broken_links", 0),
         "aliases": job.stats.get("aliases", 0),
+        "requests": job.stats.get("requests", 0),
+        "redirects": job.stats.get("aliases_redirect", 0),
     }
 
 

@@ -62,6 +62,8 @@ class CrawlSummary(BaseModel):
     aliases: int = Field(
         0, description="other URLs of saved documents (redirects, canonical twins, refreshes)"
     )
+    requests: int = Field(0, description="page requests sent (redirect answers and retries too)")
+    redirects: int = Field(0, description="URLs that answered with a redirect (aliases)")
 
 
 class JobOut(BaseModel):

@@ -83,7 +83,8 @@ async def test_aliases_count_once(store: Store) -> None:
         {"url": "http://a/q?x", "target": "http://a/q", "reason": "canonical"},
     ]
     stored = await store.get_job(job.id)
-    assert stored is not None and stored.stats == {"aliases": 2}
+    assert stored is not None
+    assert stored.stats == {"aliases": 2, "aliases_canonical": 1, "aliases_redirect": 1}
     # deleting the job deletes what it recorded
     await store.cancel_subtree(job.id)
     await store.delete_subtree(job.id)

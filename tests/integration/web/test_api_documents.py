@@ -94,8 +94,11 @@ async def test_crawl_summary_tells_the_truth(crawled: Crawled) -> None:
         "discovery_open": False,
         "documents": job["result_count"],
         "broken_links": stats["broken_links"],
-        "aliases": 0,
+        "aliases": stats["aliases"],
+        "requests": stats["requests"],
+        "redirects": stats["aliases_redirect"],
     }
+    assert summary["redirects"] >= 4  # /redirect/301, /302 and the chain
     assert summary["skipped_by_reason"]["robots"] >= 1  # /private/ is disallowed
     assert summary["skipped_by_reason"]["out_of_scope"] >= 1  # example.com, localhost
     expected = crawled.site.expected(max_depth=1)
@@ -225,6 +228,8 @@ async def test_crawl_summary_only_on_crawl_jobs(web_settings: Settings) -> None:
             "documents": 0,
             "broken_links": 0,
             "aliases": 0,
+            "requests": 0,
+            "redirects": 0,
         }
         r = await web.client.post("/api/jobs", json={"job_type": "noop"})
         assert r.json()["crawl"] is None and r.json()["stats"] == {}
