@@ -32,6 +32,7 @@ from ..jobs.models import NewJob
 from ..jobs.registry import JobType
 from .extract import canonical_from_link_header, extract
 from .fetch import Fetcher, FetchError
+from .frontier import Frontier
 from .robots import RobotsCache, robots_directives
 from .settings import CrawlSettings, has_skipped_extension, validate_crawl_config
 from .urls import UrlFilter, host_of, try_normalize
@@ -78,6 +79,7 @@ class CrawlRuntime:
     delays_set: set[str] = field(default_factory=set)
     #: linked URL -> a few pages (fetched by this process) that link to it
     referrers: dict[str, list[str]] = field(default_factory=dict)
+    frontier: Frontier = field(default_factory=lambda: Frontier(0))
 
     def add_referrer(self, url: str, page: str) -> None:
         refs = self.referrers.get(url)
@@ -122,6 +124,7 @@ class Runtimes:
                 robots,
                 settings.url_filter(),
                 asyncio.Semaphore(settings.concurrency),
+                frontier=Frontier(settings.max_depth),
             )
             self._items[crawl_id] = rt
             await self._evict()
@@ -194,8 +197,9 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
     if crawl_id is None:
         raise PermanentJobError("a crawl_url job must be a child of a crawl job")
     url = str(ctx.config["url"])
-    depth = int(ctx.config.get("depth", 0))
     rt = await _runtimes(ctx.app).get(crawl_id)
+    # its shortest link distance as known now (it may have dropped since the job was made)
+    depth = rt.frontier.visit(url, int(ctx.config.get("depth", 0)))
     s = rt.settings
     store = ctx.app.store
     existing = await store.get_document(url=url)
@@ -238,7 +242,12 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
     # the fetcher normalises URLs without the crawl's query rules
     final_url = try_normalize(page.url, s.url_options()) or page.url
     extracted = extract(page.text, final_url, url_options=s.url_options())
+    rt.frontier.visit(final_url, depth)
     doc_url = final_url
+    #: out-links as (weight, URLs): 0 for a refresh or canonical target, 1 for links
+    groups: list[tuple[int, list[str]]] = []
+    #: URL -> why it is not crawled (counted once per crawl by the store)
+    skipped: dict[str, str] = {}
     canonical = extracted.canonical_url or canonical_from_link_header(
         page.headers.get("link"), final_url, s.url_options()
     )
@@ -248,15 +257,10 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
         twin = await store.get_document(url=canonical)
         stored = twin is not None and crawl_id in twin.job_ids
         doc_url = "" if stored else canonical  # stored already: only its links matter
-        await ctx.spawn(
-            [_child(canonical, depth, final_url, s)], parent_id=crawl_id, max_children=s.max_pages
-        )
+        groups.append((0, [canonical]))
     directives = robots_directives(page.headers.get("x-robots-tag"), s.user_agent)
     noindex = extracted.noindex or "noindex" in directives or "none" in directives
     nofollow = extracted.nofollow or "nofollow" in directives or "none" in directives
-    links_followed = 0
-    #: URL -> why it is not crawled (counted once per crawl by the store)
-    skipped: dict[str, str] = {}
     refresh = extracted.refresh
     refresh_only = False
     if refresh is not None and refresh[1] != final_url:
@@ -267,15 +271,13 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
         if skip is not None:
             skipped[target] = skip.value
         else:
-            res = await ctx.spawn(
-                [_child(target, depth, final_url, s)], parent_id=crawl_id, max_children=s.max_pages
-            )
-            links_followed += len(res.created)
-            skipped.update(dict.fromkeys(res.over_budget_keys, "budget"))
+            groups.append((0, [target]))
         if refresh_only:
             await store.record_aliases(crawl_id, {final_url: target}, "refresh")
-    if depth < s.max_depth and not nofollow and not refresh_only:
-        new_urls: list[str] = []
+    if not nofollow and not refresh_only:
+        # links are kept even beyond the depth limit: a shorter path found later may
+        # bring this page within it (see Frontier)
+        followable: list[str] = []
         seen: set[str] = set()
         for link in extracted.links:
             target = link.url
@@ -291,19 +293,14 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
                 if not rules.allowed(target):
                     reason = "robots"
             if reason is not None:
-                skipped[target] = reason
+                if depth < s.max_depth:
+                    skipped[target] = reason
                 continue
             rt.add_referrer(target, final_url)
-            new_urls.append(target)
-        for i in range(0, len(new_urls), _SPAWN_CHUNK):
-            chunk = new_urls[i : i + _SPAWN_CHUNK]
-            res = await ctx.spawn(
-                (_child(u, depth + 1, final_url, s) for u in chunk),
-                parent_id=crawl_id,
-                max_children=s.max_pages,
-            )
-            links_followed += len(res.created)
-            skipped.update(dict.fromkeys(res.over_budget_keys, "budget"))
+            followable.append(target)
+        groups.append((1, followable))
+    spawns = rt.frontier.expand(final_url, groups)
+    links_followed = await _spawn(ctx, rt, crawl_id, spawns, skipped)
     if noindex or refresh_only or not doc_url:
         why = "refresh" if refresh_only else "noindex" if noindex else "canonical"
         if skipped:
@@ -344,6 +341,32 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
     }
 
 
+async def _spawn(
+    ctx: JobContext,
+    rt: CrawlRuntime,
+    crawl_id: int,
+    spawns: dict[str, tuple[int, str]],
+    skipped: dict[str, str],
+    chains: dict[str, list[str]] | None = None,
+) -> int:
+    """Create the pages ``spawns`` names (``{url: (depth, found_on)}``); one already
+    queued or fetched is not created again (its depth comes from the frontier). Adds
+    URLs over the page budget to ``skipped``; returns how many pages were created."""
+    s = rt.settings
+    items = list(spawns.items())
+    created = 0
+    for i in range(0, len(items), _SPAWN_CHUNK):
+        chunk = items[i : i + _SPAWN_CHUNK]
+        res = await ctx.spawn(
+            (_child(u, d, by, s, (chains or {}).get(u)) for u, (d, by) in chunk),
+            parent_id=crawl_id,
+            max_children=s.max_pages,
+        )
+        created += len(res.created)
+        skipped.update(dict.fromkeys(res.over_budget_keys, "budget"))
+    return created
+
+
 #: hops a chain of redirects may take before the page fails with ``too_many_redirects``
 _MAX_REDIRECTS = 10
 
@@ -377,18 +400,11 @@ async def _redirect(
         await store.record_skips(crawl_id, {url: reason})
         ctx.log(f"skipped: {url} redirects to {target} ({reason})")
         return {"url": url, "skipped": reason, "redirect_to": target}
-    discovered_by = ctx.config.get("discovered_by")
-    res = await ctx.spawn(
-        [
-            _child(
-                target, depth, discovered_by if isinstance(discovered_by, str) else None, s, chain
-            )
-        ],
-        parent_id=crawl_id,
-        max_children=s.max_pages,
-    )
-    if res.over_budget_keys:
-        await store.record_skips(crawl_id, dict.fromkeys(res.over_budget_keys, "budget"))
+    skipped: dict[str, str] = {}
+    spawns = rt.frontier.expand(url, [(0, [target])])
+    await _spawn(ctx, rt, crawl_id, spawns, skipped, {target: chain})
+    if skipped:
+        await store.record_skips(crawl_id, skipped)
     await store.record_aliases(crawl_id, {url: target}, "redirect")
     return {"url": url, "outcome": "redirect", "status": status, "redirect_to": target}
 

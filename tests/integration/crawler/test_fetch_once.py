@@ -127,3 +127,51 @@ async def test_each_page_is_downloaded_once(app: App) -> None:
             f"{summary['redirects']} redirects) for {len(docs)} documents: "
             f"{downloads / len(docs):.3f} downloads per document"
         )
+
+
+def bfs_depths(site: DupSite) -> dict[int, int]:
+    """Shortest link distance of each page from /p/1/ (redirects add none)."""
+    depth = {1: 0}
+    queue = [1]
+    for k in queue:
+        for t in (2 * k, 2 * k + 1, k + 1):
+            if t <= site.n and t not in depth:
+                depth[t] = depth[k] + 1
+                queue.append(t)
+    return depth
+
+
+@pytest.mark.timeout(600)
+async def test_same_documents_at_every_concurrency_and_latency(tmp_path: Path) -> None:
+    """Random response delays, concurrency 1, 4 and 16: the same documents, each at its
+    shortest link distance, however the fetches interleave."""
+    max_depth = 5
+    results = []
+    for concurrency, seed in ((1, 1), (4, 2), (16, 3), (16, 4)):
+        s = Settings()
+        s.store.url = f"sqlite:///{tmp_path}/c{concurrency}-{seed}.db"
+        s.worker.poll_interval = 0.1
+        a = App(s)
+        register(a)
+        async with a, DupSite(400, max_delay=0.02, seed=seed) as site:
+            w = a.worker(concurrency=concurrency)
+            await w.start()
+            try:
+                job = await a.submit(
+                    "crawl",
+                    {
+                        "start_urls": [site.base + "/"],
+                        "allow_private_networks": True,
+                        "max_depth": max_depth,
+                        "concurrency": concurrency,
+                    },
+                )
+                job = await a.wait(job.id, timeout=300)
+            finally:
+                await w.stop()
+            docs = (await a.store.list_documents(limit=10_000, job_id=job.id)).items
+            got = {d.url[len(site.base) :]: d.metadata["depth"] for d in docs}
+            expected = {f"/p/{k}/": d for k, d in bfs_depths(site).items() if d <= max_depth}
+            assert got == expected, (concurrency, seed)
+            results.append(set(got))
+    assert all(r == results[0] for r in results)
