@@ -103,6 +103,11 @@ def crawl() -> None:
     "--cookie", multiple=True, help="'name=value' sent with every request (never logged)."
 )
 @click.option("--no-robots", is_flag=True, help="Ignore robots.txt.")
+@click.option(
+    "--no-sitemaps",
+    is_flag=True,
+    help="Do not seed from /sitemap.xml and robots.txt Sitemap: lines.",
+)
 @click.option("--allow-private-networks", is_flag=True, help="Allow loopback/private addresses.")
 @click.option("--name", default="", help="Job name (default: the first URL).")
 @click.option(
@@ -126,6 +131,7 @@ def crawl_run(
     header: tuple[str, ...],
     cookie: tuple[str, ...],
     no_robots: bool,
+    no_sitemaps: bool,
     allow_private_networks: bool,
     name: str,
     resume_id: int | None,
@@ -148,6 +154,7 @@ def crawl_run(
         "request_timeout": request_timeout,
         "max_retries": max_retries,
         "follow_robots_txt": not no_robots,
+        "sitemaps": not no_sitemaps,
         "allow_private_networks": allow_private_networks,
         "headers": _pairs(header, ":", "--header"),
         "cookies": _pairs(cookie, "=", "--cookie"),

@@ -35,6 +35,7 @@ from .fetch import Fetcher, FetchError
 from .frontier import Frontier
 from .robots import RobotsCache, robots_directives
 from .settings import CrawlSettings, has_skipped_extension, validate_crawl_config
+from .sitemaps import sitemap_urls
 from .urls import UrlFilter, host_of, try_normalize
 
 if TYPE_CHECKING:
@@ -188,7 +189,38 @@ async def crawl(ctx: JobContext) -> dict[str, Any]:
     )
     if res.over_budget_keys:
         await ctx.app.store.record_skips(ctx.id, dict.fromkeys(res.over_budget_keys, "budget"))
-    return {"start_urls": len(settings.start_urls)}
+    seeded = await _seed_from_sitemaps(ctx, settings) if settings.sitemaps else 0
+    return {"start_urls": len(settings.start_urls), "sitemap_urls": seeded}
+
+
+async def _seed_from_sitemaps(ctx: JobContext, s: CrawlSettings) -> int:
+    """Spawn the in-scope pages the start origins' sitemaps list (depth 0: they are seeds,
+    as in Scrapy's SitemapSpider), within the page budget. Returns how many were new."""
+    rt = await _runtimes(ctx.app).get(ctx.id)
+    urls = await sitemap_urls(
+        rt.fetcher, s.start_urls, robots=rt.robots, limit=s.max_pages, options=s.url_options()
+    )
+    skipped: dict[str, str] = {}
+    seeds: list[str] = []
+    for url in urls:
+        skip = rt.url_filter.check(url)
+        reason: str | None = skip.value if skip is not None else None
+        if reason is None and s.skip_extensions and has_skipped_extension(url):
+            reason = "extension"
+        robots = rt.robots
+        if reason is None and robots is not None and not (await robots.rules_for(url)).allowed(url):
+            reason = "robots"
+        if reason is not None:
+            skipped[url] = reason
+        else:
+            seeds.append(url)
+    # "sitemap" is a virtual page at depth 0 linking every seed at no distance
+    created = await _spawn(ctx, rt, ctx.id, rt.frontier.expand("sitemap", [(0, seeds)]), skipped)
+    if skipped:
+        await ctx.app.store.record_skips(ctx.id, skipped)
+    if urls:
+        ctx.log(f"Sitemaps list {len(urls)} URL(s): {created} new page(s)")
+    return created
 
 
 async def crawl_url(ctx: JobContext) -> dict[str, Any]:

@@ -105,6 +105,7 @@ _KNOWN = {
     "sort_query",
     "skip_extensions",
     "max_connections_per_host",
+    "sitemaps",
 }
 
 
@@ -172,6 +173,8 @@ class CrawlSettings:
     sort_query: bool = False
     skip_extensions: bool = True
     max_connections_per_host: int = 8
+    #: seed from /sitemap.xml, sitemap indexes and robots.txt ``Sitemap:`` lines
+    sitemaps: bool = True
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> CrawlSettings:
@@ -228,6 +231,7 @@ class CrawlSettings:
             sort_query=_bool(cfg, "sort_query", False),
             skip_extensions=_bool(cfg, "skip_extensions", True),
             max_connections_per_host=_int(cfg, "max_connections_per_host", 8, 1, 1024),
+            sitemaps=_bool(cfg, "sitemaps", True),
         )
 
     @property

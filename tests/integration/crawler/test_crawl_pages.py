@@ -1,8 +1,9 @@
 """Pages the crawler must understand, on a small local site: meta refresh, meta robots and
-X-Robots-Tag, undeclared charsets, broken links, oversized pages."""
+X-Robots-Tag, undeclared charsets, broken links, oversized pages, sitemaps."""
 
 from __future__ import annotations
 
+import gzip
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -40,6 +41,38 @@ PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "/cp1252.html": (200, {}, "<title>Shop</title><p>Price €5, café</p>".encode("cp1252")),
     "/gone.html": (410, {}, b"gone"),
     "/big.html": (200, {}, b"<p>" + b"x" * 5000 + b"</p>"),
+    # sitemaps: robots.txt names an index, which lists a gzipped sitemap and a plain one;
+    # /sitemap.xml is read too. Pages only they list are crawled.
+    "/sitemaps/index.xml": (
+        200,
+        {"Content-Type": "application/xml"},
+        b'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        b"<sitemap><loc>/sitemaps/a.xml.gz</loc></sitemap>"
+        b"<sitemap><loc>{base}/sitemaps/b.xml</loc></sitemap></sitemapindex>",
+    ),
+    "/sitemaps/a.xml.gz": (
+        200,
+        {"Content-Type": "application/gzip"},
+        gzip.compress(
+            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            b"<url><loc>{base}/orphan-1.html</loc></url>"
+            b"<url><loc>http://example.org/elsewhere.html</loc></url></urlset>"
+        ),
+    ),
+    "/sitemaps/b.xml": (
+        200,
+        {"Content-Type": "text/xml"},
+        b"<urlset><url><loc>{base}/orphan-2.html</loc></url>"
+        b"<url><loc>{base}/home/</loc></url></urlset>",
+    ),
+    "/sitemap.xml": (
+        200,
+        {"Content-Type": "text/xml"},
+        b"<urlset><url><loc>{base}/orphan-3.html</loc></url></urlset>",
+    ),
+    "/orphan-1.html": (200, {}, b"<title>O1</title><p>only in a sitemap</p>"),
+    "/orphan-2.html": (200, {}, b"<title>O2</title><p>only in a sitemap</p>"),
+    "/orphan-3.html": (200, {}, b"<title>O3</title><p>only in a sitemap</p>"),
 }
 
 
@@ -49,9 +82,16 @@ async def site() -> AsyncIterator[tuple[str, Counter[str]]]:
 
     async def handle(request: web.Request) -> web.Response:
         hits[request.path] += 1
+        base = f"http://{request.host}"
         if request.path == "/robots.txt":
-            return web.Response(status=404)
+            return web.Response(
+                text=f"User-agent: *\nDisallow:\nSitemap: {base}/sitemaps/index.xml\n"
+            )
         status, headers, body = PAGES.get(request.path, (404, {}, b"missing"))
+        if request.path.endswith(".gz"):
+            body = gzip.compress(gzip.decompress(body).replace(b"{base}", base.encode()))
+        else:
+            body = body.replace(b"{base}", base.encode())
         return web.Response(
             status=status, body=body, headers={"Content-Type": "text/html", **headers}
         )
@@ -103,7 +143,16 @@ async def test_pages_the_crawler_must_understand(app: App, site: tuple[str, Coun
     }
     # the refresh target is crawled, the refresh-only page is not stored (an alias);
     # a noindex page is not stored but its links are followed; X-Robots-Tag nofollow too
-    assert set(docs) == {"/", "/home/", "/from-noindex.html", "/cp1252.html"}
+    assert set(docs) == {
+        "/",
+        "/home/",
+        "/from-noindex.html",
+        "/cp1252.html",
+        "/orphan-1.html",
+        "/orphan-2.html",
+        "/orphan-3.html",
+    }
+    assert all(hits[p] == 1 for p in docs)
     assert hits["/never.html"] == 0
     aliases = (await app.store.list_aliases(job.id)).items
     assert aliases == [
@@ -115,9 +164,10 @@ async def test_pages_the_crawler_must_understand(app: App, site: tuple[str, Coun
     broken = (await app.store.list_broken_links(job.id)).items
     assert broken == [{"url": base + "/gone.html", "status": 410, "referrers": [base + "/"]}]
     skipped = {
-        i["url"][len(base) :]: i["reason"] for i in (await app.store.list_skips(job.id)).items
+        i["url"].removeprefix(base): i["reason"] for i in (await app.store.list_skips(job.id)).items
     }
     assert skipped == {
+        "http://example.org/elsewhere.html": "out_of_scope",
         "/big.html": "too_large",
         "/noindex.html": "noindex",
         "/xrobots.html": "noindex",
