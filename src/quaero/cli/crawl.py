@@ -1,8 +1,8 @@
 """``quaero crawl``, ``quaero search`` and ``quaero docs``: the crawler from the shell.
 
 ``quaero crawl URL...`` runs a crawl (``quaero crawl run URL...``);
-``quaero crawl skipped ID`` and ``quaero crawl broken-links ID`` list what a crawl did
-not store and why."""
+``quaero crawl skipped ID``, ``quaero crawl broken-links ID`` and ``quaero crawl aliases ID``
+list what a crawl did not store and why."""
 
 from __future__ import annotations
 
@@ -19,7 +19,15 @@ from ..jobs.models import Job, JobStatus
 from .live import watch_job
 from .main import Ctx, cli, fail, make_app, print_json, run_async
 
-__all__ = ["crawl", "crawl_broken_links", "crawl_run", "crawl_skipped", "docs", "search"]
+__all__ = [
+    "crawl",
+    "crawl_aliases",
+    "crawl_broken_links",
+    "crawl_run",
+    "crawl_skipped",
+    "docs",
+    "search",
+]
 
 
 def _pairs(values: tuple[str, ...], sep: str, what: str) -> dict[str, str]:
@@ -273,6 +281,30 @@ def crawl_broken_links(ctx: Ctx, job_id: int, limit: int, offset: int, as_json: 
             click.echo(f"{item['status']} {item['url']}")
             for ref in item["referrers"]:
                 click.echo(f"    linked from {ref}")
+
+    run_async(go)
+
+
+@crawl.command("aliases")
+@click.argument("job_id", type=int)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def crawl_aliases(ctx: Ctx, job_id: int, limit: int, offset: int, as_json: bool) -> None:
+    """List the other URLs crawl JOB_ID found for its documents (redirects, canonical
+    twins, meta refreshes), ordered by URL."""
+
+    async def go() -> None:
+        async with make_app(ctx) as app:
+            await _crawl_or_fail(app, job_id)
+            page = await app.store.list_aliases(job_id, limit, offset)
+        if as_json:
+            print_json({"items": page.items, "total": page.total})
+            return
+        click.echo(f"{page.total} alias(es)")
+        for item in page.items:
+            click.echo(f"{item['reason']:<10} {item['url']} -> {item['target']}")
 
     run_async(go)
 

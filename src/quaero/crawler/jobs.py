@@ -81,6 +81,8 @@ class CrawlRuntime:
     #: linked URL -> a few pages (fetched by this process) that link to it
     referrers: dict[str, list[str]] = field(default_factory=dict)
     frontier: Frontier = field(default_factory=lambda: Frontier(0))
+    #: broken links this process found: URL -> status
+    broken: dict[str, int] = field(default_factory=dict)
 
     def add_referrer(self, url: str, page: str) -> None:
         refs = self.referrers.get(url)
@@ -330,6 +332,8 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
                 continue
             rt.add_referrer(target, final_url)
             followable.append(target)
+            if target in rt.broken:  # found broken before this page: add it as a referrer
+                await store.record_broken_link(crawl_id, target, rt.broken[target], [final_url])
         groups.append((1, followable))
     spawns = rt.frontier.expand(final_url, groups)
     links_followed = await _spawn(ctx, rt, crawl_id, spawns, skipped)
@@ -450,6 +454,7 @@ async def _broken_link(
     if isinstance(discovered_by, str):
         referrers.append(discovered_by)
     referrers.extend(rt.referrers.get(url, ()))
+    rt.broken[url] = status
     await ctx.app.store.record_broken_link(crawl_id, url, status, referrers)
     ctx.log(f"broken link: {message}", level="warning")
     return {"url": url, "outcome": "broken_link", "status": status}

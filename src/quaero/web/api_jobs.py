@@ -1,5 +1,5 @@
-"""REST: ``/api/jobs`` (list, stats, one job, children, failures, a crawl's skipped URLs and
-broken links, logs, create, cancel, rerun, delete).
+"""REST: ``/api/jobs`` (list, stats, one job, children, failures, a crawl's skipped URLs,
+broken links and aliases, logs, create, cancel, rerun, delete).
 
 Every route is thin: parse and check the input, call the store or the manager, turn the
 result into JSON. Listings are paginated and never load a parent's children at once.
@@ -20,6 +20,7 @@ from ..jobs.progress import overall_status
 from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, JobQuery, LogQuery
 from .deps import get_app, require_token
 from .schemas import (
+    AliasPage,
     BrokenLinkPage,
     CreateJob,
     FailurePage,
@@ -288,6 +289,20 @@ async def list_broken_links(
     its status and pages linking to it."""
     await _job_or_404(app, job_id)
     page = await app.store.list_broken_links(job_id, limit, offset)
+    return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
+
+
+@router.get("/{job_id}/aliases", response_model=AliasPage, summary="A crawl's URL aliases")
+async def list_aliases(
+    app: AppDep,
+    job_id: int,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """One page of the other URLs the crawl found for its documents (a redirect, a
+    canonical twin, a meta refresh), ordered by URL: each was not stored again."""
+    await _job_or_404(app, job_id)
+    page = await app.store.list_aliases(job_id, limit, offset)
     return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
 
 

@@ -203,6 +203,21 @@ class BrokenLinkPage(BaseModel):
     offset: int
 
 
+class AliasItem(BaseModel):
+    """Another URL of a saved document: ``target`` is the document's URL."""
+
+    url: str
+    target: str
+    reason: str = Field(examples=["redirect"], description="redirect, canonical or refresh")
+
+
+class AliasPage(BaseModel):
+    items: list[AliasItem]
+    total: int
+    limit: int
+    offset: int
+
+
 class SearchHitOut(BaseModel):
     """A search result; ``snippet_html`` is escaped text with matches in ``<mark>``."""
 
