@@ -31,6 +31,10 @@ class Frontier:
         """The best known depth of ``url`` (``None`` when never seen)."""
         return self._depth.get(url)
 
+    def fetched(self, url: str) -> bool:
+        """Whether ``url``'s links were recorded (the page was fetched here)."""
+        return url in self._edges
+
     def visit(self, url: str, depth: int) -> int:
         """A page is about to be fetched with ``depth`` from its job: return the best
         known depth (it may have dropped since the job was created)."""

@@ -16,6 +16,13 @@ broken link: its job completes with ``{"outcome": "broken_link"}``, no document,
 crawl records the URL, its status and pages linking to it (``broken_links`` stat). Other
 failures (timeouts, 5xx, connection errors) are retried and then fail the page, keeping the
 reason as the child's error (``http_503: ...``, ``timeout: ...``).
+
+Each URL is fetched once: a redirect answer is not followed inline; its target is spawned
+as the page (a target already seen, queued or fetched is not created again) and the URL
+recorded as an alias, as are meta-refresh pages and canonical twins (stored once, under the
+canonical URL). Depths are shortest link distances, kept by the crawl's
+:class:`~quaero.crawler.frontier.Frontier` whatever order pages finish in. The crawl parent
+seeds pages from the start origins' sitemaps (``sitemaps``, on by default).
 """
 
 from __future__ import annotations
@@ -344,6 +351,9 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
         if why == "noindex":
             await store.record_skips(crawl_id, {final_url: "noindex"})
         return {"url": final_url, "skipped": why, "links_followed": links_followed}
+    # the depth may have dropped while this page was fetched; no await from here to the
+    # save's submission, so a later correction (patch_document_metadata) lands after it
+    depth = rt.frontier.depth_of(final_url) or 0
     doc = NewDocument(
         url=doc_url,
         title=extracted.title,
@@ -400,6 +410,9 @@ async def _spawn(
         )
         created += len(res.created)
         skipped.update(dict.fromkeys(res.over_budget_keys, "budget"))
+    for u, (d, _) in items:
+        if rt.frontier.fetched(u):  # a fetched page got closer: correct its document
+            await ctx.app.store.patch_document_metadata(u, {"depth": d})
     return created
 
 

@@ -304,6 +304,11 @@ class Store(abc.ABC):
         to this crawl."""
 
     @abc.abstractmethod
+    async def patch_document_metadata(self, url: str, values: Mapping[str, Any]) -> bool:
+        """Set top-level keys of the metadata of the document saved for ``url`` (e.g. a
+        crawl's corrected ``depth``). Returns whether there was such a document."""
+
+    @abc.abstractmethod
     async def get_document(
         self, document_id: int | None = None, url: str | None = None
     ) -> Document | None: ...

@@ -89,3 +89,18 @@ async def test_aliases_count_once(store: Store) -> None:
     await store.cancel_subtree(job.id)
     await store.delete_subtree(job.id)
     assert (await store.list_aliases(job.id)).total == 0
+
+
+async def test_patch_document_metadata(store: Store) -> None:
+    from quaero.documents.models import NewDocument
+
+    (job,) = await store.create_jobs([NewJob("noop")])
+    await store.save_document(
+        NewDocument(url="http://a/p", title="t", markdown="m", metadata={"depth": 5, "x": 1}),
+        job.id,
+        job.id,
+    )
+    assert await store.patch_document_metadata("http://a/p", {"depth": 2})
+    doc = await store.get_document(url="http://a/p")
+    assert doc is not None and doc.metadata == {"depth": 2, "x": 1}
+    assert not await store.patch_document_metadata("http://a/none", {"depth": 1})
