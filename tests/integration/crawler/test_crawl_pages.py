@@ -21,7 +21,9 @@ PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
         b"<html><head><title>Start</title></head><body><p>start page</p>"
         b'<a href="/refresh.html">r</a> <a href="/noindex.html">n</a> '
         b'<a href="/xrobots.html">x</a> <a href="/cp1252.html">c</a> '
-        b'<a href="/gone.html">g</a> <a href="/big.html">b</a></body></html>',
+        b'<a href="/gone.html">g</a> <a href="/big.html">b</a> '
+        b'<a href="/p/100/index.html">t1</a> <a href="/p/100/?utm_source=x">t2</a> '
+        b'<a href="/q/1.html">q</a></body></html>',
     ),
     "/refresh.html": (200, {}, b'<META HTTP-EQUIV=REFRESH CONTENT="0; URL=/home/">'),
     "/home/": (200, {}, b"<title>Home</title><p>the home page</p>"),
@@ -70,6 +72,23 @@ PAGES: dict[str, tuple[int, dict[str, str], bytes]] = {
         {"Content-Type": "text/xml"},
         b"<urlset><url><loc>{base}/orphan-3.html</loc></url></urlset>",
     ),
+    # canonical twins: one document, the others aliases (the tag, or the Link header)
+    "/p/100/": (
+        200,
+        {},
+        b'<link rel="canonical" href="/p/100/"><title>Twin</title><p>twin words here</p>',
+    ),
+    "/p/100/index.html": (
+        200,
+        {},
+        b'<link rel="canonical" href="/p/100/"><title>Twin</title><p>twin words here</p>',
+    ),
+    "/q/1.html": (
+        200,
+        {"Link": '</q/1/>; rel="canonical"'},
+        b"<title>Q</title><p>header twin</p>",
+    ),
+    "/q/1/": (200, {}, b"<title>Q</title><p>header twin</p>"),
     "/orphan-1.html": (200, {}, b"<title>O1</title><p>only in a sitemap</p>"),
     "/orphan-2.html": (200, {}, b"<title>O2</title><p>only in a sitemap</p>"),
     "/orphan-3.html": (200, {}, b"<title>O3</title><p>only in a sitemap</p>"),
@@ -81,7 +100,7 @@ async def site() -> AsyncIterator[tuple[str, Counter[str]]]:
     hits: Counter[str] = Counter()
 
     async def handle(request: web.Request) -> web.Response:
-        hits[request.path] += 1
+        hits[request.path_qs] += 1
         base = f"http://{request.host}"
         if request.path == "/robots.txt":
             return web.Response(
@@ -151,12 +170,27 @@ async def test_pages_the_crawler_must_understand(app: App, site: tuple[str, Coun
         "/orphan-1.html",
         "/orphan-2.html",
         "/orphan-3.html",
+        "/p/100/",
+        "/q/1/",
     }
-    assert all(hits[p] == 1 for p in docs)
+    twins = {"/p/100/", "/p/100/index.html", "/p/100/?utm_source=x", "/q/1/", "/q/1.html"}
+    assert all(hits[p] == 1 for p in set(docs) - twins)
+    # a twin's content is stored under its canonical URL: every URL fetched at most once
+    assert all(hits[p] <= 1 for p in twins)
     assert hits["/never.html"] == 0
-    aliases = (await app.store.list_aliases(job.id)).items
-    assert aliases == [
-        {"url": base + "/refresh.html", "target": base + "/home/", "reason": "refresh"}
+    aliases = {
+        i["url"].removeprefix(base): (i["target"].removeprefix(base), i["reason"])
+        for i in (await app.store.list_aliases(job.id)).items
+    }
+    assert aliases == {
+        "/refresh.html": ("/home/", "refresh"),
+        "/p/100/index.html": ("/p/100/", "canonical"),
+        "/p/100/?utm_source=x": ("/p/100/", "canonical"),
+        "/q/1.html": ("/q/1/", "canonical"),
+    }
+    # twins are stored once: search finds the page once
+    assert [h.url for h in (await app.store.search_documents("twin words")).items] == [
+        base + "/p/100/"
     ]
     assert "Price €5, café" in docs["/cp1252.html"].markdown
     # 410 is a broken link, an oversized page a skip: neither fails the crawl
