@@ -186,3 +186,48 @@ def test_ctrl_c_cancels_and_keeps_documents(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert count(path, "SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')") == 0
     assert count(path, "SELECT COUNT(*) FROM documents") == summary["documents"]
+
+
+def test_broken_links_and_skips_do_not_fail_a_crawl_and_are_listed(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/q.db"
+    with SiteThread() as site:
+        p = quaero(
+            db,
+            "crawl",
+            site.url("/"),
+            site.url("/missing.html"),
+            site.url("/huge.html"),
+            site.url("/redirect/301"),
+            "--depth",
+            "0",
+            "--allow-private-networks",
+        )
+        assert p.returncode == 0, p.stderr
+        assert "2 documents" in p.stdout and "1 broken link" in p.stdout
+        assert f"404 {site.url('/missing.html')}" in p.stdout
+        job_id = p.stderr.split("crawl job ", 1)[1].split(":", 1)[0]
+        p = quaero(db, "crawl", "broken-links", job_id, "--json")
+        assert p.returncode == 0, p.stderr
+        # "/" links to it (its links are not followed at depth 0, but they are known)
+        assert json.loads(p.stdout)["items"] == [
+            {"url": site.url("/missing.html"), "status": 404, "referrers": [site.url("/")]}
+        ]
+        p = quaero(db, "crawl", "skipped", job_id, "--reason", "too_large", "--json")
+        assert json.loads(p.stdout) == {
+            "items": [{"url": site.url("/huge.html"), "reason": "too_large"}],
+            "total": 1,
+        }
+        p = quaero(db, "crawl", "aliases", job_id)
+        assert p.returncode == 0
+        assert f"redirect   {site.url('/redirect/301')} -> {site.url('/r/target-301.html')}" in (
+            p.stdout
+        )
+        p = quaero(db, "crawl", "skipped", "999")
+        assert p.returncode == 1 and "is not a crawl" in p.stderr
+
+
+def test_private_target_refused_at_submit(tmp_path: Path) -> None:
+    p = quaero(f"sqlite:///{tmp_path}/q.db", "crawl", "http://127.0.0.1:9/")
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--allow-private-networks" in lines[0]

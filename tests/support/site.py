@@ -289,43 +289,59 @@ class TestSite:
         Same-host scope (``127.0.0.1`` only), robots.txt (``/private/``),
         depth limit (a page at depth ``d`` has its links followed when
         ``d < max_depth``), de-duplication on normalised URLs (with
-        ``url_options``), redirects followed within scope without adding
-        depth, and documents keyed by their final URL. Assumes the crawler
+        ``url_options``), a redirect's target crawled as its own page (once, at the
+        redirect's depth), and ``failed`` keyed by the URL that answered
+        (``redirect_loop`` for the hop that redirects back). Assumes the crawler
         retries the flaky page and waits for the slow one.
         """
         base = self.base_url
         in_scope: Callable[[str], bool] = lambda u: u.startswith(base + "/")  # noqa: E731
         start_url = normalize(start if "://" in start else base + start, url_options)
         seen = {start_url}
-        queue: deque[tuple[str, int]] = deque([(start_url, 0)])
+        # (url, depth, the URLs that redirected to it): a redirect's target is its own
+        # page at the same depth, taken next
+        queue: deque[tuple[str, int, tuple[str, ...]]] = deque([(start_url, 0, ())])
         saved: dict[str, int] = {}
         requested: set[str] = set()
         robots_blocked: set[str] = set()
         failed: dict[str, str] = {}
         while queue:
-            url, depth = queue.popleft()
+            url, depth, chain = queue.popleft()
             path = url[len(base) :].split("?", 1)[0]
             if respect_robots and path.startswith("/private/"):
                 robots_blocked.add(url)
                 continue
-            final, reason = self._follow(
-                url, requested, in_scope, respect_robots, url_options, max_redirects
-            )
-            if final is None:
-                failed[url] = reason or "unknown"
+            requested.add(url)
+            if path in REDIRECTS:
+                location = REDIRECTS[path][1].format(port=self.port)
+                target = normalize(location if "://" in location else base + location, url_options)
+                if target in chain or target == url:
+                    failed[url] = "redirect_loop"
+                elif len(chain) >= max_redirects:
+                    failed[url] = "too_many_redirects"
+                elif not in_scope(target):
+                    failed[url] = "redirect_out_of_scope"
+                elif respect_robots and target[len(base) :].startswith("/private/"):
+                    failed[url] = "redirect_robots"
+                elif target not in seen:
+                    seen.add(target)
+                    queue.appendleft((target, depth, (*chain, url)))
                 continue
-            saved.setdefault(final, depth)
+            reason = self._outcome(path)
+            if reason is not None:
+                failed[url] = reason
+                continue
+            saved.setdefault(url, depth)
             if max_depth is not None and depth >= max_depth:
                 continue
-            fpath = final[len(base) :].split("?", 1)[0]
-            for _, target in self.links_of(fpath):
+            for _, target in self.links_of(path):
                 if target is None:
                     continue
                 link = normalize(target, url_options)
                 if link in seen or not in_scope(link):
                     continue
                 seen.add(link)
-                queue.append((link, depth + 1))
+                queue.append((link, depth + 1, ()))
         return ExpectedCrawl(
             saved=frozenset(saved),
             depths=saved,
@@ -334,46 +350,19 @@ class TestSite:
             failed=failed,
         )
 
-    def _follow(
-        self,
-        url: str,
-        requested: set[str],
-        in_scope: Callable[[str], bool],
-        respect_robots: bool,
-        url_options: NormalizeOptions | None,
-        max_redirects: int,
-    ) -> tuple[str | None, str | None]:
-        base = self.base_url
-        hops: list[str] = []
-        current = url
-        while True:
-            requested.add(current)
-            path = current[len(base) :].split("?", 1)[0]
-            if path not in REDIRECTS:
-                break
-            if len(hops) >= max_redirects:
-                return None, "too_many_redirects"
-            hops.append(current)
-            location = REDIRECTS[path][1].format(port=self.port)
-            target = normalize(location if "://" in location else base + location, url_options)
-            if target in hops:
-                return None, "redirect_loop"
-            if not in_scope(target):
-                return None, "redirect_out_of_scope"
-            if respect_robots and target[len(base) :].startswith("/private/"):
-                return None, "redirect_robots"
-            current = target
+    def _outcome(self, path: str) -> str | None:
+        """Why a (non-redirect) path is not a document, or None."""
         if path == "/missing.html" or not (
             self._is_html_page(path)
             or path in ("/huge.html", "/huge-stream.html")
             or path in BINARIES
         ):
-            return None, "http_404"
+            return "http_404"
         if path in ("/huge.html", "/huge-stream.html"):
-            return None, "too_large"
+            return "too_large"
         if path in BINARIES:
-            return None, "content_type"
-        return current, None
+            return "content_type"
+        return None
 
 
 def _redirect(status: int, location: str) -> web.HTTPException:

@@ -1,4 +1,8 @@
-"""``quaero crawl``, ``quaero search`` and ``quaero docs``: the crawler from the shell."""
+"""``quaero crawl``, ``quaero search`` and ``quaero docs``: the crawler from the shell.
+
+``quaero crawl URL...`` runs a crawl (``quaero crawl run URL...``);
+``quaero crawl skipped ID``, ``quaero crawl broken-links ID`` and ``quaero crawl aliases ID``
+list what a crawl did not store and why."""
 
 from __future__ import annotations
 
@@ -17,7 +21,15 @@ from .live import watch_job
 from .main import JOB_ID, OFFSET, Ctx, cli, fail, make_app, print_json, run_async
 from .output import failure_reasons, reasons_text
 
-__all__ = ["crawl", "docs", "search"]
+__all__ = [
+    "crawl",
+    "crawl_aliases",
+    "crawl_broken_links",
+    "crawl_run",
+    "crawl_skipped",
+    "docs",
+    "search",
+]
 
 
 def _pairs(values: tuple[str, ...], sep: str, what: str) -> dict[str, str]:
@@ -47,12 +59,30 @@ def summary(job: Job, seconds: float) -> dict[str, Any]:
         "cancelled": c.cancelled,
         "skipped": sum(skipped.values()),
         "skipped_by_reason": skipped,
+        "broken_links": job.stats.get("broken_links", 0),
+        "aliases": job.stats.get("aliases", 0),
+        "requests": job.stats.get("requests", 0),
+        "redirects": job.stats.get("aliases_redirect", 0),
         "seconds": round(seconds, 3),
         "pages_per_second": round((c.completed + c.failed) / seconds, 1) if seconds > 0 else 0.0,
     }
 
 
-@cli.command()
+class _CrawlGroup(click.Group):
+    """``quaero crawl`` runs a crawl unless its first argument names a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_CrawlGroup)
+def crawl() -> None:
+    """Crawl websites into searchable documents (``quaero crawl URL...`` = ``crawl run``)."""
+
+
+@crawl.command("run")
 @click.argument("urls", nargs=-1)
 @click.option("--depth", "max_depth", type=click.IntRange(0, 1000), default=3, show_default=True)
 @click.option(
@@ -87,6 +117,11 @@ def summary(job: Job, seconds: float) -> dict[str, Any]:
     "--cookie", multiple=True, help="'name=value' sent with every request (never logged)."
 )
 @click.option("--no-robots", is_flag=True, help="Ignore robots.txt.")
+@click.option(
+    "--no-sitemaps",
+    is_flag=True,
+    help="Do not seed from /sitemap.xml and robots.txt Sitemap: lines.",
+)
 @click.option("--allow-private-networks", is_flag=True, help="Allow loopback/private addresses.")
 @click.option("--name", default="", help="Job name (default: the first URL).")
 @click.option(
@@ -94,7 +129,7 @@ def summary(job: Job, seconds: float) -> dict[str, Any]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a final summary as JSON.")
 @click.pass_obj
-def crawl(
+def crawl_run(
     ctx: Ctx,
     urls: tuple[str, ...],
     max_depth: int,
@@ -110,6 +145,7 @@ def crawl(
     header: tuple[str, ...],
     cookie: tuple[str, ...],
     no_robots: bool,
+    no_sitemaps: bool,
     allow_private_networks: bool,
     name: str,
     resume_id: int | None,
@@ -132,6 +168,7 @@ def crawl(
         "request_timeout": request_timeout,
         "max_retries": max_retries,
         "follow_robots_txt": not no_robots,
+        "sitemaps": not no_sitemaps,
         "allow_private_networks": allow_private_networks,
         "headers": _pairs(header, ":", "--header"),
         "cookies": _pairs(cookie, "=", "--cookie"),
@@ -183,6 +220,8 @@ def crawl(
                 skips = ", ".join(f"{k} {v}" for k, v in s["skipped_by_reason"].items()) or "none"
                 click.echo(
                     f"crawl {final.id} {final.status.value}: {s['documents']} documents, "
+                    f"{s['requests']} requests, {s['redirects']} redirects, "
+                    f"{s['broken_links']} broken links, "
                     f"{s['completed']} completed, {s['failed']} failed, {s['skipped']} skipped "
                     f"({skips}) in {s['seconds']:.1f}s ({s['pages_per_second']} pages/s)"
                 )
@@ -194,6 +233,14 @@ def crawl(
                         " by default: pass --allow-private-networks to crawl them",
                         err=True,
                     )
+                if s["broken_links"]:
+                    page = await app.store.list_broken_links(final.id, limit=20)
+                    click.echo(f"{page.total} broken link(s):")
+                    for item in page.items:
+                        refs = ", ".join(item["referrers"][:3]) or "a start URL"
+                        click.echo(f"  {item['status']} {item['url']}  (linked from {refs})")
+                    if page.total > len(page.items):
+                        click.echo(f"  ... all: quaero crawl broken-links {final.id}")
                 if final.status is JobStatus.CANCELLED:
                     click.echo(
                         "interrupted: crawl cancelled; documents saved so far are kept", err=True
@@ -203,6 +250,87 @@ def crawl(
             return 0 if final.status is JobStatus.COMPLETED else 1
 
     raise SystemExit(run_async(go))
+
+
+@crawl.command("skipped")
+@click.argument("job_id", type=int)
+@click.option("--reason", help="Only this reason (robots, out_of_scope, budget, too_large, ...).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def crawl_skipped(
+    ctx: Ctx, job_id: int, reason: str | None, limit: int, offset: int, as_json: bool
+) -> None:
+    """List the URLs crawl JOB_ID did not crawl, with the reason, ordered by URL."""
+
+    async def go() -> None:
+        async with make_app(ctx) as app:
+            await _crawl_or_fail(app, job_id)
+            page = await app.store.list_skips(job_id, reason or None, limit, offset)
+        if as_json:
+            print_json({"items": page.items, "total": page.total})
+            return
+        click.echo(f"{page.total} skipped URL(s)")
+        for item in page.items:
+            click.echo(f"{item['reason']:<22} {item['url']}")
+
+    run_async(go)
+
+
+@crawl.command("broken-links")
+@click.argument("job_id", type=int)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def crawl_broken_links(ctx: Ctx, job_id: int, limit: int, offset: int, as_json: bool) -> None:
+    """List the pages of crawl JOB_ID that answered 404/410 and pages linking to them."""
+
+    async def go() -> None:
+        async with make_app(ctx) as app:
+            await _crawl_or_fail(app, job_id)
+            page = await app.store.list_broken_links(job_id, limit, offset)
+        if as_json:
+            print_json({"items": page.items, "total": page.total})
+            return
+        click.echo(f"{page.total} broken link(s)")
+        for item in page.items:
+            click.echo(f"{item['status']} {item['url']}")
+            for ref in item["referrers"]:
+                click.echo(f"    linked from {ref}")
+
+    run_async(go)
+
+
+@crawl.command("aliases")
+@click.argument("job_id", type=int)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def crawl_aliases(ctx: Ctx, job_id: int, limit: int, offset: int, as_json: bool) -> None:
+    """List the other URLs crawl JOB_ID found for its documents (redirects, canonical
+    twins, meta refreshes), ordered by URL."""
+
+    async def go() -> None:
+        async with make_app(ctx) as app:
+            await _crawl_or_fail(app, job_id)
+            page = await app.store.list_aliases(job_id, limit, offset)
+        if as_json:
+            print_json({"items": page.items, "total": page.total})
+            return
+        click.echo(f"{page.total} alias(es)")
+        for item in page.items:
+            click.echo(f"{item['reason']:<10} {item['url']} -> {item['target']}")
+
+    run_async(go)
+
+
+async def _crawl_or_fail(app: Any, job_id: int) -> None:
+    job = await app.store.get_job(job_id)
+    if job is None or job.job_type != "crawl":
+        fail(f"job {job_id} is not a crawl", code=1)
 
 
 @cli.command()

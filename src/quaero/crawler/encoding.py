@@ -6,7 +6,8 @@ Order of precedence (a simplified HTML5 "encoding sniffing" algorithm):
 2. the ``charset`` parameter of the ``Content-Type`` header;
 3. ``<meta charset=...>`` or ``<meta http-equiv="Content-Type" content="...; charset=...">``
    within the first 4 KiB of the body;
-4. UTF-8.
+4. UTF-8 when the body is valid UTF-8, else the encoding ``charset-normalizer`` detects
+   (undeclared Windows-1252 ``Price \x805`` reads ``Price €5``, not ``Price �5``).
 
 Labels are mapped as browsers do (``iso-8859-1``, ``latin1`` and ``ascii``
 decode as ``windows-1252``); unknown labels fall back to UTF-8. Decoding
@@ -104,11 +105,48 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]
     bom = _bom_charset(body)
     if bom is not None:
         return body[bom[1] :].decode(bom[0], errors="replace"), bom[0]
-    charset = charset_from_content_type(content_type) or sniff_meta_charset(body) or "utf-8"
+    charset = charset_from_content_type(content_type) or sniff_meta_charset(body)
+    if charset is None:
+        charset = _detect(body)
     try:
         return body.decode(charset, errors="replace"), charset
     except (LookupError, ValueError):
         return body.decode("utf-8", errors="replace"), "utf-8"
+
+
+def _detect(body: bytes) -> str:
+    """UTF-8 when the bytes are valid UTF-8 (ASCII included), else the detected codec."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return "utf-8"
+    from charset_normalizer import from_bytes
+
+    sample = body[:65536]
+    best = from_bytes(sample).best()
+    if best is None or _is_windows_1252_text(sample):
+        return "cp1252"
+    return _codec_name(best.encoding) or "cp1252"
+
+
+def _is_windows_1252_text(sample: bytes) -> bool:
+    """Whether an undeclared non-UTF-8 body reads as Latin text in windows-1252, the web's
+    default (WHATWG): then a detector's guess of another single-byte code page (cp437,
+    cp1250, ...) on a short text is not trusted. Cyrillic, Greek, ... bodies decode to
+    words of accented letters only, and are left to the detector."""
+    try:
+        text = sample.decode("cp1252")
+    except UnicodeDecodeError:
+        return False  # bytes windows-1252 leaves undefined
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return True
+    high = sum(1 for c in letters if ord(c) > 0x7F)
+    # Western text has a minority of accented letters; other scripts decoded as
+    # windows-1252 are almost all accented letters
+    return high < 0.4 * len(letters)
 
 
 def decode_text(body: bytes, content_type: str | None = None) -> str:

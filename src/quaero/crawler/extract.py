@@ -27,6 +27,7 @@ walks the tree with the small renderer in :mod:`quaero.crawler.markdown`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -34,7 +35,14 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from quaero.crawler.markdown import MarkdownRenderer
 from quaero.crawler.urls import NormalizeOptions, resolve, try_normalize
 
-__all__ = ["ExtractedPage", "Link", "extract"]
+__all__ = [
+    "ExtractedPage",
+    "Link",
+    "canonical_from_link_header",
+    "content_root",
+    "extract",
+    "parse_refresh",
+]
 
 _DROP = (
     "script style noscript nav aside svg template iframe object embed canvas button select "
@@ -78,8 +86,10 @@ class ExtractedPage:
     word_count: int
     links: list[Link] = field(default_factory=list)
     base_url: str = ""  #: URL relative links were resolved against
-    noindex: bool = False  #: ``<meta name=robots content=noindex>``
-    nofollow: bool = False  #: ``<meta name=robots content=nofollow>``
+    noindex: bool = False  #: ``<meta name=robots content=noindex>`` (or ``none``)
+    nofollow: bool = False  #: ``<meta name=robots content=nofollow>`` (or ``none``)
+    #: ``<meta http-equiv=refresh content="N; url=...">``: (delay in seconds, absolute URL)
+    refresh: tuple[float, str] | None = None
 
 
 def _collapse(text: str) -> str:
@@ -117,6 +127,9 @@ def _head_info(tree: LexborHTMLParser) -> dict[str, str]:
         if tag == "meta":
             name = (attrs.get("name") or attrs.get("property") or "").lower()
             content = attrs.get("content") or ""
+            equiv = (attrs.get("http-equiv") or "").strip().lower()
+            if equiv == "refresh" and "refresh" not in info:
+                info["refresh"] = content
             if name == "description" and "description" not in info:
                 info["description"] = _collapse(content)
             elif name == "og:description" and "og_description" not in info:
@@ -130,6 +143,38 @@ def _head_info(tree: LexborHTMLParser) -> dict[str, str]:
         elif tag == "base" and "base" not in info:
             info["base"] = attrs.get("href") or ""
     return info
+
+
+_REFRESH_RE = re.compile(
+    r"""^\s*(\d*\.?\d*)\s*(?:[;,]\s*(?:url\s*=\s*)?(["']?)(.*?)\2\s*)?$""",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def parse_refresh(content: str) -> tuple[float, str] | None:
+    """``"0; URL='/home/'"`` → ``(0.0, "/home/")``; ``None`` without a target URL."""
+    m = _REFRESH_RE.match(content)
+    if m is None or not m.group(3) or not m.group(3).strip():
+        return None
+    delay = float(m.group(1)) if m.group(1) and m.group(1) != "." else 0.0
+    return delay, m.group(3).strip()
+
+
+_LINK_HEADER_RE = re.compile(r"<([^>]*)>\s*((?:;[^,;]*)*)")
+_REL_CANONICAL_RE = re.compile(r"""\brel\s*=\s*["']?[^"']*\bcanonical\b""", re.IGNORECASE)
+
+
+def canonical_from_link_header(
+    value: str | None, base: str, options: NormalizeOptions | None = None
+) -> str | None:
+    """The ``rel="canonical"`` target of an HTTP ``Link`` header, absolute and
+    normalised; ``None`` when there is none."""
+    if not value or "canonical" not in value.lower():
+        return None
+    for m in _LINK_HEADER_RE.finditer(value):
+        if _REL_CANONICAL_RE.search(m.group(2)):
+            return resolve(base, m.group(1).strip(), options)
+    return None
 
 
 def _links(
@@ -192,6 +237,20 @@ def _main_content(tree: LexborHTMLParser, body: LexborNode) -> LexborNode:
     return body
 
 
+def content_root(tree: LexborHTMLParser) -> LexborNode | None:
+    """Remove boilerplate from a parsed page (in place) and return its main content
+    element (``None`` for a document without a body): what :func:`extract` renders."""
+    body = tree.body
+    if body is None:
+        return None
+    _remove_boilerplate(tree, body)
+    main = _main_content(tree, body)
+    if main.tag == "body":
+        for header in _outermost(main.css("header")):
+            header.decompose()
+    return main
+
+
 def extract(
     html: str,
     url: str,
@@ -217,22 +276,20 @@ def extract(
         attrs = root.attributes
         language = (attrs.get("lang") or attrs.get("xml:lang") or "").strip() or None
     robots = {token.strip() for token in info.get("robots", "").split(",")}
+    refresh = parse_refresh(info["refresh"]) if info.get("refresh") else None
+    refresh_target = resolve(base, refresh[1], url_options) if refresh is not None else None
 
-    body = tree.body
     markdown = ""
     word_count = 0
     first_h1 = ""
-    if body is not None:
-        _remove_boilerplate(tree, body)
-        main = _main_content(tree, body)
-        if main.tag == "body":
-            for header in _outermost(main.css("header")):
-                header.decompose()
+    main = content_root(tree)
+    if main is not None:
         renderer = MarkdownRenderer(base, page_url, resolved, url_options)
         markdown = renderer.render(main)
         first_h1 = renderer.first_h1
         word_count = len(main.text(deep=True, separator=" ").split())
     title = info.get("title") or first_h1
+    body = tree.body
     if not title and body is not None:
         h1 = body.css_first("h1")
         title = _collapse(h1.text(deep=True)) if h1 is not None else ""
@@ -248,4 +305,5 @@ def extract(
         base_url=base,
         noindex="noindex" in robots or "none" in robots,
         nofollow="nofollow" in robots or "none" in robots,
+        refresh=(refresh[0], refresh_target) if refresh is not None and refresh_target else None,
     )

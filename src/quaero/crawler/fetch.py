@@ -36,6 +36,7 @@ import asyncio
 import logging
 import socket
 import time
+import zlib
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -72,6 +73,16 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _ROBOTS_MAX_BYTES = 512 * 1024
 _ROBOTS_MAX_REDIRECTS = 5
 _DRAIN_MAX_BYTES = 64 * 1024
+_SITEMAP_MAX_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit (uncompressed)
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """Inflate gzip data, at most ``limit`` bytes (a bomb stops there)."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        return d.decompress(body, limit)
+    except zlib.error:
+        return b""
 
 
 def _content_type_allowed(mtype: str, allowed: tuple[str, ...]) -> bool:
@@ -159,8 +170,12 @@ class Fetcher:
         *,
         scope: UrlFilter | None = None,
         robots: RobotsCache | None = None,
+        follow_redirects: bool = True,
     ) -> FetchResult:
         """Fetch an HTML page, following redirects allowed by ``scope`` and ``robots``.
+
+        With ``follow_redirects=False`` a redirect answer is returned as a result with
+        ``redirect_to`` set (and no body): the caller decides whether to fetch the target.
 
         ``scope`` judges redirect targets only (checking ``url`` itself is the
         caller's job). With ``robots``, ``url`` and every redirect target must
@@ -205,6 +220,19 @@ class Fetcher:
                     "bad_redirect",
                     f"{current} redirects to unusable {hop.location[:200]!r}",
                     url=current,
+                )
+            if not follow_redirects:
+                return FetchResult(
+                    url=current,
+                    requested_url=start_url,
+                    status=hop.status,
+                    headers=hop.headers,
+                    content_type="",
+                    encoding="",
+                    text="",
+                    elapsed=elapsed,
+                    redirects=(current,),
+                    redirect_to=target,
                 )
             redirects.append(current)
             if target in redirects:
@@ -252,6 +280,30 @@ class Fetcher:
             current = target
         return RobotsResponse(404)  # too many redirects: RFC 9309 says treat as unavailable (4xx)
 
+    async def fetch_sitemap(self, url: str, max_bytes: int = _SITEMAP_MAX_BYTES) -> bytes | None:
+        """Fetch a sitemap (any content type; gzip-compressed ones are inflated): its bytes
+        (at most ``max_bytes``), or ``None`` for a non-2xx answer or a network failure."""
+        current = try_normalize(url)
+        if current is None:
+            return None
+        try:
+            for _ in range(_ROBOTS_MAX_REDIRECTS + 1):
+                hop = await self._hop(current, True, robots_mode=True, max_bytes=max_bytes)
+                if hop.location is None:
+                    if not 200 <= hop.status < 300:
+                        return None
+                    body = hop.body or b""
+                    if body[:2] == b"\x1f\x8b":
+                        body = _gunzip(body, max_bytes)
+                    return body
+                target = resolve(current, hop.location)
+                if target is None:
+                    return None
+                current = target
+        except FetchError:
+            return None
+        return None
+
     def robots_cache(self, *, ttl: float | None = 86400.0, error_ttl: float = 300.0) -> RobotsCache:
         """A :class:`RobotsCache` that fetches through this fetcher with its user agent."""
         return RobotsCache(self.fetch_robots, self.config.user_agent, ttl=ttl, error_ttl=error_ttl)
@@ -269,7 +321,9 @@ class Fetcher:
         if not await self._robots_allow(url, robots):
             raise FetchError("robots", f"{url} is disallowed by robots.txt", url=url)
 
-    async def _hop(self, url: str, send_credentials: bool, *, robots_mode: bool) -> _Hop:
+    async def _hop(
+        self, url: str, send_credentials: bool, *, robots_mode: bool, max_bytes: int = 0
+    ) -> _Hop:
         cfg = self.config
         host = host_of(url)
         if not cfg.allow_private_networks:
@@ -279,17 +333,19 @@ class Fetcher:
                 raise FetchError("ssrf_blocked", str(exc), url=url) from None
         await self.throttle.wait(host)
         try:
-            return await self._send(url, send_credentials, robots_mode)
+            return await self._send(url, send_credentials, robots_mode, max_bytes)
         finally:
             self.throttle.done(host)  # a shared turn on the host ends with the request
 
-    async def _send(self, url: str, send_credentials: bool, robots_mode: bool) -> _Hop:
+    async def _send(
+        self, url: str, send_credentials: bool, robots_mode: bool, max_bytes: int = 0
+    ) -> _Hop:
         cfg = self.config
         headers = self._credential_headers if send_credentials else self._public_headers
         request = Request("GET", url, headers)
         try:
             async with asyncio.timeout(cfg.timeout), self.transport.send(request) as resp:
-                return await self._handle(url, resp, robots_mode)
+                return await self._handle(url, resp, robots_mode, max_bytes)
         except FetchError:
             raise
         except TimeoutError:
@@ -330,7 +386,9 @@ class Fetcher:
             url=url,
         )
 
-    async def _handle(self, url: str, resp: RawResponse, robots_mode: bool) -> _Hop:
+    async def _handle(
+        self, url: str, resp: RawResponse, robots_mode: bool, max_bytes: int = 0
+    ) -> _Hop:
         cfg = self.config
         status = resp.status
         raw = resp.headers
@@ -341,7 +399,7 @@ class Fetcher:
                 await self._drain(resp, headers)
                 return _Hop(status, headers, location=location)
         if robots_mode:
-            body = await self._read(url, resp, _ROBOTS_MAX_BYTES, truncate=True)
+            body = await self._read(url, resp, max_bytes or _ROBOTS_MAX_BYTES, truncate=True)
             return _Hop(status, headers, body=body)
         if status >= 300 or status < 200:
             await self._drain(resp, headers)

@@ -88,6 +88,8 @@ class FetchResult:
     elapsed: float  #: seconds spent on the network, all hops (politeness waits excluded)
     redirects: tuple[str, ...] = ()  #: URLs that answered with a redirect, in order
     size: int = 0  #: body bytes (after content decoding)
+    #: with ``follow_redirects=False``: the (normalised) target of a redirect answer
+    redirect_to: str | None = None
 
 
 class FetchError(Exception):

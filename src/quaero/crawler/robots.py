@@ -32,7 +32,14 @@ from typing import Literal
 
 from protego import Protego
 
-__all__ = ["RobotsCache", "RobotsFetch", "RobotsResponse", "RobotsRules", "robots_url"]
+__all__ = [
+    "RobotsCache",
+    "RobotsFetch",
+    "RobotsResponse",
+    "RobotsRules",
+    "robots_directives",
+    "robots_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -210,3 +217,23 @@ class RobotsCache:
 
     def _unreachable(self, origin: str, error: str) -> RobotsRules:
         return RobotsRules(origin, self.user_agent, "unreachable", None, error)
+
+
+def robots_directives(header: str | None, user_agent: str) -> set[str]:
+    """The ``X-Robots-Tag`` directives (lower case: ``noindex``, ``nofollow``, ``none``)
+    meant for every crawler or for ours: ``"googlebot: noindex"`` applies to Googlebot
+    only; ``"QuaeroBot: nofollow"`` to a user agent whose product token is QuaeroBot."""
+    if not header:
+        return set()
+    ours = user_agent.split("/", 1)[0].strip().lower()
+    out: set[str] = set()
+    scope = ""  # the user agent the directives that follow are for ("" = every crawler)
+    for entry in header.split(","):
+        entry = entry.strip().lower()
+        name, sep, rest = entry.partition(":")
+        if sep and name.strip() not in ("unavailable_after", "max-snippet", "max-image-preview"):
+            scope = name.strip()
+            entry = rest.strip()
+        if scope in ("", ours):
+            out.update(token for token in entry.split() if token)
+    return out

@@ -8,7 +8,8 @@ from typing import Any
 
 from ..errors import InvalidJobSpec
 from .fetch import DEFAULT_USER_AGENT, FetchConfig
-from .urls import NormalizeOptions, UrlFilter, try_normalize
+from .ssrf import BlockedAddressError, check_literal_host
+from .urls import NormalizeOptions, UrlFilter, host_of, try_normalize
 
 __all__ = ["CrawlSettings", "validate_crawl_config"]
 
@@ -104,6 +105,7 @@ _KNOWN = {
     "sort_query",
     "skip_extensions",
     "max_connections_per_host",
+    "sitemaps",
 }
 
 
@@ -171,6 +173,8 @@ class CrawlSettings:
     sort_query: bool = False
     skip_extensions: bool = True
     max_connections_per_host: int = 8
+    #: seed from /sitemap.xml, sitemap indexes and robots.txt ``Sitemap:`` lines
+    sitemaps: bool = True
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> CrawlSettings:
@@ -192,6 +196,10 @@ class CrawlSettings:
                 raise InvalidJobSpec(f"start URL {u!r} is not a valid http(s) URL")
             if n not in normalized:
                 normalized.append(n)
+        allow_private = _bool(cfg, "allow_private_networks", False)
+        if not allow_private:
+            for u in normalized:
+                _refuse_private(u)
         for key in ("include_patterns", "exclude_patterns"):
             for p in _strings(cfg, key):
                 try:
@@ -217,12 +225,13 @@ class CrawlSettings:
             headers=_mapping(cfg, "headers"),
             cookies=_mapping(cfg, "cookies"),
             follow_robots_txt=_bool(cfg, "follow_robots_txt", True),
-            allow_private_networks=_bool(cfg, "allow_private_networks", False),
+            allow_private_networks=allow_private,
             max_retries=_int(cfg, "max_retries", 2, 0, 20),
             drop_query_params=tuple(_strings(cfg, "drop_query_params")),
             sort_query=_bool(cfg, "sort_query", False),
             skip_extensions=_bool(cfg, "skip_extensions", True),
             max_connections_per_host=_int(cfg, "max_connections_per_host", 8, 1, 1024),
+            sitemaps=_bool(cfg, "sitemaps", True),
         )
 
     @property
@@ -254,6 +263,24 @@ class CrawlSettings:
             include_patterns=self.include_patterns,
             exclude_patterns=self.exclude_patterns,
         )
+
+
+def _refuse_private(url: str) -> None:
+    """Refuse a start URL on a loopback/private/link-local address (an IP literal or a
+    ``localhost`` name) unless the crawl allows private networks. Other names are checked
+    after DNS resolution, when fetched."""
+    host = host_of(url)
+    bare = host.rstrip(".").lower()
+    try:
+        if bare == "localhost" or bare.endswith(".localhost"):
+            raise BlockedAddressError(host, "127.0.0.1")
+        check_literal_host(host)
+    except BlockedAddressError as exc:
+        raise InvalidJobSpec(
+            f"start URL {url} is on a private network address ({exc.address}); allow it with"
+            " --allow-private-networks (API: allow_private_networks: true; dashboard: the"
+            " private networks checkbox)"
+        ) from None
 
 
 def validate_crawl_config(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from ..jobs.worker_registry import WorkerInfo
 __all__ = [
     "JOB_ORDER_KEYS",
     "MAX_DELAY",
+    "MAX_REFERRERS",
     "PER_JOB_TABLES",
     "ChildFilter",
     "Drift",
@@ -62,6 +63,8 @@ JOB_ORDER_KEYS: dict[str, str] = {
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: referrers kept per broken link
+MAX_REFERRERS = 20
 
 
 @dataclass(slots=True)
@@ -262,7 +265,14 @@ class PruneStep:
 #: per-job tables whose rows go with their job when it is pruned (``job_id`` column;
 #: a kept parent keeps its own error groups: part of its summary).
 #: document_jobs is not one: documents and their crawl links outlive the crawl's jobs.
-PER_JOB_TABLES = ("job_logs", "job_stats", "job_skips", "job_error_groups")
+PER_JOB_TABLES = (
+    "job_logs",
+    "job_stats",
+    "job_skips",
+    "job_error_groups",
+    "job_broken_links",
+    "document_aliases",
+)
 
 
 def apply_prune_marks(
@@ -359,6 +369,37 @@ class Store(abc.ABC):
         """Record keys (URLs) the job skipped, ``{url: reason}``. Each key counts once per
         job: the ``skipped_<reason>`` stats grow by the keys new to the job, in the same
         transaction. Returns those increments."""
+
+    @abc.abstractmethod
+    async def list_skips(
+        self, job_id: int, reason: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page:
+        """The keys (URLs) the job skipped, ordered by URL, optionally of one reason:
+        items are ``{"url", "reason"}``."""
+
+    @abc.abstractmethod
+    async def record_broken_link(
+        self, job_id: int, url: str, status: int, referrers: Sequence[str]
+    ) -> bool:
+        """Record a URL of the job (a crawl) that answered ``status`` (404, 410), once per
+        job: the job's ``broken_links`` stat grows by one the first time, in the same
+        transaction; a later call adds its referrers (pages linking to the URL; at most
+        ``MAX_REFERRERS`` kept). Returns whether the URL was new to the job."""
+
+    @abc.abstractmethod
+    async def list_broken_links(self, job_id: int, limit: int = 50, offset: int = 0) -> Page:
+        """The job's broken links ordered by URL: ``{"url", "status", "referrers"}``."""
+
+    @abc.abstractmethod
+    async def record_aliases(self, job_id: int, aliases: Mapping[str, str], reason: str) -> int:
+        """Record other URLs (``{alias: document URL}``) the job found for its documents
+        (``reason``: ``redirect``, ``canonical``, ``refresh``), once per job and URL; the
+        job's ``aliases`` and ``aliases_<reason>`` stats grow by the new ones. Returns how
+        many were new."""
+
+    @abc.abstractmethod
+    async def list_aliases(self, job_id: int, limit: int = 50, offset: int = 0) -> Page:
+        """The job's aliases ordered by URL: ``{"url", "target", "reason"}``."""
 
     @abc.abstractmethod
     async def claim_jobs(
@@ -527,6 +568,11 @@ class Store(abc.ABC):
         count (``result_count`` of the root, +1 only the first time this crawl saves this
         URL) and a ``document_saved`` event. Returns the document and whether it was new
         to this crawl."""
+
+    @abc.abstractmethod
+    async def patch_document_metadata(self, url: str, values: Mapping[str, Any]) -> bool:
+        """Set top-level keys of the metadata of the document saved for ``url`` (e.g. a
+        crawl's corrected ``depth``). Returns whether there was such a document."""
 
     @abc.abstractmethod
     async def get_document(

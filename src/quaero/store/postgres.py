@@ -38,7 +38,7 @@ from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange, iso
 from ..jobs.planner import ChangeResult, Planner
 from ..shutdown import bounded
 from . import postgres_sql as q
-from .base import LogEntry, Store, check_log_levels, check_specs
+from .base import MAX_REFERRERS, LogEntry, Page, Store, check_log_levels, check_specs
 from .migrations import load_migrations
 from .postgres_documents import PgDocuments
 from .postgres_explain import PgExplain
@@ -46,7 +46,7 @@ from .postgres_hosts import PgHosts
 from .postgres_listen import Listener
 from .postgres_reads import PgReads
 from .postgres_retention import PgRetention
-from .postgres_tx import PgTx, dumps
+from .postgres_tx import PgTx, dumps, loads
 
 __all__ = ["PostgresStore"]
 
@@ -182,6 +182,105 @@ class PostgresStore(PgRetention, PgDocuments, PgExplain, PgReads, PgHosts, Store
                 names = sorted(counts)
                 await conn.execute(q.ADD_JOB_STATS, job_id, names, [counts[n] for n in names])
         return counts
+
+    async def list_skips(
+        self, job_id: int, reason: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page:
+        where = "job_id = $1"
+        params: list[Any] = [job_id]
+        if reason:
+            where += " AND reason = $2"
+            params.append(reason)
+        n = len(params)
+        async with self.pool.acquire() as conn:
+            total = await conn.fetchval(f"SELECT COUNT(*) FROM job_skips WHERE {where}", *params)
+            rows = await conn.fetch(
+                f"SELECT url, reason FROM job_skips WHERE {where}"
+                f" ORDER BY url LIMIT ${n + 1} OFFSET ${n + 2}",
+                *params,
+                limit,
+                offset,
+            )
+        return Page([{"url": r[0], "reason": r[1]} for r in rows], int(total))
+
+    async def record_broken_link(
+        self, job_id: int, url: str, status: int, referrers: Sequence[str]
+    ) -> bool:
+        refs = list(dict.fromkeys(referrers))[:MAX_REFERRERS]
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM jobs WHERE id = $1", job_id) is None:
+                raise JobNotFound(job_id)
+            new = await conn.fetchval(q.RECORD_BROKEN_LINK, job_id, url, status, dumps(refs))
+            if new:
+                await conn.execute(q.ADD_JOB_STATS, job_id, ["broken_links"], [1])
+                return True
+            old = loads(
+                await conn.fetchval(
+                    "SELECT referrers::text FROM job_broken_links WHERE job_id = $1 AND url = $2",
+                    job_id,
+                    url,
+                )
+            )
+            merged = list(dict.fromkeys([*old, *refs]))[:MAX_REFERRERS]
+            await conn.execute(
+                "UPDATE job_broken_links SET status = $3, referrers = $4::jsonb"
+                " WHERE job_id = $1 AND url = $2",
+                job_id,
+                url,
+                status,
+                dumps(merged),
+            )
+            return False
+
+    async def list_broken_links(self, job_id: int, limit: int = 50, offset: int = 0) -> Page:
+        async with self.pool.acquire() as conn:
+            total = await conn.fetchval(
+                "SELECT COUNT(*) FROM job_broken_links WHERE job_id = $1", job_id
+            )
+            rows = await conn.fetch(
+                "SELECT url, status, referrers::text FROM job_broken_links WHERE job_id = $1"
+                " ORDER BY url LIMIT $2 OFFSET $3",
+                job_id,
+                limit,
+                offset,
+            )
+        items = [{"url": r[0], "status": r[1], "referrers": loads(r[2])} for r in rows]
+        return Page(items, int(total))
+
+    async def record_aliases(self, job_id: int, aliases: Mapping[str, str], reason: str) -> int:
+        items = sorted(aliases.items())
+        if not items:
+            return 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM jobs WHERE id = $1", job_id) is None:
+                raise JobNotFound(job_id)
+            new = int(
+                await conn.fetchval(
+                    q.RECORD_ALIASES,
+                    job_id,
+                    [u for u, _ in items],
+                    [t for _, t in items],
+                    reason,
+                )
+            )
+            if new:
+                names = sorted(["aliases", f"aliases_{reason}"])
+                await conn.execute(q.ADD_JOB_STATS, job_id, names, [new, new])
+        return new
+
+    async def list_aliases(self, job_id: int, limit: int = 50, offset: int = 0) -> Page:
+        async with self.pool.acquire() as conn:
+            total = await conn.fetchval(
+                "SELECT COUNT(*) FROM document_aliases WHERE job_id = $1", job_id
+            )
+            rows = await conn.fetch(
+                "SELECT url, target, reason FROM document_aliases WHERE job_id = $1"
+                " ORDER BY url LIMIT $2 OFFSET $3",
+                job_id,
+                limit,
+                offset,
+            )
+        return Page([{"url": r[0], "target": r[1], "reason": r[2]} for r in rows], int(total))
 
     async def add_job_stats(self, job_id: int, deltas: dict[str, int]) -> None:
         items = sorted((k, int(v)) for k, v in deltas.items() if v)

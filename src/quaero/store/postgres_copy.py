@@ -41,6 +41,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "job_stats": ("job_id", "name", "value"),
     "job_skips": ("job_id", "url", "reason"),
     "job_error_groups": ("job_id", "key", "count", "samples", "last_seen"),
+    "job_broken_links": ("job_id", "url", "status", "referrers"),
+    "document_aliases": ("job_id", "url", "target", "reason"),
     "documents": (
         "id", "url", "title", "markdown", "fetched_at", "status_code", "content_type",
         "description", "language", "canonical_url", "word_count", "links_found",

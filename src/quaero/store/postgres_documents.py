@@ -10,6 +10,7 @@ nothing (FTS5 would match them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..documents.models import Document, NewDocument, SearchHit, SearchPage
@@ -149,6 +150,14 @@ class PgDocuments(PgBase):
             return _row_to_doc(row), new
 
         return await self._run(op)
+
+    async def patch_document_metadata(self, url: str, values: Mapping[str, Any]) -> bool:
+        status = await self.pool.execute(
+            "UPDATE documents SET metadata = metadata || $2::jsonb WHERE url = $1",
+            url,
+            dumps(dict(values)),
+        )
+        return not status.endswith(" 0")
 
     async def get_document(
         self, document_id: int | None = None, url: str | None = None

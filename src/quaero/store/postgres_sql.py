@@ -258,7 +258,9 @@ WITH l AS (DELETE FROM job_logs WHERE job_id = ANY($1::bigint[])),
      d AS (DELETE FROM document_jobs WHERE job_id = ANY($1::bigint[])),
      s AS (DELETE FROM job_stats WHERE job_id = ANY($1::bigint[])),
      k AS (DELETE FROM job_skips WHERE job_id = ANY($1::bigint[])),
-     g AS (DELETE FROM job_error_groups WHERE job_id = ANY($1::bigint[]))
+     g AS (DELETE FROM job_error_groups WHERE job_id = ANY($1::bigint[])),
+     b AS (DELETE FROM job_broken_links WHERE job_id = ANY($1::bigint[])),
+     a AS (DELETE FROM document_aliases WHERE job_id = ANY($1::bigint[]))
 DELETE FROM jobs WHERE id = ANY($1::bigint[])
 """
 
@@ -402,4 +404,19 @@ WHERE p.desc_total != COALESCE(s.t, 0) OR p.desc_pending != COALESCE(s.p, 0)
    OR p.desc_running != COALESCE(s.r, 0) OR p.desc_completed != COALESCE(s.c, 0)
    OR p.desc_failed != COALESCE(s.f, 0) OR p.desc_cancelled != COALESCE(s.x, 0)
 ORDER BY p.id
+"""
+
+RECORD_BROKEN_LINK = """
+INSERT INTO job_broken_links (job_id, url, status, referrers) VALUES ($1, $2, $3, $4::jsonb)
+ON CONFLICT DO NOTHING RETURNING 1
+"""
+
+RECORD_ALIASES = """
+WITH ins AS (
+    INSERT INTO document_aliases (job_id, url, target, reason)
+    SELECT $1, s.url, s.target, $4 FROM unnest($2::text[], $3::text[]) AS s(url, target)
+    ORDER BY s.url
+    ON CONFLICT DO NOTHING RETURNING 1
+)
+SELECT count(*) FROM ins
 """

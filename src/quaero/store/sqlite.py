@@ -8,6 +8,7 @@ writer writes). Documents and their full-text index live in ``sqlite_documents.p
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ from ..jobs.error_groups import SAMPLES
 from ..jobs.models import Counters, Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, Planner
 from . import sqlite_sql as q
-from .base import LogEntry, check_log_levels, check_specs
+from .base import MAX_REFERRERS, LogEntry, Page, check_log_levels, check_specs
 from .sqlite_base import _CHUNK, _chunks, _dumps, _loads, _row_to_job
 from .sqlite_documents import SqliteDocuments
 from .sqlite_explain import SqliteExplain
@@ -257,6 +258,106 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
             return dict(counts)
 
         return await self._write(op)
+
+    async def list_skips(
+        self, job_id: int, reason: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page:
+        where = "job_id = ?"
+        params: list[Any] = [job_id]
+        if reason:
+            where += " AND reason = ?"
+            params.append(reason)
+
+        def fn(c: sqlite3.Connection) -> Page:
+            total = c.execute(f"SELECT COUNT(*) FROM job_skips WHERE {where}", params).fetchone()[0]
+            rows = c.execute(
+                f"SELECT url, reason FROM job_skips WHERE {where} ORDER BY url LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
+            return Page([{"url": r[0], "reason": r[1]} for r in rows], int(total))
+
+        return await self._read(fn)
+
+    async def record_broken_link(
+        self, job_id: int, url: str, status: int, referrers: Sequence[str]
+    ) -> bool:
+        def op(ctx: TxContext) -> bool:
+            conn = ctx.conn
+            if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                raise JobNotFound(job_id)
+            row = conn.execute(
+                "SELECT referrers FROM job_broken_links WHERE job_id = ? AND url = ?",
+                (job_id, url),
+            ).fetchone()
+            if row is None:
+                refs = list(dict.fromkeys(referrers))[:MAX_REFERRERS]
+                conn.execute(
+                    "INSERT INTO job_broken_links (job_id, url, status, referrers)"
+                    " VALUES (?, ?, ?, ?)",
+                    (job_id, url, status, _dumps(refs)),
+                )
+                conn.execute(q.ADD_JOB_STAT, (job_id, "broken_links", 1))
+                return True
+            refs = list(dict.fromkeys([*_loads(row[0]), *referrers]))[:MAX_REFERRERS]
+            conn.execute(
+                "UPDATE job_broken_links SET status = ?, referrers = ? WHERE job_id = ? AND url = ?",
+                (status, _dumps(refs), job_id, url),
+            )
+            return False
+
+        return await self._write(op)
+
+    async def list_broken_links(self, job_id: int, limit: int = 50, offset: int = 0) -> Page:
+        def fn(c: sqlite3.Connection) -> Page:
+            total = c.execute(
+                "SELECT COUNT(*) FROM job_broken_links WHERE job_id = ?", (job_id,)
+            ).fetchone()[0]
+            rows = c.execute(
+                "SELECT url, status, referrers FROM job_broken_links WHERE job_id = ?"
+                " ORDER BY url LIMIT ? OFFSET ?",
+                (job_id, limit, offset),
+            ).fetchall()
+            items = [{"url": r[0], "status": r[1], "referrers": _loads(r[2])} for r in rows]
+            return Page(items, int(total))
+
+        return await self._read(fn)
+
+    async def record_aliases(self, job_id: int, aliases: Mapping[str, str], reason: str) -> int:
+        items = sorted(aliases.items())
+        if not items:
+            return 0
+
+        def op(ctx: TxContext) -> int:
+            conn = ctx.conn
+            if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                raise JobNotFound(job_id)
+            new = 0
+            for url, target in items:
+                new += conn.execute(
+                    "INSERT OR IGNORE INTO document_aliases (job_id, url, target, reason)"
+                    " VALUES (?, ?, ?, ?)",
+                    (job_id, url, target, reason),
+                ).rowcount
+            if new:
+                conn.execute(q.ADD_JOB_STAT, (job_id, "aliases", new))
+                conn.execute(q.ADD_JOB_STAT, (job_id, f"aliases_{reason}", new))
+            return new
+
+        return await self._write(op)
+
+    async def list_aliases(self, job_id: int, limit: int = 50, offset: int = 0) -> Page:
+        def fn(c: sqlite3.Connection) -> Page:
+            total = c.execute(
+                "SELECT COUNT(*) FROM document_aliases WHERE job_id = ?", (job_id,)
+            ).fetchone()[0]
+            rows = c.execute(
+                "SELECT url, target, reason FROM document_aliases WHERE job_id = ?"
+                " ORDER BY url LIMIT ? OFFSET ?",
+                (job_id, limit, offset),
+            ).fetchall()
+            return Page([{"url": r[0], "target": r[1], "reason": r[2]} for r in rows], int(total))
+
+        return await self._read(fn)
 
     async def add_job_stats(self, job_id: int, deltas: dict[str, int]) -> None:
         items = [(job_id, k, int(v)) for k, v in deltas.items() if v]
@@ -515,6 +616,8 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
             conn.execute(f"DELETE FROM job_stats WHERE job_id IN ({marks})", chunk)
             conn.execute(f"DELETE FROM job_skips WHERE job_id IN ({marks})", chunk)
             conn.execute(f"DELETE FROM job_error_groups WHERE job_id IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM job_broken_links WHERE job_id IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM document_aliases WHERE job_id IN ({marks})", chunk)
         gone = set(ids)
         self._load_ancestors(ctx, jobs)
         plan.delete(job, groups)

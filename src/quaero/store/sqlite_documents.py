@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from ..documents.models import Document, NewDocument, SearchHit, SearchPage
@@ -159,6 +160,22 @@ class SqliteDocuments(SqliteBase):
                 f"SELECT {DOC_COLUMNS} FROM documents WHERE id = ?", (doc_id,)
             ).fetchone()
             return _row_to_doc(row), new
+
+        return await self._write(op)
+
+    async def patch_document_metadata(self, url: str, values: Mapping[str, Any]) -> bool:
+        items = sorted(values.items())
+
+        def op(ctx: TxContext) -> bool:
+            row = ctx.conn.execute(
+                "SELECT metadata FROM documents WHERE url = ?", (url,)
+            ).fetchone()
+            if row is None:
+                return False
+            meta = _loads(row[0])
+            meta.update(items)
+            ctx.conn.execute("UPDATE documents SET metadata = ? WHERE url = ?", (_dumps(meta), url))
+            return True
 
         return await self._write(op)
 

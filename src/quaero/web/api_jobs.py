@@ -1,5 +1,5 @@
-"""REST: ``/api/jobs`` (list, stats, one job, children, failures, logs, create, cancel,
-rerun, delete).
+"""REST: ``/api/jobs`` (list, stats, one job, children, failures, a crawl's skipped URLs,
+broken links and aliases, logs, create, cancel, rerun, delete).
 
 Every route is thin: parse and check the input, call the store or the manager, turn the
 result into JSON. Listings are paginated and never load a parent's children at once.
@@ -21,6 +21,8 @@ from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, ChildFilter, JobQuery, LogQ
 from .deps import check_job_policy, get_app, require_token
 from .params import CursorQuery, Direction, JobIdPath, OffsetQuery, ParentQuery, parse_parent
 from .schemas import (
+    AliasPage,
+    BrokenLinkPage,
     BulkAction,
     BulkOut,
     CreateJob,
@@ -31,6 +33,7 @@ from .schemas import (
     JobStats,
     LogPage,
     RetryJob,
+    SkipPage,
     errors,
     items_one_of,
     one_of,
@@ -78,6 +81,10 @@ def crawl_summary(job: Job) -> dict[str, Any]:
         "skipped_by_reason": by_reason,
         "discovery_open": overall_status(job.status, c) not in TERMINAL,
         "documents": job.result_count,
+        "broken_links": job.stats.get("broken_links", 0),
+        "aliases": job.stats.get("aliases", 0),
+        "requests": job.stats.get("requests", 0),
+        "redirects": job.stats.get("aliases_redirect", 0),
     }
 
 
@@ -265,6 +272,53 @@ async def list_failures(
         "offset": offset,
         "seq": seq,
     }
+
+
+@router.get("/{job_id}/skipped", response_model=SkipPage, summary="URLs a crawl skipped")
+async def list_skipped(
+    app: AppDep,
+    job_id: int,
+    reason: Annotated[
+        str | None, Query(max_length=100, description="only this reason, e.g. too_large")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """One page of the URLs the job (a crawl) did not crawl, ordered by URL, each once with
+    its reason (``robots``, ``out_of_scope``, ``budget``, ``too_large``, ...)."""
+    await _job_or_404(app, job_id)
+    page = await app.store.list_skips(job_id, reason or None, limit, offset)
+    return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
+
+
+@router.get(
+    "/{job_id}/broken-links", response_model=BrokenLinkPage, summary="A crawl's broken links"
+)
+async def list_broken_links(
+    app: AppDep,
+    job_id: int,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """One page of the crawl's pages that answered 404 or 410, ordered by URL, each with
+    its status and pages linking to it."""
+    await _job_or_404(app, job_id)
+    page = await app.store.list_broken_links(job_id, limit, offset)
+    return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
+
+
+@router.get("/{job_id}/aliases", response_model=AliasPage, summary="A crawl's URL aliases")
+async def list_aliases(
+    app: AppDep,
+    job_id: int,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """One page of the other URLs the crawl found for its documents (a redirect, a
+    canonical twin, a meta refresh), ordered by URL: each was not stored again."""
+    await _job_or_404(app, job_id)
+    page = await app.store.list_aliases(job_id, limit, offset)
+    return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
 
 
 async def _logs(

@@ -106,7 +106,10 @@ class CrawlSummary(BaseModel):
     running: int
     completed: int
     failed: int
-    skipped: int = Field(description="URLs never fetched: the sum of skipped_by_reason")
+    skipped: int = Field(
+        description="URLs not crawled (never fetched, or refused by a policy when fetched):"
+        " the sum of skipped_by_reason"
+    )
     skipped_by_reason: dict[str, int] = Field(
         examples=[{"robots": 2, "out_of_scope": 41, "budget": 0}]
     )
@@ -114,6 +117,14 @@ class CrawlSummary(BaseModel):
         description="pages may still discover URLs (the crawl is not finished)"
     )
     documents: int = Field(description="documents this crawl saved (its result_count)")
+    broken_links: int = Field(
+        0, description="pages that answered 404 or 410 (listed at /api/jobs/{id}/broken-links)"
+    )
+    aliases: int = Field(
+        0, description="other URLs of saved documents (redirects, canonical twins, refreshes)"
+    )
+    requests: int = Field(0, description="page requests sent (redirect answers and retries too)")
+    redirects: int = Field(0, description="URLs that answered with a redirect (aliases)")
 
 
 class JobOut(BaseModel):
@@ -236,6 +247,53 @@ class FailurePage(BaseModel):
     limit: int
     offset: int
     seq: int = Field(description="event seq this page is current at")
+
+
+class SkipItem(BaseModel):
+    """A URL a crawl did not crawl, with the reason (``robots``, ``too_large``, ...)."""
+
+    url: str
+    reason: str = Field(examples=["too_large"])
+
+
+class SkipPage(BaseModel):
+    items: list[SkipItem]
+    total: int
+    limit: int
+    offset: int
+
+
+class BrokenLinkItem(BaseModel):
+    """A page that answered 404 or 410, and pages that link to it."""
+
+    url: str
+    status: int = Field(examples=[404])
+    referrers: list[str] = Field(
+        description="pages linking to it: the page that discovered it first, then others"
+        " the crawling process saw (at most 20)"
+    )
+
+
+class BrokenLinkPage(BaseModel):
+    items: list[BrokenLinkItem]
+    total: int
+    limit: int
+    offset: int
+
+
+class AliasItem(BaseModel):
+    """Another URL of a saved document: ``target`` is the document's URL."""
+
+    url: str
+    target: str
+    reason: str = Field(examples=["redirect"], description="redirect, canonical or refresh")
+
+
+class AliasPage(BaseModel):
+    items: list[AliasItem]
+    total: int
+    limit: int
+    offset: int
 
 
 class SearchHitOut(BaseModel):

@@ -64,16 +64,54 @@ async def test_exact_documents_for_depth(app: App, site: TestSite, depth: int) -
     assert job.stats.get("skipped_robots", 0) >= 1
 
 
-async def test_failed_pages_keep_their_reason(app: App, site: TestSite) -> None:
+#: fetch outcomes that are a policy refusing the page (a skip, not a failure)
+POLICY = {"too_large", "content_type", "redirect_out_of_scope", "redirect_robots", "robots"}
+
+
+async def test_each_page_outcome_is_failed_skipped_or_broken(app: App, site: TestSite) -> None:
     job = await run_crawl(app, start_urls=[site.url("/")], max_depth=1)
     expected = site.expected(max_depth=1)
+    broken = {u: r for u, r in expected.failed.items() if r in ("http_404", "http_410")}
+    skipped = {u: r for u, r in expected.failed.items() if r in POLICY}
+    failed_expected = {
+        u: r for u, r in expected.failed.items() if u not in broken and u not in skipped
+    }
     failed = await app.store.list_jobs(
         JobQuery(parent_id=job.id, statuses=[JobStatus.FAILED], limit=1000)
     )
     reasons = {j.config["url"]: (j.error or "").split(":", 1)[0] for j in failed.items}
-    assert reasons == expected.failed
+    assert reasons == failed_expected
     assert job.status is JobStatus.FAILED  # one overall rule: a failed child fails the crawl
-    assert job.children.failed == len(expected.failed)
+    assert job.children.failed == len(failed_expected)
+    # a 404 is a broken link: the page job completes, no document, listed with its referrer
+    page = await app.store.list_broken_links(job.id, limit=1000)
+    assert {i["url"]: f"http_{i['status']}" for i in page.items} == broken
+    assert job.stats["broken_links"] == len(broken)
+    assert all(i["referrers"] == [site.url("/")] for i in page.items)
+    # policy refusals are skips, listed with their reason
+    for reason in set(skipped.values()):
+        listed = await app.store.list_skips(job.id, reason, limit=1000)
+        assert {i["url"] for i in listed.items} == {u for u, r in skipped.items() if r == reason}
+        assert job.stats[f"skipped_{reason}"] == listed.total
+
+
+async def test_broken_links_and_oversized_pages_do_not_fail_a_crawl(
+    app: App, site: TestSite
+) -> None:
+    job = await run_crawl(
+        app,
+        start_urls=[site.url("/missing.html"), site.url("/huge.html"), site.url("/")],
+        max_depth=0,
+    )
+    assert job.status is JobStatus.COMPLETED
+    assert job.children.failed == 0 and job.result_count == 1
+    broken = await app.store.list_broken_links(job.id)
+    assert [(i["url"], i["status"], i["referrers"]) for i in broken.items] == [
+        (site.url("/missing.html"), 404, [site.url("/")])  # whichever was fetched first
+    ]
+    assert (await app.store.list_skips(job.id, "too_large")).items == [
+        {"url": site.url("/huge.html"), "reason": "too_large"}
+    ]
 
 
 async def test_budget_is_never_exceeded_with_concurrency_8(app: App, site: TestSite) -> None:
@@ -112,12 +150,12 @@ async def test_search_ranks_titles(app: App, site: TestSite) -> None:
 
 
 async def test_private_addresses_refused_by_default(app: App, site: TestSite) -> None:
-    job = await run_crawl(
-        app, start_urls=[site.url("/")], max_depth=1, allow_private_networks=False, max_retries=0
-    )
-    assert job.status is JobStatus.FAILED and job.result_count == 0
-    failed = await app.store.list_jobs(JobQuery(parent_id=job.id, limit=10))
-    assert "ssrf_blocked" in (failed.items[0].error or "")
+    from quaero.errors import InvalidJobSpec
+
+    with pytest.raises(InvalidJobSpec, match="--allow-private-networks"):
+        await app.submit("crawl", {"start_urls": [site.url("/")]})
+    with pytest.raises(InvalidJobSpec, match="private network"):
+        await app.submit("crawl", {"start_urls": ["http://localhost:9/", "http://[::1]/"]})
     assert site.hits.get("/", 0) == 0
 
 

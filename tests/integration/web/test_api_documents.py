@@ -81,7 +81,7 @@ async def crawled(web_settings: Settings) -> AsyncIterator[Crawled]:
 async def test_crawl_summary_tells_the_truth(crawled: Crawled) -> None:
     job = crawled.job
     c, stats, summary = job["children"], job["stats"], job["crawl"]
-    assert job["overall_status"] == "failed"  # the site has a 404 and too-large pages
+    assert job["overall_status"] == "failed"  # the site has a redirect loop
     skipped = {k.removeprefix("skipped_"): v for k, v in stats.items() if k.startswith("skipped_")}
     assert summary == {
         "discovered": c["total"] + skipped.get("budget", 0),
@@ -93,12 +93,19 @@ async def test_crawl_summary_tells_the_truth(crawled: Crawled) -> None:
         "skipped_by_reason": skipped,
         "discovery_open": False,
         "documents": job["result_count"],
+        "broken_links": stats["broken_links"],
+        "aliases": stats["aliases"],
+        "requests": stats["requests"],
+        "redirects": stats["aliases_redirect"],
     }
+    assert summary["redirects"] >= 4  # /redirect/301, /302 and the chain
     assert summary["skipped_by_reason"]["robots"] >= 1  # /private/ is disallowed
     assert summary["skipped_by_reason"]["out_of_scope"] >= 1  # example.com, localhost
     expected = crawled.site.expected(max_depth=1)
     assert summary["documents"] == len(expected.saved)
-    assert summary["failed"] == len(expected.failed)
+    policy = {"too_large", "content_type", "redirect_out_of_scope", "redirect_robots"}
+    failed = {u: r for u, r in expected.failed.items() if r not in policy and r != "http_404"}
+    assert summary["failed"] == len(failed)
     # the jobs listing carries it too (the jobs table's Docs column)
     r = await crawled.web.client.get("/api/jobs", params={"parent_id": "root"})
     (row,) = r.json()["items"]
@@ -110,23 +117,48 @@ async def test_failures_list_urls_with_reasons(crawled: Crawled) -> None:
     r = await client.get(f"/api/jobs/{job['id']}/failures")
     assert r.status_code == 200
     page = r.json()
-    assert page["total"] == job["children"]["failed"] and page["seq"] > 0
+    assert page["total"] == job["children"]["failed"] >= 1 and page["seq"] > 0
+    expected = crawled.site.expected(max_depth=1).failed
     reasons = {f["url"]: f["reason"] for f in page["items"]}
-    assert reasons == crawled.site.expected(max_depth=1).failed
-    assert reasons[crawled.site.url("/missing.html")] == "http_404"
-    assert reasons[crawled.site.url("/huge.html")] == "too_large"
+    assert reasons == {
+        u: r for u, r in expected.items() if r in ("redirect_loop", "too_many_redirects")
+    }
     for f in page["items"]:
         assert f["message"].startswith(f["reason"] + ": ")
         assert f["completed_at"].endswith("Z") and f["attempts"] >= 1
-    # paginated, oldest first, nothing lost or repeated
-    seen: list[int] = []
-    for offset in range(0, page["total"], 2):
+
+
+async def test_skipped_and_broken_links_are_listed(crawled: Crawled) -> None:
+    client, job, site = crawled.web.client, crawled.job, crawled.site
+    r = await client.get(f"/api/jobs/{job['id']}/broken-links")
+    assert r.status_code == 200
+    assert r.json()["items"] == [
+        {"url": site.url("/missing.html"), "status": 404, "referrers": [site.url("/")]}
+    ]
+    r = await client.get(f"/api/jobs/{job['id']}/skipped", params={"reason": "too_large"})
+    assert r.status_code == 200
+    urls = {i["url"] for i in r.json()["items"]}
+    assert site.url("/huge.html") in urls and r.json()["total"] == len(urls)
+    # paginated by URL, nothing lost or repeated
+    total = job["crawl"]["skipped"]
+    seen: list[str] = []
+    for offset in range(0, total, 3):
         r = await client.get(
-            f"/api/jobs/{job['id']}/failures", params={"limit": 2, "offset": offset}
+            f"/api/jobs/{job['id']}/skipped", params={"limit": 3, "offset": offset}
         )
-        assert r.json()["total"] == page["total"]
-        seen += [f["job_id"] for f in r.json()["items"]]
-    assert seen == [f["job_id"] for f in page["items"]] == sorted(seen)
+        assert r.json()["total"] == total
+        seen += [i["url"] for i in r.json()["items"]]
+    assert seen == sorted(set(seen)) and len(seen) == total
+    r = await client.get("/api/jobs/999999/skipped")
+    assert r.status_code == 404 and "not found" in r.json()["detail"]
+
+
+async def test_private_start_url_refused_at_submit(crawled: Crawled) -> None:
+    r = await crawled.web.client.post(
+        "/api/jobs", json={"job_type": "crawl", "config": {"start_urls": ["http://127.0.0.1:9/"]}}
+    )
+    assert r.status_code == 422
+    assert "allow_private_networks" in r.json()["detail"]
 
 
 async def test_documents_of_the_crawl(crawled: Crawled) -> None:
@@ -194,6 +226,10 @@ async def test_crawl_summary_only_on_crawl_jobs(web_settings: Settings) -> None:
             "skipped_by_reason": {},
             "discovery_open": True,  # not started: everything is still to discover
             "documents": 0,
+            "broken_links": 0,
+            "aliases": 0,
+            "requests": 0,
+            "redirects": 0,
         }
         r = await web.client.post("/api/jobs", json={"job_type": "noop"})
         assert r.json()["crawl"] is None and r.json()["stats"] == {}

@@ -30,7 +30,7 @@ def test_inline_formatting() -> None:
         "<p>a <b>bold</b>, <strong> strong </strong>, <i>it</i> <em>em</em> "
         "<code>x_y()</code> <kbd>Ctrl</kbd> <del>old</del> <code>a`b</code><br>next</p>"
     )
-    assert out == "a **bold**, **strong** , *it* *em* `x_y()` `Ctrl` ~~old~~ `` a`b ``\nnext"
+    assert out == "a **bold**, **strong** , *it* *em* `x_y()` `Ctrl` ~~old~~ `` a`b ``\\\nnext"
 
 
 def test_links_are_absolute() -> None:
@@ -92,7 +92,7 @@ def test_blockquote_and_dl_and_hr() -> None:
         "<dt>b</dt><dd>plain</dd></dl>"
     )
     assert out == (
-        "> q1\n>\n> q2\n\n---\n\n`work_mem` (integer)\n: Sets memory.\n\n  More.\n\nb\n: plain"
+        "> q1\n>\n> q2\n\n---\n\n`work_mem` (integer)\n\nSets memory.\n\nMore.\n\nb\n\nplain"
     )
 
 
@@ -158,7 +158,7 @@ def test_metadata() -> None:
 
 
 def test_title_fallbacks() -> None:
-    assert extract("<h1>Only <b>h1</b></h1><p>x</p>", URL).title == "Only **h1**"
+    assert extract("<h1>Only <b>h1</b></h1><p>x</p>", URL).title == "Only h1"
     assert extract("<p>nothing</p>", URL).title == ""
     assert (
         extract(
@@ -263,3 +263,32 @@ def test_postgres_docs_page() -> None:
     assert "Prev" not in page.markdown.split("\n")[0]
     assert "Up" not in page.markdown and "Home" not in page.markdown.split("\n\n")[-1]
     assert any(link.text == "Next" for link in page.links)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("0; URL=/home/", (0.0, "/home/")),
+        ("0;url='/a b'", (0.0, "/a b")),
+        ('  3 , URL = "x.html" ', (3.0, "x.html")),
+        ("0; /direct", (0.0, "/direct")),
+        ("5", None),
+        ("", None),
+    ],
+)
+def test_meta_refresh_content(content: str, expected: tuple[float, str] | None) -> None:
+    from quaero.crawler.extract import parse_refresh
+
+    assert parse_refresh(content) == expected
+
+
+def test_meta_refresh_any_case_and_link_header_canonical() -> None:
+    from quaero.crawler.extract import canonical_from_link_header
+
+    page = extract('<META HTTP-EQUIV=REFRESH CONTENT="0; URL=/home/">', URL)
+    assert page.refresh == (0.0, "https://example.com/home/") and page.word_count == 0
+    assert canonical_from_link_header('</p/1/>; rel="canonical"', URL) == "https://example.com/p/1/"
+    assert canonical_from_link_header("</a.css>; rel=preload, </b/>; rel=canonical", URL) == (
+        "https://example.com/b/"
+    )
+    assert canonical_from_link_header("</a.css>; rel=preload", URL) is None

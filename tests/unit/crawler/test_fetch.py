@@ -265,7 +265,15 @@ async def test_content_types_configurable_and_sniffed() -> None:
         ),
         ({"Content-Type": "text/html"}, "<p>naïve</p>".encode(), "naïve", "utf-8"),
         ({"Content-Type": "text/html"}, b"\xef\xbb\xbf<p>bom \xc3\xa9</p>", "bom é", "utf-8"),
-        ({"Content-Type": "text/html; charset=bogus"}, b"<p>\xff ok</p>", "\ufffd ok", "utf-8"),
+        # an unknown or missing charset is detected (windows-1252 for Western text)
+        ({"Content-Type": "text/html; charset=bogus"}, b"<p>\xff ok</p>", "\xff ok", "cp1252"),
+        ({"Content-Type": "text/html"}, "<p>Price €5</p>".encode("cp1252"), "Price €5", "cp1252"),
+        (
+            {"Content-Type": "text/html"},
+            "<p>Привет мир, как дела? Это тест.</p>".encode("cp1251"),
+            "Привет мир, как дела? Это тест.",
+            "cp1251",
+        ),
         (
             {"Content-Type": "text/html; charset=utf-8"},
             b"<p>bad \xff byte</p>",

@@ -137,3 +137,14 @@ async def test_crawl_delay_from_site() -> None:
             assert await robots.crawl_delay(site.url("/")) == 1.5
         finally:
             await fetcher.close()
+
+
+def test_x_robots_tag_directives_for_us_or_everyone() -> None:
+    from quaero.crawler.robots import robots_directives
+
+    ua = "QuaeroBot/0.1 (+https://example.org)"
+    assert robots_directives(None, ua) == set()
+    assert robots_directives("noindex, follow", ua) == {"noindex", "follow"}
+    assert robots_directives("NONE", ua) == {"none"}
+    assert robots_directives("googlebot: noindex, nofollow", ua) == set()
+    assert robots_directives("googlebot: noindex, QuaeroBot: nofollow", ua) == {"nofollow"}

@@ -27,35 +27,50 @@ async def reference_crawl(
         robots = fetcher.robots_cache()
         sem = asyncio.Semaphore(16)
 
-        async def visit(url: str, depth: int) -> list[tuple[str, int]]:
+        async def visit(
+            url: str, depth: int, chain: tuple[str, ...]
+        ) -> list[tuple[str, int, tuple[str, ...]]]:
             async with sem:
                 if not await robots.allowed(url):
                     failed[url] = "robots"
                     return []
                 for attempt in range(3):
                     try:
-                        result = await fetcher.fetch(url, scope=scope, robots=robots)
+                        result = await fetcher.fetch(
+                            url, scope=scope, robots=robots, follow_redirects=False
+                        )
                         break
                     except FetchError as exc:
                         if not exc.retryable or attempt == 2:
                             failed[url] = exc.reason
                             return []
+                if result.redirect_to is not None:
+                    target = normalize(result.redirect_to, options)
+                    if target in chain or target == url:
+                        failed[url] = "redirect_loop"
+                    elif not scope.allows(target):
+                        failed[url] = "redirect_out_of_scope"
+                    elif not await robots.allowed(target):
+                        failed[url] = "redirect_robots"
+                    else:
+                        return [(target, depth, (*chain, url))]
+                    return []
                 if result.url in saved:
                     return []
                 saved[result.url] = depth
                 if max_depth is not None and depth >= max_depth:
                     return []
                 page = extract(result.text, result.url, url_options=options)
-                return [(link.url, depth + 1) for link in page.links]
+                return [(link.url, depth + 1, ()) for link in page.links]
 
-        tasks = {asyncio.create_task(visit(start, 0))}
+        tasks = {asyncio.create_task(visit(start, 0, ()))}
         while tasks:
             done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                for url, depth in task.result():
+                for url, depth, chain in task.result():
                     if url not in seen and scope.allows(url):
                         seen.add(url)
-                        tasks.add(asyncio.create_task(visit(url, depth)))
+                        tasks.add(asyncio.create_task(visit(url, depth, chain)))
     return saved, failed
 
 
