@@ -290,7 +290,7 @@ class MarkdownRenderer:
             if tag == "-text":
                 text = child.text_content
                 if text:
-                    buf.append(_escape(text))
+                    buf.append(_ESC_RE.sub(_escape_match, text))
             elif tag in _INLINE:
                 self._inline_el(child, tag, buf)
             elif tag in _BLOCK:
@@ -502,7 +502,7 @@ class MarkdownRenderer:
             if tag == "-text":
                 text = child.text_content
                 if text:
-                    buf.append(_escape(text))
+                    buf.append(_ESC_RE.sub(_escape_match, text))
             elif tag not in _SKIP:
                 self._inline_el(child, tag, buf)
             child = child.next
@@ -562,8 +562,11 @@ class MarkdownRenderer:
 
     def _code(self, node: LexborNode, buf: list[str]) -> None:
         """Inline code; links inside it stay links (around their own code span)."""
-        parts: list[str] = []
         child = node.first_child
+        if child is not None and child.next is None and child.tag == "-text":
+            self._code_run([child.text_content or ""], buf)  # the common case: only text
+            return
+        parts: list[str] = []
         while child is not None:
             tag = child.tag or ""
             if tag == "-text":
