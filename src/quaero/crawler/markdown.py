@@ -21,10 +21,10 @@ definitions as paragraphs), horizontal rules. Elements that are neither known
 blocks nor known inline elements (custom elements) are transparent, as a
 browser's default ``display: inline`` makes them.
 
-Text is escaped only where CommonMark would read it otherwise: ``\\ ` * [ ] |``
-always, ``_`` unless inside a word (``pg_stat_activity`` stays readable),
-``<`` before a tag-like character, ``&`` before an entity-like name, ``!`` before a
-link, ``~`` next to ``~``, and at a line start ``# > - + =`` and ``1.``/``1)``.
+Text is escaped only where CommonMark would read it otherwise: ``\\ ` * [ ] | ~``
+always, ``_`` unless inside a word (``pg_stat_activity`` stays readable), ``<`` before a
+tag-like character, ``&`` before an entity-like name, ``!`` before a link, and at a line
+start ``# > - + =`` and ``1.``/``1)``.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _escape_match(m: re.Match[str]) -> str:
     c = m.group()
     if c < "\x09":
         return ""
-    if c in "\\`*[]|":
+    if c in "\\`*[]|~":
         return "\\" + c
     s, i = m.string, m.start()
     after = s[i + 1 : i + 2]
@@ -109,10 +109,7 @@ def _escape_match(m: re.Match[str]) -> str:
     elif c == "&":
         if _ENTITY_AT_RE.match(s, i + 1) is None:
             return c
-    elif c == "!":
-        if after:  # "![" would start an image; "[" is escaped, but a link may follow
-            return c
-    elif after and after != "~" and i > 0:  # "~": only runs of two or more strike through
+    elif c == "!" and after:  # "![" would start an image; "[" is escaped, a link may follow
         return c
     return "\\" + c
 
@@ -242,6 +239,14 @@ def _raw_text(node: LexborNode, parts: list[str], br: str) -> None:
         child = child.next
 
 
+def _interrupts(block: str) -> bool:
+    """Whether a list block may follow a paragraph line directly: CommonMark lets only a
+    bullet list or an ordered list starting at 1 interrupt a paragraph."""
+    if _LIST_START_RE.match(block) is None:
+        return False
+    return not block[0].isdigit() or block.startswith(("1.", "1)"))
+
+
 def _split_lines(text: str) -> list[str]:
     return [line for line in (p.strip() for p in text.split(_BREAK)) if line]
 
@@ -290,7 +295,7 @@ class MarkdownRenderer:
             if tag == "-text":
                 text = child.text_content
                 if text:
-                    buf.append(_escape(text))
+                    buf.append(_ESC_RE.sub(_escape_match, text))
             elif tag in _INLINE:
                 self._inline_el(child, tag, buf)
             elif tag in _BLOCK:
@@ -369,7 +374,8 @@ class MarkdownRenderer:
                     # a list directly in a list belongs to the item before it
                     pad = " " * (items[-1].index(" ") + 1)
                     lines = sub[0].split("\n")
-                    items[-1] += "\n" + "\n".join(pad + ln if ln else "" for ln in lines)
+                    sep = "\n" if _interrupts(sub[0]) else "\n\n"
+                    items[-1] += sep + "\n".join(pad + ln if ln else "" for ln in lines)
                     sub = []
             elif tag == "li" or tag in _BLOCK:
                 self._blocks(child, sub)
@@ -396,7 +402,7 @@ class MarkdownRenderer:
     def _indent_item(marker: str, blocks: list[str]) -> str:
         body = blocks[0]
         for block in blocks[1:]:
-            body += ("\n" if _LIST_START_RE.match(block) else "\n\n") + block
+            body += ("\n" if _interrupts(block) else "\n\n") + block
         pad = " " * (len(marker) + 1)
         lines = body.split("\n")
         return "\n".join(
@@ -502,7 +508,7 @@ class MarkdownRenderer:
             if tag == "-text":
                 text = child.text_content
                 if text:
-                    buf.append(_escape(text))
+                    buf.append(_ESC_RE.sub(_escape_match, text))
             elif tag not in _SKIP:
                 self._inline_el(child, tag, buf)
             child = child.next
@@ -562,8 +568,11 @@ class MarkdownRenderer:
 
     def _code(self, node: LexborNode, buf: list[str]) -> None:
         """Inline code; links inside it stay links (around their own code span)."""
-        parts: list[str] = []
         child = node.first_child
+        if child is not None and child.next is None and child.tag == "-text":
+            self._code_run([child.text_content or ""], buf)  # the common case: only text
+            return
+        parts: list[str] = []
         while child is not None:
             tag = child.tag or ""
             if tag == "-text":
