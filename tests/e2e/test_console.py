@@ -529,6 +529,7 @@ def test_crawl_children_documents_and_readable_errors(
     field_error.wait_for()
     assert "--allow-private-networks" in field_error.inner_text()
 
+
 PAGES = [
     ("jobs", "#/jobs", "h1"),
     ("new-job", "#/new", "#job-config"),

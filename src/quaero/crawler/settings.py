@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import InvalidJobSpec
 from .fetch import DEFAULT_USER_AGENT, FetchConfig
-from .ssrf import BlockedAddressError, check_literal_host
+from .ssrf import ALLOW_HINT, BlockedAddressError, check_literal_host
 from .urls import NormalizeOptions, UrlFilter, host_of, try_normalize
 
 __all__ = ["CrawlSettings", "validate_crawl_config"]
@@ -277,9 +277,7 @@ def _refuse_private(url: str) -> None:
         check_literal_host(host)
     except BlockedAddressError as exc:
         raise InvalidJobSpec(
-            f"start URL {url} is on a private network address ({exc.address}); allow it with"
-            " --allow-private-networks (API: allow_private_networks: true; dashboard: the"
-            " private networks checkbox)"
+            f"start URL {url} is on a private network address ({exc.address}); {ALLOW_HINT}"
         ) from None
 
 
