@@ -185,7 +185,7 @@ def test_errors_panel(page: Any, mixed: tuple[ServerProcess, int], artifacts_dir
         "() => [...document.querySelectorAll('.children-table tbody tr .badge')]"
         ".map((b) => b.textContent).join() === 'failed,failed,failed'"
     )
-    assert page.get_by_label("Error group").input_value() == key
+    assert page.get_by_label("Error group", exact=True).input_value() == key
     assert "error_group=" in page.url
     names = page.locator(".children-table tbody .col-name").all_inner_texts()
     assert names == ["child 1", "child 2", "child 3"]
@@ -314,6 +314,10 @@ def test_workers_page(
         server, "/api/jobs", "POST", {"job_type": "steps", "config": {"total": 1, "hold": True}}
     )
     wait_status(server, held["id"], "running")
+    # the registry learns of it on the worker's next heartbeat
+    wait_until(
+        lambda: call(server, "/api/workers")["items"][0]["running"] == 1, 20, "a slot in use"
+    )
     worker = call(server, "/api/workers")["items"][0]
     page.set_viewport_size(DESKTOP)
     page.goto(server.url)
@@ -337,4 +341,8 @@ def test_workers_page(
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert page.locator("#conn").is_visible()
+    # on a phone the job types move under the worker's id; the row fits its card
+    assert "steps" in row.locator(".worker-types-inline").inner_text()
+    wrap = page.locator(".workers-table").evaluate("(t) => t.scrollWidth <= t.parentElement.clientWidth")
+    assert wrap
     shot(page, artifacts_dir, "operator-workers-390.png")

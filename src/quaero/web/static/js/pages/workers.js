@@ -17,7 +17,7 @@ export function workersPage(view) {
       h("th", { scope: "col" }, "State"),
       h("th", { scope: "col", class: "col-num" }, "Heartbeat"),
       h("th", { scope: "col", class: "col-slots" }, "Slots in use"),
-      h("th", { scope: "col" }, "Job types"),
+      h("th", { scope: "col", class: "col-types" }, "Job types"),
       h("th", { scope: "col", class: "col-num col-optional" }, "Processed"),
       h("th", { scope: "col", class: "col-time col-optional" }, "Started"))),
     body);
@@ -46,12 +46,14 @@ export function workersPage(view) {
     });
     return h("tr", { dataset: { workerId: w.id } },
       h("td", { class: "worker-id" }, h("code", {}, w.id),
-        h("span", { class: "muted worker-host" }, ` ${w.host} · pid ${w.pid}`)),
+        h("span", { class: "muted worker-host" }, ` ${w.host} · pid ${w.pid}`),
+        // a phone has no room for the Job types column: the same list under the id
+        h("span", { class: "muted worker-types-inline", "aria-hidden": "true" }, w.job_types.join(", "))),
       h("td", {}, h("span", { class: `badge badge-${w.live ? "running" : "cancelled"}` }, w.live ? "live" : "stopped")),
       h("td", { class: "col-num heartbeat-age" }, `${fmtDuration(ageOf(w))} ago`),
       h("td", { class: "col-slots slots-cell" }, h("span", { class: "slots-text" },
         `${fmtNumber(w.running)} / ${fmtNumber(w.concurrency)}`), slots),
-      h("td", { class: "job-types" }, w.job_types.length ? w.job_types.join(", ") : h("span", { class: "muted" }, "none")),
+      h("td", { class: "job-types col-types" }, w.job_types.length ? w.job_types.join(", ") : h("span", { class: "muted" }, "none")),
       h("td", { class: "col-num col-optional" }, fmtNumber(w.processed)),
       h("td", { class: "col-time col-optional" }, fmtTime(w.started_at)),
     );
