@@ -79,8 +79,10 @@ def test_retry_failed_in_place(
     page.locator(".messages .notice-ok").get_by_text("Retried 3 jobs of 3 matches.").wait_for()
     # the same job (same page, same id) runs again, then completes
     head_status(page, "running")
-    assert page.locator("[data-testid=job-progress]").inner_text().startswith(
-        "0 pending, 3 running, 37 completed, 0 failed"
+    assert (
+        page.locator("[data-testid=job-progress]")
+        .inner_text()
+        .startswith("0 pending, 3 running, 37 completed, 0 failed")
     )
     head_status(page, "completed")
     page.locator("[data-testid=job-progress]").get_by_text(
@@ -112,8 +114,17 @@ def mixed(quaero_server: Callable[..., ServerProcess]) -> tuple[ServerProcess, i
         },
     )["id"]
     wait_until(
-        lambda: call(server, f"/api/jobs/{job_id}")["children"]
-        == {"total": 40, "pending": 0, "running": 10, "completed": 27, "failed": 3, "cancelled": 0},
+        lambda: (
+            call(server, f"/api/jobs/{job_id}")["children"]
+            == {
+                "total": 40,
+                "pending": 0,
+                "running": 10,
+                "completed": 27,
+                "failed": 3,
+                "cancelled": 0,
+            }
+        ),
         60,
         "3 failed, 10 held running",
     )
@@ -146,7 +157,9 @@ def test_bulk_cancel_on_a_filtered_list(
 
     bar.get_by_role("button", name="Cancel all 10 matching children").click()
     assert asked[-1] == "Cancel the 10 children (status running)?"
-    bar.locator(".bulk-result .notice-ok").get_by_text("Cancelled 10 jobs of 10 matches.").wait_for()
+    bar.locator(".bulk-result .notice-ok").get_by_text(
+        "Cancelled 10 jobs of 10 matches."
+    ).wait_for()
     # the filtered list empties; the counts and the bar follow
     page.locator(".empty-small").get_by_text("No running children.").wait_for()
     page.locator("[data-testid=job-progress]").get_by_text(
@@ -198,11 +211,13 @@ def test_errors_panel(page: Any, mixed: tuple[ServerProcess, int], artifacts_dir
         f"Retried 3 jobs of 3 matches. (error group “{key}”)"
     ).wait_for()
     wait_until(
-        lambda: all(
-            c["attempts"] == 1 and c["overall_status"] == "failed"
-            for c in call(server, f"/api/jobs/{job_id}/children?status=failed")["items"]
-        )
-        and call(server, f"/api/jobs/{job_id}")["children"]["failed"] == 3,
+        lambda: (
+            all(
+                c["attempts"] == 1 and c["overall_status"] == "failed"
+                for c in call(server, f"/api/jobs/{job_id}/children?status=failed")["items"]
+            )
+            and call(server, f"/api/jobs/{job_id}")["children"]["failed"] == 3
+        ),
         30,
         "the group to fail again",
     )
@@ -239,7 +254,7 @@ def test_explain_panel_for_a_child_type_no_worker_serves(
     summary.get_by_text(unserved[0]["message"]).wait_for()
     assert summary.locator("li").all_inner_texts() == explained["summary"]
     facts = card.locator(".explain-facts")
-    assert "5: 5 due now" in facts.inner_text()
+    assert "5 (5 due now, 0 not due)" in facts.inner_text()
     ghost = facts.locator(".unserved")
     assert ghost.inner_text() == "ghost 5 · no live worker serves this type"
     assert re.search(r"1 live of 1 registered · serving .*picky", facts.inner_text())
@@ -250,14 +265,16 @@ def test_explain_panel_for_a_child_type_no_worker_serves(
     head_status(page, "cancelled")
     card.get_by_role("button", name="Refresh").click()
     wait_until(
-        lambda: summary.inner_text() != unserved[0]["message"]
-        and "ghost" not in summary.inner_text(),
+        lambda: (
+            summary.inner_text() != unserved[0]["message"] and "ghost" not in summary.inner_text()
+        ),
         15,
         "the explanation to change after the cancel",
     )
-    assert summary.locator("li").all_inner_texts() == call(server, f"/api/jobs/{job_id}/explain")[
-        "summary"
-    ]
+    assert (
+        summary.locator("li").all_inner_texts()
+        == call(server, f"/api/jobs/{job_id}/explain")["summary"]
+    )
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shot(page, artifacts_dir, "operator-explain-390.png")
@@ -302,7 +319,9 @@ def test_rollup_rate_and_sparkline(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shot(page, artifacts_dir, "operator-rate-390.png")
     head_status(page, "completed", timeout=90_000)
-    rollup.get_by_text("604 jobs in the tree: 0 pending, 0 running, 604 completed, 0 failed").wait_for()
+    rollup.get_by_text(
+        "604 jobs in the tree: 0 pending, 0 running, 604 completed, 0 failed"
+    ).wait_for()
     assert rate.is_hidden()
 
 
@@ -343,6 +362,8 @@ def test_workers_page(
     assert page.locator("#conn").is_visible()
     # on a phone the job types move under the worker's id; the row fits its card
     assert "steps" in row.locator(".worker-types-inline").inner_text()
-    wrap = page.locator(".workers-table").evaluate("(t) => t.scrollWidth <= t.parentElement.clientWidth")
+    wrap = page.locator(".workers-table").evaluate(
+        "(t) => t.scrollWidth <= t.parentElement.clientWidth"
+    )
     assert wrap
     shot(page, artifacts_dir, "operator-workers-390.png")

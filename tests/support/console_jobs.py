@@ -27,7 +27,13 @@ async def picky(ctx: JobContext) -> dict[str, Any]:
     await ctx.spawn(
         NewJob(
             "picky_child",
-            {"i": i, "fail": i in fail, "hold": i in hold, "flaky": i in flaky, "sleep_ms": sleep_ms},
+            {
+                "i": i,
+                "fail": i in fail,
+                "hold": i in hold,
+                "flaky": i in flaky,
+                "sleep_ms": sleep_ms,
+            },
             name=f"child {i}",
             dedupe_key=str(i),
             max_attempts=1,

@@ -209,7 +209,7 @@ export function explainPanel(id) {
     const p = x.children && x.children.pending;
     if (p) {
       const due = p.due === null ? `at most ${fmtNumber(p.count - p.not_due)}` : fmtNumber(p.due);
-      out.push(...row("Pending children", `${fmtNumber(p.count)}: ${due} due now, ${p.exact ? "" : "at least "}${fmtNumber(p.not_due)} not due` +
+      out.push(...row("Pending children", `${fmtNumber(p.count)} (${due} due now, ${p.exact ? "" : "at least "}${fmtNumber(p.not_due)} not due)` +
         (p.next_available_at ? ` (next at ${fmtTime(p.next_available_at)})` : "")));
       if (p.by_type.length) {
         out.push(...row("By type", h("ul", { class: "plain" }, p.by_type.map((t) => h("li", { class: t.served ? "" : "unserved" },
@@ -218,9 +218,9 @@ export function explainPanel(id) {
     }
     const r = x.children && x.children.running;
     if (r) {
-      out.push(...row("Running children", `${fmtNumber(r.count)}: ${fmtNumber(r.handlers_running)} in their handlers, ` +
+      out.push(...row("Running children", `${fmtNumber(r.count)} (${fmtNumber(r.handlers_running)} in their handlers, ` +
         `${fmtNumber(r.waiting_for_children)} waiting for their own children` +
-        (r.expired_leases ? `, ${fmtNumber(r.expired_leases)} with an expired lease` : "")));
+        (r.expired_leases ? `, ${fmtNumber(r.expired_leases)} with an expired lease` : "") + ")"));
     }
     facts.replaceChildren(...out);
     stamp.textContent = `as of ${fmtTime(x.generated_at)}`;
