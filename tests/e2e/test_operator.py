@@ -294,7 +294,7 @@ def test_rollup_rate_and_sparkline(
             "config": {
                 "children": 4,
                 "child_type": "fanout",
-                "child_config": {"children": 150, "child_config": {"sleep_ms": 400}},
+                "child_config": {"children": 150, "child_config": {"sleep_ms": 800}},
             },
         },
     )["id"]
@@ -318,6 +318,18 @@ def test_rollup_rate_and_sparkline(
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shot(page, artifacts_dir, "operator-rate-390.png")
+    # the jobs table shows the running parent's rate and ETA too
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{server.url}/#/jobs")
+    table_rate = page.locator(f'tr[data-job-id="{job_id}"] .rate-text')
+    page.wait_for_function(
+        "(id) => /\\/(s|min) · ETA /.test(document.querySelector("
+        "`tr[data-job-id=\"${id}\"] .rate-text`)?.textContent || '')",
+        arg=job_id,
+    )
+    assert table_rate.is_visible()
+    shot(page, artifacts_dir, "operator-rate-jobs-1366.png")
+    page.goto(f"{server.url}/#/jobs/{job_id}")
     head_status(page, "completed", timeout=90_000)
     rollup.get_by_text(
         "604 jobs in the tree: 0 pending, 0 running, 604 completed, 0 failed"
