@@ -275,6 +275,7 @@ def test_explain_panel_for_a_child_type_no_worker_serves(
         summary.locator("li").all_inner_texts()
         == call(server, f"/api/jobs/{job_id}/explain")["summary"]
     )
+    assert card.locator("h2").inner_text() == "Why it is done"
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shot(page, artifacts_dir, "operator-explain-390.png")

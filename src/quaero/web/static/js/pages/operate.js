@@ -185,10 +185,11 @@ export function explainPanel(id) {
   const summary = h("ul", { class: "explain-summary", dataset: { testid: "explain-summary" } });
   const facts = h("dl", { class: "details explain-facts" });
   const stamp = h("span", { class: "muted explain-stamp" });
+  const title = h("h2", { id: "explain-title" }, "Why isn't this done?");
   const button = h("button", { type: "button", class: "small", onclick: () => load() }, "Refresh");
   const el = h("section", { class: "card explain-card", "aria-labelledby": "explain-title" },
     h("div", { class: "section-head" },
-      h("h2", { id: "explain-title" }, "Why isn't this done?"),
+      title,
       h("div", { class: "inline-field" }, stamp, button)),
     summary, facts);
   let busy = false;
@@ -196,6 +197,7 @@ export function explainPanel(id) {
   function render(x) {
     summary.replaceChildren(...x.summary.map((s) => h("li", {}, s)));
     el.classList.toggle("explain-done", x.done);
+    title.textContent = x.done ? "Why it is done" : "Why isn't this done?";
     const row = (k, v) => [h("dt", {}, k), h("dd", {}, v)];
     const out = [];
     const w = x.workers;
