@@ -380,3 +380,52 @@ def test_workers_page(
     )
     assert wrap
     shot(page, artifacts_dir, "operator-workers-390.png")
+
+
+def test_error_group_deeper_in_a_nested_tree(
+    page: Any, quaero_server: Callable[..., ServerProcess], artifacts_dir: Path
+) -> None:
+    server = quaero_server(env=PLUGIN_ENV)
+    job_id = call(
+        server,
+        "/api/jobs",
+        "POST",
+        {
+            "job_type": "fanout",
+            "name": "deep failures",
+            "config": {
+                "children": 2,
+                "child_type": "fanout",
+                "child_config": {
+                    "children": 3,
+                    "child_max_attempts": 1,
+                    "child_config": {"fail_rate": 1},
+                },
+            },
+        },
+    )["id"]
+    wait_status(server, job_id, "failed")
+    groups = call(server, f"/api/jobs/{job_id}/errors")["items"]
+    leaf = next(g for g in groups if g["key"].startswith("RuntimeError: noop failed"))
+    assert leaf["count"] == 6
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{server.url}/#/jobs/{job_id}")
+    page.locator("[data-testid=rollup]").get_by_text(
+        "8 jobs in the tree: 0 pending, 0 running, 0 completed, 8 failed"
+    ).wait_for()
+    assert page.locator("[data-testid=retry-failed]").inner_text() == "Retry 8 failed"
+    row = page.locator(f'.errors-table tr[data-key="{leaf["key"]}"]')
+    assert row.locator(".error-count").inner_text() == "6"
+    row.get_by_role("button", name=re.compile("^View samples")).click()
+    # no direct child has this error: the failures are grandchildren, linked from here
+    hint = page.locator(".deeper-samples")
+    hint.wait_for()
+    assert hint.inner_text().startswith("Its 6 failed jobs are deeper in the tree, e.g. #")
+    first = hint.get_by_role("link").first
+    first.click()
+    page.locator("[data-testid=own-progress]").wait_for()
+    assert (
+        "noop failed on purpose"
+        in page.locator("[data-testid=own-progress] .error-text").inner_text()
+    )
+    shot(page, artifacts_dir, "operator-errors-deep-1366.png")

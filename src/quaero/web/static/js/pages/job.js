@@ -251,6 +251,15 @@ export function jobPage(view, params, query) {
     return parts.join(", ");
   }
 
+  /** An error group's failures below the children (a nested tree): links to a few. */
+  function deeperSamples() {
+    if (state.childType || (state.childStatus && state.childStatus !== "failed")) return "";
+    const g = state.errorGroup && errors.groups().find((x) => x.key === state.errorGroup);
+    if (!g || !g.sample_job_ids.length) return "";
+    return h("p", { class: "hint deeper-samples" }, `Its ${fmtNumber(g.count)} failed jobs are deeper in the tree, e.g. `,
+      g.sample_job_ids.slice(0, 5).flatMap((sid, i) => [i ? ", " : "", h("a", { href: `#/jobs/${sid}` }, `#${sid}`)]), ".");
+  }
+
   /** The Type and Error group selects list what exists (and keep a value from the URL). */
   function syncFilterOptions(types) {
     if (types) {
@@ -430,6 +439,7 @@ export function jobPage(view, params, query) {
           h("p", {}, state.childStatus && !state.childType && !state.errorGroup
             ? `No ${state.childStatus} children${TERMINAL.has(state.job.overall_status) ? "" : " yet"}.`
             : filterLabel() ? `No children match (${filterLabel()}).` : "No children yet."),
+          deeperSamples(),
           filterLabel()
             ? h("button", { type: "button", class: "primary", onclick: () => setFilter({ status: "", job_type: "", error_group: "" }) }, "Show all children")
             : "",
