@@ -57,6 +57,8 @@ function route() {
   const query = new URLSearchParams(qs || "");
   if (current && current.destroy) current.destroy();
   current = null;
+  // the previous page's subscription (and its Live state) must not outlive it
+  live.close();
   renderNav();
   for (const r of routes) {
     const match = hash.match(r.pattern);
