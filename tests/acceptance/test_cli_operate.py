@@ -54,6 +54,12 @@ def test_errors_retry_in_place_and_bulk(db: str) -> None:  # noqa: F811
     assert show["status"] == "cancelled" and show["descendants"]["cancelled"] == 4
     p = quaero(db, "jobs", "retry", "--failed-children", "--failed-and-cancelled-children", pid)
     assert p.returncode == 2
+    # --json: the counts; the four cancelled children run again in place
+    p = quaero(db, "jobs", "retry", pid, "--failed-and-cancelled-children", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"changed": 4, "refused": 0, "matched": 4}
+    show = json.loads(quaero(db, "jobs", "show", pid, "--json").stdout)
+    assert show["status"] == "running" and show["children"]["pending"] == 4
     assert quaero(db, "db", "check").returncode == 0
 
 

@@ -2,7 +2,8 @@
 
 - ``picky``: a parent spawning ``children`` ``picky_child`` jobs; those listed in
   ``fail`` fail (at once, no retry), those in ``hold`` wait until cancelled, the others
-  sleep ``sleep_ms``;
+  sleep ``sleep_ms``; those in ``flaky`` fail on their first run only (a retry in place
+  succeeds);
 - ``steps``: a leaf job reporting ``progress`` (current / total / message) ``total``
   times, ``sleep_ms`` apart, then holding while ``hold`` is true (until cancelled).
 """
@@ -21,11 +22,18 @@ async def picky(ctx: JobContext) -> dict[str, Any]:
     n = int(ctx.config["children"])
     fail = set(ctx.config.get("fail", []))
     hold = set(ctx.config.get("hold", []))
+    flaky = set(ctx.config.get("flaky", []))
     sleep_ms = int(ctx.config.get("sleep_ms", 0))
     await ctx.spawn(
         NewJob(
             "picky_child",
-            {"i": i, "fail": i in fail, "hold": i in hold, "sleep_ms": sleep_ms},
+            {
+                "i": i,
+                "fail": i in fail,
+                "hold": i in hold,
+                "flaky": i in flaky,
+                "sleep_ms": sleep_ms,
+            },
             name=f"child {i}",
             dedupe_key=str(i),
             max_attempts=1,
@@ -35,7 +43,14 @@ async def picky(ctx: JobContext) -> dict[str, Any]:
     return {"spawned": n}
 
 
+#: flaky children that already failed once (the workers run in the serving process)
+_FAILED_ONCE: set[int] = set()
+
+
 async def picky_child(ctx: JobContext) -> None:
+    if ctx.config.get("flaky") and ctx.id not in _FAILED_ONCE:
+        _FAILED_ONCE.add(ctx.id)
+        raise PermanentJobError(f"http_503: child {ctx.config['i']} failed on its first run")
     if ctx.config.get("fail"):
         raise PermanentJobError(f"http_503: child {ctx.config['i']} failed on purpose")
     if ctx.config.get("hold"):

@@ -14,6 +14,7 @@ import { jobPage } from "./pages/job.js";
 import { jobsPage } from "./pages/jobs.js";
 import { newJobPage } from "./pages/new.js";
 import { schedulesPage } from "./pages/schedules.js";
+import { workersPage } from "./pages/workers.js";
 
 const routes = [];
 
@@ -32,6 +33,7 @@ registerPage({
 registerPage({ path: "#/documents", pattern: /^#\/documents$/, title: "Documents", nav: true, render: documentsPage });
 registerPage({ path: "#/documents/", pattern: /^#\/documents\/(\d+)$/, title: "Document", render: documentPage });
 registerPage({ path: "#/schedules", pattern: /^#\/schedules$/, title: "Schedules", nav: true, ownLive: true, render: schedulesPage });
+registerPage({ path: "#/workers", pattern: /^#\/workers$/, title: "Workers", nav: true, render: workersPage });
 registerPage({ path: "#/api", pattern: /^#\/api$/, title: "API", nav: true, render: apiDocsPage });
 
 const view = document.getElementById("view");
@@ -55,6 +57,8 @@ function route() {
   const query = new URLSearchParams(qs || "");
   if (current && current.destroy) current.destroy();
   current = null;
+  // the previous page's subscription (and its Live state) must not outlive it
+  live.close();
   renderNav();
   for (const r of routes) {
     const match = hash.match(r.pattern);

@@ -7,8 +7,10 @@ import {
   STATUSES, TERMINAL, badge, countsOf, durationOf, fmtBytes, fmtDuration, fmtNumber, fmtTime, h,
   markSorted, notice, pager, progressBar, progressNodes, sortHeader, throttle, updateBar,
 } from "../util.js";
+import { RateEstimator, rateText, serverRate, sparkline } from "../rate.js";
 import { jobActions } from "./actions.js";
 import { crawlPanel } from "./crawl.js";
+import { bulkBar, errorsPanel, explainPanel, retryButtons } from "./operate.js";
 
 const CHILD_PAGE = 25;
 const LOG_PAGE = 200;
@@ -21,6 +23,9 @@ export function jobPage(view, params, query) {
   const state = {
     job: null,
     childStatus: STATUSES.includes(wanted) ? wanted : "",
+    childType: (query && query.get("job_type")) || "",
+    errorGroup: (query && query.get("error_group")) || "",
+    childTotal: 0,
     childOffset: 0,
     orderBy: "id",
     direction: "asc",
@@ -37,7 +42,21 @@ export function jobPage(view, params, query) {
   const bar = progressBar({ total: 0 });
   const counts = h("div", { class: "counts" });
   const ownPanel = h("div", { class: "own-progress", dataset: { testid: "own-progress" }, hidden: true });
-  const childPanel = h("div", { class: "child-progress" }, progressText_, bar, counts);
+  const rollup = h("p", { class: "rollup", dataset: { testid: "rollup" }, hidden: true });
+  const rateLine = h("p", { class: "rate-line", dataset: { testid: "rate" }, hidden: true });
+  const spark = sparkline();
+  const sparkWrap = h("div", { class: "spark-wrap", hidden: true },
+    h("span", { class: "muted" }, "Finished per 2 s"), spark.el);
+  const estimator = new RateEstimator();
+  const retry = retryButtons(id, { msg, onDone: () => refreshAll() });
+  const childPanel = h("div", { class: "child-progress" }, progressText_, bar, counts, rollup,
+    h("div", { class: "rate-row" }, rateLine, sparkWrap), retry.el);
+  const errors = errorsPanel(id, {
+    msg,
+    onView: (key) => setFilter({ status: "", job_type: "", error_group: key }),
+    onDone: () => refreshAll(),
+  });
+  const explain = explainPanel(id);
   const configPre = h("pre", { class: "code", tabindex: 0 });
   const childrenBody = h("tbody");
   const childHead = h("thead");
@@ -61,12 +80,30 @@ export function jobPage(view, params, query) {
     id: "child-status",
     onchange: () => filterChildren(childStatusSelect.value),
   }, h("option", { value: "" }, "All statuses"), STATUSES.map((s) => h("option", { value: s, selected: s === state.childStatus }, s)));
+  const childTypeSelect = h("select", {
+    id: "child-type", onchange: () => setFilter({ job_type: childTypeSelect.value }),
+  }, h("option", { value: "" }, "All types"));
+  const errorGroupSelect = h("select", {
+    id: "child-error-group", onchange: () => setFilter({ error_group: errorGroupSelect.value }),
+  }, h("option", { value: "" }, "Any error"));
+  const bulk = bulkBar(id, {
+    msg,
+    filters: () => ({
+      status: state.childStatus, job_type: state.childType, error_group: state.errorGroup,
+      label: filterLabel(), total: state.childTotal,
+    }),
+    onDone: () => refreshAll(),
+  });
 
   childSection.append(
     h("div", { class: "section-head" },
       h("h2", { id: "children-title" }, "Children"),
-      h("div", { class: "inline-field" }, h("label", { for: "child-status" }, "Status"), childStatusSelect),
+      h("div", { class: "child-filters" },
+        h("div", { class: "inline-field" }, h("label", { for: "child-status" }, "Status"), childStatusSelect),
+        h("div", { class: "inline-field" }, h("label", { for: "child-type" }, "Type"), childTypeSelect),
+        h("div", { class: "inline-field" }, h("label", { for: "child-error-group" }, "Error group"), errorGroupSelect)),
     ),
+    bulk.el,
     childEmpty,
     h("div", { class: "table-wrap" }, childTable),
     childPager,
@@ -78,6 +115,8 @@ export function jobPage(view, params, query) {
     head, msg,
     h("section", { class: "card", "aria-labelledby": "progress-title" },
       h("h2", { id: "progress-title" }, "Progress"), ownPanel, childPanel),
+    explain.el,
+    errors.el,
     crawlSlot,
     h("div", { class: "two-col" },
       h("section", { class: "card", "aria-labelledby": "details-title" }, h("h2", { id: "details-title" }, "Details"), details),
@@ -113,6 +152,7 @@ export function jobPage(view, params, query) {
       renderChildHead();
     }
     renderProgress(countsOf(job), job.overall_status);
+    renderRate(job);
     renderDetails(job);
     configPre.textContent = JSON.stringify(job.config, null, 2);
     childSection.hidden = !job.children.total;
@@ -179,14 +219,80 @@ export function jobPage(view, params, query) {
     );
   }
 
-  /** Show the children with this status (from a count or the select). */
+  /** Show the children with this status (from a count or the select); other filters stay. */
   function filterChildren(status) {
-    state.childStatus = status;
+    setFilter({ status });
+  }
+
+  /** Change the children list's filters ({status, job_type, error_group}); the URL follows. */
+  function setFilter(f) {
+    if ("status" in f) state.childStatus = f.status;
+    if ("job_type" in f) state.childType = f.job_type;
+    if ("error_group" in f) state.errorGroup = f.error_group;
     state.childOffset = 0;
-    childStatusSelect.value = status;
-    const hash = `#/jobs/${id}${status ? `?status=${status}` : ""}`;
+    childStatusSelect.value = state.childStatus;
+    syncFilterOptions();
+    const q = new URLSearchParams();
+    if (state.childStatus) q.set("status", state.childStatus);
+    if (state.childType) q.set("job_type", state.childType);
+    if (state.errorGroup) q.set("error_group", state.errorGroup);
+    const hash = `#/jobs/${id}${q.toString() ? `?${q}` : ""}`;
     if (window.location.hash !== hash) history.replaceState(null, "", hash);
+    bulk.clear();
     loadChildren().then(() => childSection.scrollIntoView({ block: "start" }));
+  }
+
+  /** "status failed, error group http_503" — what the filters select, in words. */
+  function filterLabel() {
+    const parts = [];
+    if (state.childStatus) parts.push(`status ${state.childStatus}`);
+    if (state.childType) parts.push(`type ${state.childType}`);
+    if (state.errorGroup) parts.push(`error group ${state.errorGroup}`);
+    return parts.join(", ");
+  }
+
+  /** An error group's failures below the children (a nested tree): links to a few. */
+  function deeperSamples() {
+    if (state.childType || (state.childStatus && state.childStatus !== "failed")) return "";
+    const g = state.errorGroup && errors.groups().find((x) => x.key === state.errorGroup);
+    if (!g || !g.sample_job_ids.length) return "";
+    return h("p", { class: "hint deeper-samples" }, `Its ${fmtNumber(g.count)} failed jobs are deeper in the tree, e.g. `,
+      g.sample_job_ids.slice(0, 5).flatMap((sid, i) => [i ? ", " : "", h("a", { href: `#/jobs/${sid}` }, `#${sid}`)]), ".");
+  }
+
+  /** The Type and Error group selects list what exists (and keep a value from the URL). */
+  function syncFilterOptions(types) {
+    if (types) {
+      childTypeSelect.replaceChildren(h("option", { value: "" }, "All types"),
+        types.map((t) => h("option", { value: t }, t)));
+    }
+    const keys = errors.groups().map((g) => g.key);
+    errorGroupSelect.replaceChildren(h("option", { value: "" }, "Any error"),
+      keys.map((k) => h("option", { value: k }, k)));
+    for (const [select, value] of [[childTypeSelect, state.childType], [errorGroupSelect, state.errorGroup]]) {
+      if (value && ![...select.options].some((o) => o.value === value)) select.append(h("option", { value }, value));
+      select.value = value;
+    }
+  }
+
+  /** After an action: the job, its children, the error groups and the explanation. */
+  function refreshAll() {
+    refreshJob().then(loadChildren);
+    errors.load().then(() => syncFilterOptions());
+    explain.load();
+  }
+
+  /** The rate line: the server's figures when it sends them, else the estimate here. */
+  function renderRate(source, status) {
+    const job = state.job;
+    const running = job && !TERMINAL.has(status || job.overall_status) && job.children.total > 0;
+    const r = serverRate(source) || serverRate(job) || estimator.estimate();
+    rateLine.hidden = !running || !r;
+    sparkWrap.hidden = !running;
+    if (running && r) {
+      rateLine.textContent = `${rateText(r)}${r.server ? "" : " (estimated here)"}`;
+      rateLine.title = "Children finished per second over the last 30 s, and the time left at that rate";
+    }
   }
 
   /** A leaf job: its own state, duration and reported progress (no children to count). */
@@ -227,6 +333,16 @@ export function jobPage(view, params, query) {
       });
     }
     updateBar(bar, c);
+    const job = state.job;
+    const d = job && job.descendants;
+    const nested = d && d.total !== c.total;
+    rollup.hidden = !nested;
+    if (nested) {
+      rollup.textContent = `${fmtNumber(d.total)} jobs in the tree: ${fmtNumber(d.pending)} pending, ` +
+        `${fmtNumber(d.running)} running, ${fmtNumber(d.completed)} completed, ${fmtNumber(d.failed)} failed` +
+        `${d.cancelled ? `, ${fmtNumber(d.cancelled)} cancelled` : ""}`;
+    }
+    retry.update(nested ? d : c);
     // buttons made once and updated in place: a live update never steals the focus
     for (const k of ["total", ...STATUSES]) {
       let b = counts.querySelector(`.count-${k}`);
@@ -300,10 +416,12 @@ export function jobPage(view, params, query) {
     try {
       const page = await api(`/api/jobs/${id}/children`, {
         params: {
-          status: state.childStatus, limit: CHILD_PAGE, offset: state.childOffset,
-          order_by: state.orderBy, direction: state.direction,
+          status: state.childStatus, job_type: state.childType, error_group: state.errorGroup,
+          limit: CHILD_PAGE, offset: state.childOffset, order_by: state.orderBy, direction: state.direction,
         },
       });
+      state.childTotal = page.children_pruned ? 0 : page.total;
+      bulk.update();
       if (page.children_pruned) {
         // retention pruned them: the counts above are the summary they left
         const when = fmtTime(state.job.children_pruned_at);
@@ -318,11 +436,12 @@ export function jobPage(view, params, query) {
       childEmpty.hidden = page.total > 0;
       if (!page.total) {
         childEmpty.replaceChildren(
-          h("p", {}, state.childStatus
+          h("p", {}, state.childStatus && !state.childType && !state.errorGroup
             ? `No ${state.childStatus} children${TERMINAL.has(state.job.overall_status) ? "" : " yet"}.`
-            : "No children yet."),
-          state.childStatus
-            ? h("button", { type: "button", class: "primary", onclick: () => filterChildren("") }, "Show all children")
+            : filterLabel() ? `No children match (${filterLabel()}).` : "No children yet."),
+          deeperSamples(),
+          filterLabel()
+            ? h("button", { type: "button", class: "primary", onclick: () => setFilter({ status: "", job_type: "", error_group: "" }) }, "Show all children")
             : "",
         );
       }
@@ -340,6 +459,7 @@ export function jobPage(view, params, query) {
   }
   const refreshChildren = throttle(loadChildren, 1000);
   const refreshSoon = throttle(() => refreshJob(), 1000);
+  const refreshErrors = throttle(() => errors.load().then(() => syncFilterOptions()), 3000);
 
   function logLine(e) {
     const who = e.job_id !== id ? h("a", { class: "log-job", href: `#/jobs/${e.job_id}` }, `#${e.job_id}`) : "";
@@ -408,11 +528,19 @@ export function jobPage(view, params, query) {
   function onEvent(m) {
     const p = m.payload;
     if (m.type === "parent_job_progress" && p.job_id === id) {
+      const c = countsOf(p);
+      const before = state.job ? state.job.children : null;
       if (state.job) {
-        state.job.children = countsOf(p);
+        state.job.children = c;
+        if (typeof p.rate === "number") Object.assign(state.job, { rate: p.rate, eta_seconds: p.eta_seconds });
         childSection.hidden = !p.total_children;
       }
-      renderProgress(countsOf(p), p.status);
+      estimator.add(c);
+      spark.push(c);
+      renderProgress(c, p.status);
+      renderRate(p, p.status);
+      explain.onProgress(p.status);
+      if (!before || before.failed !== c.failed) refreshErrors();
       refreshChildren();
       refreshSoon(); // Details (documents, times) follow within a second
       if (crawl) crawl.onProgress(countsOf(p));
@@ -447,8 +575,17 @@ export function jobPage(view, params, query) {
   (async () => {
     const logPage = await loadLogs(); // first: its seq is where the live stream starts
     await refreshJob();
+    if (state.job) {
+      estimator.add(state.job.children);
+      spark.push(state.job.children);
+      renderRate(state.job);
+    }
+    await errors.load();
+    syncFilterOptions();
     await loadChildren();
     follow(logPage);
+    explain.load();
+    api("/api/job-types").then((t) => syncFilterOptions(t.items)).catch(() => {});
   })();
 
   // a running job's Duration counts up
@@ -467,6 +604,9 @@ export function jobPage(view, params, query) {
       refreshSoon.cancel();
       clearInterval(ticker);
       tail.cancel();
+      refreshErrors.cancel();
+      explain.destroy();
+      spark.destroy();
       if (crawl) crawl.destroy();
     },
   };

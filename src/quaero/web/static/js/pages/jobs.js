@@ -11,6 +11,7 @@ import {
   STATUSES, TERMINAL, badge, countsOf, debounce, durationOf, fmtDuration, fmtNumber, fmtTime, h,
   markSorted, notice, pager, progressBar, progressNodes, sortHeader, throttle, updateBar,
 } from "../util.js";
+import { RateEstimator, rateText, serverRate } from "../rate.js";
 import { jobActions } from "./actions.js";
 
 const PAGE_SIZE = 25;
@@ -133,8 +134,10 @@ export function jobsPage(view, _params, query) {
     const progressCell = h("td", { class: "col-progress progress-cell", dataset: { testid: "progress" } },
       h("span", { class: "progress-text" }, leaf ? ownText(job) : progressNodes(c, (st) => `#/jobs/${job.id}?status=${st}`)),
       progressBar(c),
+      h("span", { class: "rate-text muted", hidden: true }),
     );
     if (!c.total) progressCell.classList.add("no-children");
+    showRate(progressCell, job.id, job, job.overall_status, c);
     const tr = h("tr", { dataset: { jobId: job.id } },
       h("td", { class: "col-num col-id" }, String(job.id)),
       h("td", { class: "col-name" }, h("a", { href: `#/jobs/${job.id}` }, job.name || job.job_type)),
@@ -235,6 +238,24 @@ export function jobsPage(view, _params, query) {
   }
   const reload = debounce(load, 250);
   const progressRefresh = new Map();
+  const estimators = new Map();
+
+  /** A running parent's rate and ETA: the server's when given, else estimated here. */
+  function showRate(cell, jobId, source, status, c) {
+    const span = cell.querySelector(".rate-text");
+    const running = !TERMINAL.has(status) && c.total > 0;
+    if (!running) {
+      span.hidden = true;
+      estimators.delete(jobId);
+      return;
+    }
+    if (!estimators.has(jobId)) estimators.set(jobId, new RateEstimator());
+    const est = estimators.get(jobId);
+    est.add(c);
+    const r = serverRate(source) || est.estimate();
+    span.hidden = !r;
+    span.textContent = r ? rateText(r) : "";
+  }
 
   function onProgress(p) {
     const row = state.rows.get(p.job_id);
@@ -245,6 +266,7 @@ export function jobsPage(view, _params, query) {
     cell.classList.toggle("no-children", !c.total);
     updateBar(cell.querySelector(".bar"), c);
     setStatus(row, p.status);
+    showRate(cell, p.job_id, p, p.status, c);
   }
 
   function setStatus(row, status) {
