@@ -13,12 +13,14 @@ from .config import Settings, load_settings
 from .errors import JobNotFound, StoreError
 from .events.bus import EventBus
 from .events.types import JOB_STATUS_CHANGE, Event
-from .jobs.builtin import BUILTIN_TYPES
-from .jobs.manager import Manager
+from .jobs.builtin import builtin_types
+from .jobs.explain import explain
+from .jobs.manager import BulkResult, Manager, RetryChildren
 from .jobs.models import Job
 from .jobs.planner import TreeLimits
 from .jobs.registry import Handler, JobType, Registry, Validator
 from .jobs.worker import Worker
+from .jobs.worker_registry import WorkerInfo
 from .shutdown import cancel_and_wait
 from .store.base import Store, open_store
 
@@ -46,9 +48,12 @@ class App:
         self.settings = settings or load_settings()
         if db is not None:
             self.settings.store.url = db
-        self.registry = Registry()
+        jobs = self.settings.jobs
+        self.registry = Registry(
+            jobs.external_types, allow_unregistered=jobs.allow_unregistered_types
+        )
         if builtins:
-            for jt in BUILTIN_TYPES:
+            for jt in builtin_types(self.registry):
                 self.registry.register(jt)
         self.bus = EventBus(poll_interval=self.settings.events.poll_interval)
         self._store: Store | None = None
@@ -167,6 +172,33 @@ class App:
     ) -> Job:
         """Validate and create a top-level job; a worker will run it."""
         return await self.manager.create_job(job_type, config, name)
+
+    async def explain(self, job_id: int) -> dict[str, Any]:
+        """Why job ``job_id`` is not done: ``{"summary": [sentences], "reasons": [{"kind",
+        "message", ...}], "handler", "children", "workers", ...}`` (docs/api.md), built
+        from the store's indexed reads and the worker registry. Raises JobNotFound."""
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        now = time.time()
+        facts = await self.store.child_facts(job_id, now) if job.children.active else None
+        workers = await self.store.list_workers()
+        return explain(job, facts, workers, now, external_types=self.registry.external)
+
+    async def workers(self, include_expired: bool = False) -> list[WorkerInfo]:
+        """The registered worker processes (live ones; with ``include_expired`` also
+        those that stopped heartbeating and are not yet forgotten)."""
+        now = time.time()
+        rows = await self.store.list_workers()
+        return [w for w in rows if include_expired or w.live(now)]
+
+    async def retry(self, job_id: int, children: RetryChildren | None = None) -> BulkResult:
+        """Retry in place: the job itself (``children=None``), or every failed
+        (``"failed"``) or failed and cancelled (``"failed_and_cancelled"``) job in its
+        subtree. Same ids, attempts reset; terminal ancestors reopen and wait for their
+        children. Returns how many jobs changed (``BulkResult.changed``). Raises
+        JobNotFound, or JobStateError when the job itself is not failed or cancelled."""
+        return await self.manager.retry(job_id, children)
 
     async def wait(self, job_id: int, timeout: float | None = None) -> Job:
         """Wait until the job is terminal and return it."""

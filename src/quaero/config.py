@@ -92,6 +92,11 @@ class JobsSettings:
     max_depth: int = 64
     #: the most children one job may have; a spawn beyond it fails
     max_children_per_job: int = 10_000_000
+    #: job types that only worker processes of another program register: jobs of these
+    #: types may be created here (their configs are not checked here)
+    external_types: list[str] = field(default_factory=list)
+    #: accept jobs of any type, registered or not (off: an unknown type is refused)
+    allow_unregistered_types: bool = False
 
 
 @dataclass

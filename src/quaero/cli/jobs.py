@@ -1,4 +1,4 @@
-"""``quaero jobs ls|show|logs|cancel|delete|rerun``."""
+"""``quaero jobs ls|show|logs|cancel|delete|rerun`` (retry, errors, bulk: ``jobs_operate``)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def _when(ts: float | None) -> str:
     "--status", "statuses", multiple=True, type=click.Choice([s.value for s in JobStatus])
 )
 @click.option("--type", "job_type")
+@click.option("--error-group", help="Failed jobs with this error group key (jobs errors ID).")
 @click.option("--parent", "parent", help="'root' (default), 'all', or a parent job id.")
 @click.option("--search", "text", help="Text in the job name.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
@@ -42,6 +43,7 @@ def ls(
     ctx: Ctx,
     statuses: tuple[str, ...],
     job_type: str | None,
+    error_group: str | None,
     parent: str | None,
     text: str | None,
     limit: int,
@@ -62,6 +64,7 @@ def ls(
     query = JobQuery(
         statuses=[JobStatus(s) for s in statuses],
         job_type=job_type,
+        error_group=error_group,
         parent_id=parent_id,
         text=text,
         limit=limit,
@@ -197,7 +200,8 @@ def delete(ctx: Ctx, job_id: int, cancel_first: bool) -> None:
 @click.argument("job_id", type=JOB_ID)
 @click.pass_obj
 def rerun(ctx: Ctx, job_id: int) -> None:
-    """Start a new job with the same type and config."""
+    """Start a COPY: a new top-level job with the same type and config (the old job is
+    kept as it is). To run failed work again under the same ids: `jobs retry`."""
 
     async def go() -> None:
         async with make_app(ctx) as app:

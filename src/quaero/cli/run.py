@@ -11,6 +11,7 @@ import click
 
 from ..jobs.models import JobStatus, job_to_dict
 from ..jobs.worker import Worker
+from ..jobs.worker_registry import served_types
 from .live import watch_job
 from .main import Ctx, cli, fail, make_app, print_json, run_async
 
@@ -67,8 +68,8 @@ def run(
                     click.echo(f"started job {job.id} ({job.job_type})")
                 return 0
             worker: Worker | None = None
-            lease = app.settings.worker.lease_seconds
-            if not await app.store.has_active_workers(time.time() - lease):
+            # the worker registry says whether a live worker process serves this type
+            if job.job_type not in served_types(await app.store.list_workers(), time.time()):
                 worker = app.worker()
                 await worker.start()
             loop = asyncio.get_running_loop()

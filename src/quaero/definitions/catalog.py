@@ -113,7 +113,7 @@ class Catalog:
     def check(self, definition: JobDefinition) -> JobDefinition:
         """Raise InvalidDefinition unless the job type is registered and takes the config."""
         registry = self.app.registry
-        if definition.job_type not in registry:
+        if not registry.accepts(definition.job_type):
             known = ", ".join(registry.names()) or "none"
             raise InvalidDefinition(
                 f"job_type: unknown job type {definition.job_type!r} (registered: {known})"
@@ -165,7 +165,7 @@ class Catalog:
             config,
             name=d.name,
             metadata=metadata,
-            max_attempts=registry.get(d.job_type).max_attempts,
+            max_attempts=registry.max_attempts(d.job_type),
             dedupe_key=f"schedule:{d.id}:{round(slot)}",
         )
         created = await self.app.manager.create_jobs([spec])

@@ -12,7 +12,14 @@ is fed from two sides, merged by one feeder task that keeps sequence order:
 Each subscriber has its own queue and task, so a slow subscriber never blocks the
 publisher or other subscribers, and it receives events strictly in ``seq`` order.
 ``subscribe(after_seq=N)`` replays everything after ``N`` from the log, then continues
-live, with no gap and no duplicate.
+live, with no gap and no duplicate. When it cannot (``N`` is older than the retained log,
+which was pruned, or beyond its end, e.g. a reset database), the handler first gets a
+``gap`` event (whatever its filters) that says so, with the same meaning as the
+WebSocket's ``snapshot``: ``payload = {"reason": "expired" | "unknown_seq", "after_seq":
+N, "missing_from", "missing_to", "first_seq", "last_seq"}`` and ``seq`` the position
+delivery goes on from (``missing_to``: the events ``missing_from..missing_to`` are gone;
+``reason: "unknown_seq"``: none is missing, the log simply restarts below ``N``). A
+handler that keeps state derived from events should reload it from the store then.
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
 from ..shutdown import cancel_and_wait
-from .types import Event
+from .types import GAP, Event
 
 if TYPE_CHECKING:
     from ..store.base import Store
@@ -98,10 +106,33 @@ class Subscription:
         except Exception:
             log.exception("event subscriber failed on %s #%d", e.type, e.seq)
 
+    async def _gap(self, store: Store, target: int) -> None:
+        """Deliver a ``gap`` event if the log cannot continue from ``last_seq``."""
+        first, last = await store.event_bounds()
+        after = self.last_seq
+        if after > max(last, target):
+            reason, missing_from, missing_to, resume = "unknown_seq", None, None, target
+        elif after < first - 1:
+            reason, missing_from, missing_to, resume = "expired", after + 1, first - 1, first - 1
+        else:
+            return
+        payload = {
+            "reason": reason,
+            "after_seq": after,
+            "missing_from": missing_from,
+            "missing_to": missing_to,
+            "first_seq": first,
+            "last_seq": last,
+        }
+        log.warning("replay after seq %d cannot be complete (%s)", after, reason)
+        await self._deliver(Event(resume, GAP, None, None, payload, time.time()))
+        self.last_seq = resume
+
     async def _catch_up(self) -> None:
         store = self.bus.store
         if store is None or self.after_seq is None:
             return
+        await self._gap(store, self.bus.last_seq)
         while True:
             target = self.bus.last_seq
             if self.last_seq >= target:
@@ -115,6 +146,8 @@ class Subscription:
                 self.last_seq = e.seq
             if len(events) < _READ_BATCH:
                 self.last_seq = max(self.last_seq, target)
+            else:  # a long replay: the log may have been pruned under it
+                await self._gap(store, target)
 
     async def _run(self) -> None:
         await self._catch_up()

@@ -8,6 +8,7 @@ from typing import Any
 
 __all__ = [
     "DOCUMENT_SAVED",
+    "GAP",
     "JOB_CREATED",
     "JOB_DELETED",
     "JOB_PROGRESS",
@@ -27,6 +28,9 @@ JOB_DELETED = "job_deleted"
 JOB_PROGRESS = "job_progress"
 LOG = "log"
 DOCUMENT_SAVED = "document_saved"
+#: not in the log: what a replay from a position it cannot serve delivers first (the bus's
+#: counterpart of the WebSocket's ``snapshot``); see :mod:`quaero.events.bus`
+GAP = "gap"
 
 
 @dataclass(slots=True, frozen=True)

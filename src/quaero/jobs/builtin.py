@@ -9,11 +9,13 @@ from typing import Any
 from ..errors import InvalidJobSpec
 from .context import JobContext
 from .models import NewJob
-from .registry import JobType
+from .registry import JobType, Registry, Validator
 
-__all__ = ["BUILTIN_TYPES", "MAX_FANOUT"]
+__all__ = ["MAX_ATTEMPTS", "MAX_FANOUT", "builtin_types"]
 
 MAX_FANOUT = 10_000_000
+#: the most attempts a fanout may give its children
+MAX_ATTEMPTS = 1000
 _SPAWN_CHUNK = 5_000
 
 
@@ -46,26 +48,46 @@ async def noop(ctx: JobContext) -> dict[str, Any] | None:
     return None
 
 
-def validate_fanout(config: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(config) - {"children", "child_config", "child_type", "child_max_attempts"}
-    if unknown:
-        raise InvalidJobSpec(f"unknown fanout option(s): {', '.join(sorted(unknown))}")
-    n = config.get("children", 10)
-    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_FANOUT:
-        raise InvalidJobSpec(f"children must be an integer between 0 and {MAX_FANOUT}, got {n!r}")
-    child_config = config.get("child_config", {})
-    if not isinstance(child_config, dict):
-        raise InvalidJobSpec("child_config must be an object")
-    if config.get("child_type", "noop") == "noop":
-        validate_noop(child_config)
-    attempts = config.get("child_max_attempts")
-    if attempts is not None and (
-        isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 1000
-    ):
-        raise InvalidJobSpec(
-            f"child_max_attempts must be an integer between 1 and 1000, got {attempts!r}"
-        )
-    return {**config, "children": n, "child_config": child_config}
+def fanout_validator(registry: Registry) -> Validator:
+    """The fanout config check: its children must be jobs ``registry`` can run, with a
+    config their type accepts (checked by that type's own validator)."""
+
+    def validate_fanout(config: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(config) - {"children", "child_config", "child_type", "child_max_attempts"}
+        if unknown:
+            raise InvalidJobSpec(f"unknown fanout option(s): {', '.join(sorted(unknown))}")
+        n = config.get("children", 10)
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_FANOUT:
+            raise InvalidJobSpec(
+                f"children must be an integer between 0 and {MAX_FANOUT}, got {n!r}"
+            )
+        child_type = config.get("child_type", "noop")
+        if not isinstance(child_type, str) or not child_type:
+            raise InvalidJobSpec(f"child_type must be a job type name, got {child_type!r}")
+        try:
+            registry.check_type(child_type)
+        except InvalidJobSpec as exc:
+            raise InvalidJobSpec(f"child_type: {exc}") from None
+        child_config = config.get("child_config", {})
+        if not isinstance(child_config, dict):
+            raise InvalidJobSpec("child_config must be an object")
+        try:
+            child_config = registry.validate(child_type, child_config)
+        except InvalidJobSpec as exc:
+            raise InvalidJobSpec(f"child_config: {exc}") from None
+        attempts = config.get("child_max_attempts")
+        if attempts is not None and (
+            isinstance(attempts, bool)
+            or not isinstance(attempts, int)
+            or not 1 <= attempts <= MAX_ATTEMPTS
+        ):
+            raise InvalidJobSpec(
+                f"child_max_attempts must be an integer between 1 and {MAX_ATTEMPTS}, "
+                f"got {attempts!r}"
+            )
+        return {**config, "children": n, "child_config": child_config}
+
+    return validate_fanout
 
 
 async def fanout(ctx: JobContext) -> dict[str, Any]:
@@ -91,7 +113,14 @@ async def fanout(ctx: JobContext) -> dict[str, Any]:
     return {"children": n}
 
 
-BUILTIN_TYPES = [
-    JobType("noop", noop, validate_noop, description="does nothing (sleep_ms, fail_rate)"),
-    JobType("fanout", fanout, validate_fanout, description="spawns N noop children"),
-]
+def builtin_types(registry: Registry) -> list[JobType]:
+    """``noop`` and ``fanout`` (whose config check consults ``registry``)."""
+    return [
+        JobType("noop", noop, validate_noop, description="does nothing (sleep_ms, fail_rate)"),
+        JobType(
+            "fanout",
+            fanout,
+            fanout_validator(registry),
+            description="spawns N children (child_type, default noop)",
+        ),
+    ]

@@ -52,11 +52,18 @@ class JobContext:
 
         Children with a ``dedupe_key`` already used under that parent are skipped, and none
         is created beyond ``max_children`` children of the parent (enforced by the store).
-        Raises :class:`JobCancelled` if the parent was cancelled or finished.
+        Raises :class:`JobCancelled` if the parent was cancelled or finished, and
+        :class:`~quaero.errors.InvalidJobSpec` (creating none) if a child's job type is
+        one nobody can run (not registered, not in ``[jobs] external_types``).
         """
         target = parent_id if parent_id is not None else self.job.id
+        registry = self.app.registry
         specs = []
+        checked: set[str] = set()
         for spec in children:
+            if spec.job_type not in checked:
+                registry.check_type(spec.job_type)
+                checked.add(spec.job_type)
             spec.parent_id = target
             specs.append(spec)
         if not specs:

@@ -7,16 +7,40 @@ the job row, the parent's counters, a log line and the events change together.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from ..errors import JobNotFound
-from ..store.base import Store
-from .models import Job, JobStatus, NewJob, StatusChange
+from ..errors import InvalidJobSpec, JobNotFound, JobStateError
+from ..store.base import ChildFilter, Store
+from .models import ACTIVE, RETRYABLE, Job, JobStatus, NewJob, StatusChange
 from .planner import ChangeResult
 from .registry import Registry
 
-__all__ = ["Manager"]
+__all__ = ["BulkResult", "Manager", "RetryChildren"]
+
+#: which jobs of a subtree a retry takes
+RetryChildren = Literal["failed", "failed_and_cancelled"]
+RETRY_CHILDREN: dict[str, tuple[JobStatus, ...]] = {
+    "failed": (JobStatus.FAILED,),
+    "failed_and_cancelled": (JobStatus.FAILED, JobStatus.CANCELLED),
+}
+#: jobs per transaction of a bulk action (each commit holds SQLite's write lock briefly)
+BULK_CHUNK = 2000
+BulkAction = Literal["cancel", "retry", "delete"]
+
+
+@dataclass(slots=True)
+class BulkResult:
+    """What a bulk action did: jobs changed, and matching jobs it refused (e.g. a
+    completed job asked to retry) or found gone."""
+
+    changed: int = 0
+    refused: int = 0
+    matched: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"changed": self.changed, "refused": self.refused, "matched": self.matched}
 
 
 class Manager:
@@ -44,12 +68,16 @@ class Manager:
             cfg,
             name=name or job_type,
             metadata=metadata or {},
-            max_attempts=max_attempts or self.registry.get(job_type).max_attempts,
+            max_attempts=max_attempts or self.registry.max_attempts(job_type),
         )
         return (await self.store.create_jobs([spec]))[0]
 
     async def create_jobs(self, specs: Sequence[NewJob]) -> list[Job]:
-        """Create jobs in bulk (children bump their parents' counters in the same commit)."""
+        """Create jobs in bulk (children bump their parents' counters in the same commit).
+        Raises InvalidJobSpec, creating none, if a spec's type nobody can run."""
+        specs = list(specs)
+        for spec in specs:
+            self.registry.check_type(spec.job_type)
         return await self.store.create_jobs(specs)
 
     async def update_job_status(
@@ -87,8 +115,63 @@ class Manager:
             await self.store.cancel_subtree(job_id)
         return await self.store.delete_subtree(job_id)
 
+    async def retry(self, job_id: int, children: RetryChildren | None = None) -> BulkResult:
+        """Retry in place. Without ``children``: the job itself (failed or cancelled ->
+        pending under the same id; JobStateError otherwise). With ``children="failed"``
+        (or ``"failed_and_cancelled"``): every such job in its subtree, in chunks of one
+        transaction each. Terminal ancestors reopen to running and wait for children."""
+        if children is None:
+            res = (await self.store.retry_jobs([job_id]))[0]
+            if res.error is not None:
+                raise res.error
+            return BulkResult(changed=1, matched=1)
+        if children not in RETRY_CHILDREN:
+            raise InvalidJobSpec(
+                f"children must be one of {', '.join(RETRY_CHILDREN)}, got {children!r}"
+            )
+        f = ChildFilter(statuses=RETRY_CHILDREN[children], subtree=True)
+        return await self.bulk(job_id, "retry", f)
+
+    async def bulk(self, job_id: int, action: BulkAction, f: ChildFilter) -> BulkResult:
+        """Cancel, retry or delete the jobs below ``job_id`` that match ``f``, in chunks
+        of :data:`BULK_CHUNK` jobs per transaction (counters exact at every commit).
+
+        ``delete`` refuses (JobStateError, nothing deleted) when a matching job is pending
+        or running. Raises JobNotFound for an unknown ``job_id``."""
+        ops: dict[str, Callable[[Sequence[int]], Awaitable[list[ChangeResult]]]] = {
+            "cancel": self.store.cancel_jobs,
+            "retry": self.store.retry_jobs,
+            "delete": self.store.delete_jobs,
+        }
+        if action not in ops:
+            raise InvalidJobSpec(f"unknown bulk action {action!r}; use cancel, retry or delete")
+        ids = await self.store.match_ids(job_id, f)
+        out = BulkResult(matched=len(ids))
+        if action == "delete" and ids:
+            active = len(await self._match(job_id, _narrow(f, ACTIVE)))
+            if active:
+                raise JobStateError(
+                    f"{active} of the {len(ids)} matching jobs are pending or running;"
+                    " cancel them first (deleting running jobs is refused)"
+                )
+        if action != "delete":  # only these can change: the rest is refused up front
+            can = ACTIVE if action == "cancel" else RETRYABLE
+            ids = await self._match(job_id, _narrow(f, can))
+            out.refused = out.matched - len(ids)
+        for i in range(0, len(ids), BULK_CHUNK):
+            for res in await ops[action](ids[i : i + BULK_CHUNK]):
+                if res.ok:
+                    out.changed += 1
+                else:
+                    out.refused += 1
+        return out
+
+    async def _match(self, job_id: int, f: ChildFilter | None) -> list[int]:
+        return [] if f is None else await self.store.match_ids(job_id, f)
+
     async def rerun(self, job_id: int) -> Job:
-        """A new top-level job with the same type, name and config."""
+        """A *copy*: a new top-level job with the same type, name and config (the old job
+        stays as it is). To run a failed job again under its id, use :meth:`retry`."""
         old = await self.store.get_job(job_id)
         if old is None:
             raise JobNotFound(job_id)
@@ -98,3 +181,16 @@ class Manager:
 
     async def requeue_expired(self) -> list[int]:
         return await self.store.requeue_expired()
+
+
+def _narrow(f: ChildFilter, allowed: Collection[JobStatus]) -> ChildFilter | None:
+    """``f`` restricted to statuses in ``allowed`` (None: it can match nothing)."""
+    statuses = [s for s in (f.statuses or allowed) if s in allowed]
+    if not statuses:
+        return None
+    return ChildFilter(
+        statuses=statuses,
+        job_type=f.job_type,
+        error_group=f.error_group,
+        subtree=f.subtree,
+    )

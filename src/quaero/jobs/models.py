@@ -11,6 +11,7 @@ from ..errors import InvalidTransition
 
 __all__ = [
     "ACTIVE",
+    "RETRYABLE",
     "TERMINAL",
     "Counters",
     "Job",
@@ -19,6 +20,7 @@ __all__ = [
     "SpawnResult",
     "StatusChange",
     "check_transition",
+    "duration_seconds",
     "iso",
     "job_to_dict",
     "redact_config",
@@ -50,16 +52,24 @@ class JobStatus(str, enum.Enum):
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 ACTIVE = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
 
-#: The only legal status changes. ``running -> pending`` is a retry or a released lease.
+#: The only legal status changes.
+#:
+#: - ``running -> pending``: a retry after a failed attempt, or a released/expired lease;
+#: - ``failed|cancelled -> pending``: *retry in place* (same id, attempts reset);
+#: - ``completed|failed|cancelled -> running``: *reopen*, only for an ancestor of a job
+#:   retried in place (its handler does not run again: it waits for its children).
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PENDING: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
     JobStatus.RUNNING: frozenset(
         {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PENDING}
     ),
-    JobStatus.COMPLETED: frozenset(),
-    JobStatus.FAILED: frozenset(),
-    JobStatus.CANCELLED: frozenset(),
+    JobStatus.COMPLETED: frozenset({JobStatus.RUNNING}),
+    JobStatus.FAILED: frozenset({JobStatus.PENDING, JobStatus.RUNNING}),
+    JobStatus.CANCELLED: frozenset({JobStatus.PENDING, JobStatus.RUNNING}),
 }
+
+#: statuses a job may be retried in place from
+RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 def check_transition(job_id: int, current: JobStatus, requested: JobStatus) -> None:
@@ -129,6 +139,10 @@ class Job:
     children: Counters = field(default_factory=Counters)
     #: named counters kept by handlers (e.g. a crawl's skipped URLs by reason)
     stats: dict[str, int] = field(default_factory=dict)
+    #: the normalised error key of this job's own failure (see ``quaero.jobs.error_groups``)
+    error_group: str | None = None
+    #: every job below this one at any depth, by status
+    descendants: Counters = field(default_factory=Counters)
 
     @property
     def is_terminal(self) -> bool:
@@ -189,6 +203,13 @@ class StatusChange:
             self.error = self.error.replace("\x00", "\ufffd")
 
 
+def duration_seconds(job: Job) -> float | None:
+    """Seconds from the job's first start to its end (None until it has finished)."""
+    if job.completed_at is None or job.started_at is None or not job.is_terminal:
+        return None
+    return round(max(0.0, job.completed_at - job.started_at), 3)
+
+
 def iso(ts: float | None) -> str | None:
     """Seconds since the epoch as ISO 8601 UTC with microseconds, or None."""
     if ts is None:
@@ -242,6 +263,9 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "waiting_for_children": job.waiting,
         "progress_text": progress_text(c),
         "children": c.as_dict(),
+        "descendants": job.descendants.as_dict(),
+        "error_group": job.error_group,
+        "duration_seconds": duration_seconds(job),
         "progress": job.progress,
         "stats": job.stats,
     }

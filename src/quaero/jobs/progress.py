@@ -35,9 +35,16 @@ def overall_status(own: JobStatus, c: Counters) -> JobStatus:
     return JobStatus.COMPLETED
 
 
-def progress_payload(job_id: int, own: JobStatus, c: Counters, timestamp: str) -> dict[str, Any]:
-    """The ``parent_job_progress`` payload, field for field as the seed defines it."""
-    return {
+def progress_payload(
+    job_id: int,
+    own: JobStatus,
+    c: Counters,
+    timestamp: str,
+    descendants: Counters | None = None,
+) -> dict[str, Any]:
+    """The ``parent_job_progress`` payload: the seed's fields exactly (direct children),
+    plus ``descendants`` (every job below, by status) when given."""
+    out = {
         "job_id": job_id,
         "progress_text": progress_text(c),
         "status": overall_status(own, c).value,
@@ -49,3 +56,6 @@ def progress_payload(job_id: int, own: JobStatus, c: Counters, timestamp: str) -
         "failed_children": c.failed,
         "cancelled_children": c.cancelled,
     }
+    if descendants is not None:
+        out["descendants"] = descendants.as_dict()
+    return out

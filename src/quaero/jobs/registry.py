@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +28,17 @@ class JobType:
 
 
 class Registry:
-    """Job types by name."""
+    """Job types by name.
 
-    def __init__(self) -> None:
+    A job may only be created with a type someone can run: one registered here, one of
+    ``external`` (types served only by worker processes of another program: their configs
+    are not checked here), or any type when ``allow_unregistered`` (``[jobs]`` settings).
+    """
+
+    def __init__(self, external: Iterable[str] = (), *, allow_unregistered: bool = False) -> None:
         self._types: dict[str, JobType] = {}
+        self.external = frozenset(external)
+        self.allow_unregistered = allow_unregistered
 
     def register(self, job_type: JobType) -> None:
         if not job_type.name or not job_type.name.replace("_", "").replace("-", "").isalnum():
@@ -39,11 +46,30 @@ class Registry:
         self._types[job_type.name] = job_type
 
     def get(self, name: str) -> JobType:
+        """The registered type; InvalidJobSpec naming the known types otherwise."""
         try:
             return self._types[name]
         except KeyError:
-            known = ", ".join(sorted(self._types)) or "none"
-            raise InvalidJobSpec(f"unknown job type {name!r} (registered: {known})") from None
+            raise InvalidJobSpec(self._unknown(name)) from None
+
+    def _unknown(self, name: object) -> str:
+        known = ", ".join(sorted(self._types)) or "none"
+        extra = f"; external: {', '.join(sorted(self.external))}" if self.external else ""
+        return f"unknown job type {name!r} (registered: {known}{extra})"
+
+    def accepts(self, name: str) -> bool:
+        """True if a job of this type may be created (someone may run it)."""
+        return name in self._types or name in self.external or self.allow_unregistered
+
+    def check_type(self, name: str) -> None:
+        """Raise InvalidJobSpec (listing the known types) unless :meth:`accepts` ``name``."""
+        if not self.accepts(name):
+            raise InvalidJobSpec(self._unknown(name))
+
+    def max_attempts(self, name: str) -> int | None:
+        """The type's own ``max_attempts`` (None: the store's default)."""
+        jt = self._types.get(name)
+        return jt.max_attempts if jt is not None else None
 
     def __contains__(self, name: object) -> bool:
         return name in self._types
@@ -52,11 +78,13 @@ class Registry:
         return sorted(self._types)
 
     def validate(self, name: str, config: Any) -> dict[str, Any]:
-        """Check a job's type and config; return the config to store."""
-        jt = self.get(name)
+        """Check a job's type and config; return the config to store. A type accepted
+        without being registered here (external) only needs a JSON object."""
+        self.check_type(name)
         if not isinstance(config, dict):
             raise InvalidJobSpec(f"config of a {name!r} job must be a JSON object")
-        if jt.validate is None:
+        jt = self._types.get(name)
+        if jt is None or jt.validate is None:
             return config
         try:
             return jt.validate(config)

@@ -27,6 +27,7 @@ from ..shutdown import CLOSE_TIMEOUT, bounded, cancel_and_wait
 from ..store.base import LogEntry
 from .context import JobContext
 from .models import Job, JobStatus, StatusChange
+from .worker_registry import WorkerInfo
 
 if TYPE_CHECKING:
     from ..app import App
@@ -67,6 +68,9 @@ class Worker:
         self._active: dict[int, tuple[asyncio.Task[None], JobContext]] = {}
         self._wake = asyncio.Event()
         self._flush = asyncio.Event()
+        #: one flush at a time: stop() waits for the flush loop's commit in flight
+        #: instead of cancelling it (which lost the last outcomes)
+        self._flush_lock = asyncio.Lock()
         self._changes: list[StatusChange] = []
         self._logs: list[LogEntry] = []
         self._stopping = False
@@ -74,10 +78,13 @@ class Worker:
         self._subs: list[Any] = []
         #: jobs finished by this worker (completed, failed or retried)
         self.processed = 0
+        self.started_at = time.time()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.started_at = time.time()
+        await self._register()  # registered before it claims anything
         bus = self.app.bus
         self._subs.append(bus.subscribe(self._on_new_work, types=(JOB_CREATED, JOB_SPAWN)))
         self._subs.append(
@@ -128,13 +135,22 @@ class Worker:
                 if stuck:
                     log.warning("%d job handler(s) ignored cancellation", len(stuck))
             self._changes.extend(releases)
+
+        async def last_flush() -> None:
+            async with self._flush_lock:
+                await self._flush_now()
+
         # a store that cannot take the last changes leaves leases to expire: consistent
-        await bounded(self._flush_now(), 2 * CLOSE_TIMEOUT, "the worker's last flush")
+        await bounded(last_flush(), 2 * CLOSE_TIMEOUT, "the worker's last flush")
         await cancel_and_wait(self._tasks, what="worker loop")
         self._tasks.clear()
         for sub in self._subs:
             await sub.close()
         self._subs.clear()
+        # bounded, and a failure is only logged: the registry row expires on its own
+        await bounded(
+            self.app.store.unregister_worker(self.id), CLOSE_TIMEOUT, "leaving the worker registry"
+        )
         log.info("worker %s stopped", self.id)
 
     # ------------------------------------------------------------------ events
@@ -260,29 +276,23 @@ class Worker:
             except Exception:
                 log.exception("could not write %d log lines", len(logs))
         if changes:
+            # a failed parent's active subtree is cancelled in the same transaction (the
+            # planner's failure rule), so there is nothing left to do here
             results = await self.app.manager.apply(changes)
-            failed_parents = []
             for ch, res in zip(changes, results, strict=True):
                 if res.ok:
                     if ch.status is not JobStatus.PENDING or not ch.release:
                         self.processed += 1
-                    if (
-                        res.job is not None
-                        and res.job.status is JobStatus.FAILED
-                        and res.job.children.active > 0
-                    ):
-                        failed_parents.append(res.job.id)
                 else:
                     log.debug("change of job %d refused: %s", ch.job_id, res.error)
-            for job_id in failed_parents:
-                await self.app.manager.store.cancel_subtree(job_id, include_self=False)
 
     async def _flush_loop(self) -> None:
         while True:
             await self._flush.wait()
             self._flush.clear()
             try:
-                await self._flush_now()
+                async with self._flush_lock:
+                    await self._flush_now()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -290,10 +300,35 @@ class Worker:
                 await asyncio.sleep(0.5)
                 self._flush.set()
 
+    def info(self) -> WorkerInfo:
+        """This worker's row in the worker registry, as of now."""
+        now = time.time()
+        return WorkerInfo(
+            id=self.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self.started_at,
+            concurrency=self.concurrency,
+            job_types=self._types(),
+            running=len(self._active),
+            processed=self.processed,
+            heartbeat_at=now,
+            # live as long as its leases would be: a worker that stops heartbeating is
+            # dead for the registry when its jobs' leases expire
+            expires_at=now + self.lease_seconds,
+        )
+
+    async def _register(self) -> None:
+        try:
+            await self.app.store.register_worker(self.info())
+        except Exception:
+            log.exception("could not update worker %s in the registry", self.id)
+
     async def _heartbeat_loop(self) -> None:
         interval = max(0.05, self.lease_seconds / 3)
         while True:
             await asyncio.sleep(interval)
+            await self._register()
             ids = list(self._active)
             if not ids:
                 continue

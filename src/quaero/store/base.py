@@ -25,13 +25,17 @@ from ..bounds import (
 from ..documents.models import Document, NewDocument, SearchPage
 from ..errors import InvalidArgument, InvalidJobSpec, StoreError
 from ..events.types import Event
+from ..jobs.explain import ChildFacts
 from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, TreeLimits
+from ..jobs.worker_registry import WorkerInfo
 
 __all__ = [
     "JOB_ORDER_KEYS",
     "MAX_DELAY",
+    "ChildFilter",
     "Drift",
+    "ErrorGroup",
     "JobQuery",
     "LogEntry",
     "LogQuery",
@@ -65,6 +69,8 @@ class JobQuery:
     #: ``"root"`` for top-level jobs, an id for that job's children, None for all jobs
     parent_id: int | str | None = None
     text: str | None = None
+    #: failed jobs whose error group key is exactly this (see ``quaero.jobs.error_groups``)
+    error_group: str | None = None
     #: jobs whose metadata holds each of these keys with exactly this (scalar) value,
     #: e.g. ``{"definition": "nightly"}``; keys are ``[A-Za-z0-9_]+``
     metadata: Mapping[str, str | int | bool] | None = None
@@ -82,6 +88,38 @@ class JobQuery:
             check_id(self.parent_id, "parent_id")
         check_int(self.limit, "limit", 1)
         check_int(self.offset, "offset")
+
+
+@dataclass(slots=True)
+class ChildFilter:
+    """Which jobs below a job a bulk action takes: its direct children (every descendant
+    with ``subtree``) matching every given filter (the children listing's filters)."""
+
+    statuses: Collection[JobStatus] = ()
+    job_type: str | None = None
+    error_group: str | None = None
+    subtree: bool = False
+
+
+@dataclass(slots=True)
+class ErrorGroup:
+    """Failed descendants of a job sharing one error key: how many, a few recent ids
+    (that still exist), and when the latest failed (epoch seconds)."""
+
+    key: str
+    count: int
+    sample_job_ids: list[int]
+    last_seen: float
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..jobs.models import iso
+
+        return {
+            "key": self.key,
+            "count": self.count,
+            "sample_job_ids": self.sample_job_ids,
+            "last_seen": iso(self.last_seen),
+        }
 
 
 @dataclass(slots=True)
@@ -186,6 +224,8 @@ class Drift:
     job_id: int
     stored: dict[str, int]
     actual: dict[str, int]
+    #: ``"children"`` (direct children) or ``"descendants"`` (the whole subtree)
+    kind: str = "children"
 
 
 class Store(abc.ABC):
@@ -287,6 +327,31 @@ class Store(abc.ABC):
         """Cancel the job and every non-terminal descendant; returns how many changed."""
 
     @abc.abstractmethod
+    async def cancel_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        """Cancel these jobs in one transaction (each with its active subtree, the
+        failure rule); a job already finished is refused (JobStateError)."""
+
+    @abc.abstractmethod
+    async def retry_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        """Retry these failed or cancelled jobs in place in one transaction (terminal
+        ancestors reopen); any other job is refused (JobStateError)."""
+
+    @abc.abstractmethod
+    async def delete_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        """Delete these finished jobs with their subtrees in one transaction; a job with
+        an active job in its tree is refused (JobStateError), one already gone is
+        JobNotFound."""
+
+    @abc.abstractmethod
+    async def match_ids(self, job_id: int, f: ChildFilter) -> list[int]:
+        """Ids of the jobs below ``job_id`` matching ``f``, parents before children
+        (raises JobNotFound)."""
+
+    @abc.abstractmethod
+    async def error_groups(self, job_id: int, limit: int = 100) -> list[ErrorGroup]:
+        """The job's failed descendants by error key, largest first: O(groups)."""
+
+    @abc.abstractmethod
     async def delete_subtree(self, job_id: int) -> int:
         """Delete a terminal job with its subtree, logs included. Raises JobStateError for
         an active job."""
@@ -323,6 +388,28 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def has_active_workers(self, since: float) -> bool:
         """True if some lease was heartbeated after ``since`` (another worker is alive)."""
+
+    # --------------------------------------------------------------- worker registry
+    @abc.abstractmethod
+    async def register_worker(self, worker: WorkerInfo) -> None:
+        """Insert or update a worker's row (its heartbeat, running count, ...), and delete
+        the rows of workers that expired more than ``FORGET_AFTER`` seconds ago."""
+
+    @abc.abstractmethod
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Delete a worker's row (a graceful stop); no error if there is none."""
+
+    @abc.abstractmethod
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Every registered worker, live or expired (not yet forgotten), oldest first."""
+
+    # --------------------------------------------------------------- explain
+    @abc.abstractmethod
+    async def child_facts(self, parent_id: int, now: float) -> ChildFacts:
+        """A parent's active children by index probes only (never a scan of its children):
+        pending children by job type (a loose index scan, at most ``MAX_TYPES`` types),
+        each with capped counts (``type_cap``) of all, not due at ``now`` and retries,
+        and their earliest due times; and up to ``RUNNING_CAP`` running children."""
 
     # --------------------------------------------------------------- documents
     @abc.abstractmethod

@@ -32,8 +32,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from ..errors import JobNotFound, JobStateError, StoreError
-from ..events.types import JOB_PROGRESS, LOG, Event
+from ..errors import JobNotFound, JobStateError, QuaeroError, StoreError
+from ..events.types import JOB_PROGRESS, JOB_STATUS_CHANGE, LOG, Event
 from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange, iso
 from ..jobs.planner import ChangeResult, Planner
 from ..shutdown import bounded
@@ -41,6 +41,7 @@ from . import postgres_sql as q
 from .base import LogEntry, Store, check_log_levels, check_specs
 from .migrations import load_migrations
 from .postgres_documents import PgDocuments
+from .postgres_explain import PgExplain
 from .postgres_listen import Listener
 from .postgres_reads import PgReads
 from .postgres_tx import PgTx, dumps
@@ -55,7 +56,7 @@ T = TypeVar("T")
 MIGRATION_LOCK = 0x717561_65726F
 
 
-class PostgresStore(PgDocuments, PgReads, Store):
+class PostgresStore(PgDocuments, PgExplain, PgReads, Store):
     """PostgreSQL store at ``postgresql://user@host:port/dbname``."""
 
     dialect = "postgres"
@@ -218,8 +219,12 @@ class PostgresStore(PgDocuments, PgReads, Store):
         if not changes:
             return []
 
+        ending = sorted({c.job_id for c in changes if c.status in _ENDS})
+
         async def op(tx: PgTx) -> list[ChangeResult]:
+            await _lock_below(tx, ending)
             await tx.lock_changed(q.LOCK_CHANGED, sorted({c.job_id for c in changes}))
+            await _lock_below(tx, ending)
             plan, results = await tx.plan(lambda p: [p.change(c) for c in changes])
             await tx.write(plan)
             return list(results)
@@ -248,20 +253,12 @@ class PostgresStore(PgDocuments, PgReads, Store):
             if not ids:
                 return []
 
+            await _lock_below(tx, ids)
+
             def steps(plan: Planner) -> None:
                 for job_id in ids:
-                    job = plan.jobs[job_id]
-                    last = job.attempts >= job.max_attempts
-                    plan.change(
-                        StatusChange(
-                            job_id,
-                            JobStatus.FAILED if last else JobStatus.PENDING,
-                            error="lease expired on the last attempt"
-                            if last
-                            else "lease expired (worker lost)",
-                            reason="lease expired",
-                        )
-                    )
+                    if plan.jobs[job_id].status is JobStatus.RUNNING:  # not cancelled here
+                        plan.expire(plan.jobs[job_id])
 
             plan, _ = await tx.plan(steps)
             await tx.write(plan)
@@ -271,30 +268,24 @@ class PostgresStore(PgDocuments, PgReads, Store):
 
     async def cancel_subtree(self, job_id: int, include_self: bool = True) -> int:
         async def op(tx: PgTx) -> int:
-            order: list[int] = []
-            while True:  # lock until no new active descendant shows up (spawns race us)
-                rows = await tx.conn.fetch(q.SUBTREE_STATE, job_id)
-                if not rows:
-                    raise JobNotFound(job_id)
-                active = sorted((r[3], r[0]) for r in rows if r[2] in ("pending", "running"))
-                order = [i for _, i in active if include_self or i != job_id]
-                need = {i for _, i in active} | {
-                    r[1] for r in rows if r[2] in ("pending", "running") and r[1] is not None
-                }
-                if not order or need <= tx.rows.keys():
-                    break
-                await tx.lock_children_first(need)
-            if not order:
-                return 0
+            order = await tx.lock_active_subtrees([job_id])
+            if job_id not in tx.rows:
+                raise JobNotFound(job_id)
+            # the failure rule cancels everything below the jobs cancelled here
+            below = [i for i in order if tx.rows[i][1] == job_id]
+            order = [job_id] if include_self else below
 
             def steps(plan: Planner) -> int:
-                n = 0
-                for i in order:  # parents before children: a parent is cancelled first
+                for i in order:
                     job = plan.jobs.get(i)
                     change = StatusChange(i, JobStatus.CANCELLED, reason="cancelled")
-                    if job is not None and job.status in ACTIVE and plan.change(change).ok:
-                        n += 1
-                return n
+                    if job is not None and job.status in ACTIVE:
+                        plan.change(change)
+                return sum(
+                    1
+                    for e in plan.events
+                    if e.type == JOB_STATUS_CHANGE and e.payload["status"] == "cancelled"
+                )
 
             plan, n = await tx.plan(steps)
             await tx.write(plan)
@@ -302,28 +293,121 @@ class PostgresStore(PgDocuments, PgReads, Store):
 
         return await self._run(op)
 
-    async def delete_subtree(self, job_id: int) -> int:
-        async def op(tx: PgTx) -> int:
-            await tx.lock_with_parents([job_id])
-            if job_id not in tx.rows:
-                raise JobNotFound(job_id)
-            rows = await tx.conn.fetch(q.SUBTREE_STATE, job_id)
-            ids = [r[0] for r in rows]
-            active = sum(1 for r in rows if r[2] in ("pending", "running"))
-            if active:
-                raise JobStateError(
-                    f"job {job_id} has {active} pending or running job(s) in its tree;"
-                    " cancel it first"
-                )
-            await tx.conn.execute(q.DELETE_SUBTREE, ids)
-            plan = Planner(tx.fresh_jobs(), now=tx.now)
-            plan.delete(plan.jobs[job_id])  # the event and the parent's counters
-            plan.dirty.discard(job_id)
-            plan.finish()
+    async def cancel_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        ids = list(job_ids)
+
+        async def op(tx: PgTx) -> list[ChangeResult]:
+            await tx.lock_active_subtrees(ids)
+            await tx.lock_with_parents(ids)
+
+            def steps(plan: Planner) -> list[ChangeResult]:
+                out = []
+                for i in ids:
+                    job = plan.jobs.get(i)
+                    if job is None:
+                        out.append(ChangeResult(i, error=JobNotFound(i)))
+                    elif job.status in ACTIVE:
+                        out.append(
+                            plan.change(StatusChange(i, JobStatus.CANCELLED, reason="cancelled"))
+                        )
+                    else:
+                        out.append(
+                            ChangeResult(
+                                i,
+                                error=JobStateError(
+                                    f"job {i} is {job.status.value}: nothing to cancel"
+                                ),
+                            )
+                        )
+                return out
+
+            plan, results = await tx.plan(steps)
             await tx.write(plan)
-            return len(ids)
+            return list(results)
 
         return await self._run(op)
+
+    async def retry_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        ids = list(job_ids)
+
+        async def op(tx: PgTx) -> list[ChangeResult]:
+            # every ancestor may reopen: lock them all (parents first, like claims)
+            above = [r[0] for r in await tx.conn.fetch(q.ANCESTOR_IDS, ids)]
+            await tx.lock_ids([*ids, *above])
+            plan, results = await tx.plan(lambda p: [p.retry(i) for i in ids])
+            await tx.write(plan)
+            return list(results)
+
+        return await self._run(op)
+
+    async def delete_subtree(self, job_id: int) -> int:
+        async def op(tx: PgTx) -> int:
+            counts = await self._delete(tx, [job_id])
+            res = counts[0]
+            if isinstance(res, Exception):
+                raise res
+            return res
+
+        return await self._run(op)
+
+    async def delete_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        ids = list(job_ids)
+
+        async def op(tx: PgTx) -> list[ChangeResult]:
+            counts = await self._delete(tx, ids)
+            return [
+                ChangeResult(i, error=c) if isinstance(c, QuaeroError) else ChangeResult(i)
+                for i, c in zip(ids, counts, strict=True)
+            ]
+
+        return await self._run(op)
+
+    async def _delete(self, tx: PgTx, ids: list[int]) -> list[int | QuaeroError]:
+        """Delete each finished job of ``ids`` with its subtree; an error for the others."""
+        await tx.lock_with_parents(ids)
+        out: list[int | QuaeroError] = []
+        doomed: list[int] = []
+        deleted: dict[int, dict[str, int]] = {}
+        gone: set[int] = set()
+        for job_id in ids:
+            if job_id not in tx.rows or job_id in gone:
+                out.append(JobNotFound(job_id))
+                continue
+            rows = await tx.conn.fetch(q.SUBTREE_STATE, job_id)
+            active = sum(1 for r in rows if r[2] in ("pending", "running"))
+            if active:
+                out.append(
+                    JobStateError(
+                        f"job {job_id} has {active} pending or running job(s) in its tree;"
+                        " cancel it first"
+                    )
+                )
+                continue
+            sub = [r[0] for r in rows]
+            gone.update(sub)
+            doomed.extend(sub)
+            deleted[job_id] = {
+                r[0]: int(r[1])
+                for r in await tx.conn.fetch(
+                    "SELECT key, count FROM job_error_groups WHERE job_id = $1", job_id
+                )
+            }
+            out.append(len(sub))
+
+        def steps(plan: Planner) -> None:
+            for job_id, groups in deleted.items():
+                plan.delete(plan.jobs[job_id], groups)
+            for i in gone:  # their rows are going
+                plan.dirty.discard(i)
+            for d in (plan.touched_parents, plan.touched_ancestors):
+                for i in gone & d.keys():
+                    del d[i]
+
+        plan, _ = await tx.plan(steps)
+        if doomed:
+            await tx.conn.execute(q.DELETE_SUBTREE, doomed)
+        await tx.write(plan)
+        return out
 
     async def add_logs(self, entries: Sequence[LogEntry], publish: bool = True) -> None:
         entries = list(entries)
@@ -386,6 +470,27 @@ class PostgresStore(PgDocuments, PgReads, Store):
     async def prune_events(self, older_than: float) -> int:
         status = await self.pool.execute(q.PRUNE_EVENTS, older_than)
         return int(status.split()[-1])
+
+
+#: status changes after which the failure rule may cancel a subtree
+_ENDS = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+async def _lock_below(tx: PgTx, ids: Sequence[int]) -> None:
+    """Lock the active subtrees of the jobs of ``ids`` that have active children (what
+    the failure rule cancels if they end failed or cancelled)."""
+    if not ids:
+        return
+    busy = [
+        r[0]
+        for r in await tx.conn.fetch(
+            "SELECT id FROM jobs WHERE id = ANY($1::bigint[])"
+            " AND child_pending + child_running > 0",
+            list(ids),
+        )
+    ]
+    if busy:
+        await tx.lock_active_subtrees(busy)
 
 
 #: server settings of every connection: no JIT (it only adds latency to short queries)

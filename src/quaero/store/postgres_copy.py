@@ -9,6 +9,7 @@ ids: the next job id, event seq, log id and document id follow the largest copie
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -29,12 +30,14 @@ TABLES: dict[str, tuple[str, ...]] = {
         "heartbeat_at", "available_at", "created_at", "started_at", "completed_at", "error",
         "result", "result_count", "progress", "waiting", "dedupe_key", "progress_logged_at",
         "child_total", "child_pending", "child_running", "child_completed", "child_failed",
-        "child_cancelled",
+        "child_cancelled", "error_group", "desc_total", "desc_pending", "desc_running",
+        "desc_completed", "desc_failed", "desc_cancelled",
     ),
     "job_logs": ("id", "job_id", "root_id", "ts", "level", "message"),
     "events": ("seq", "type", "job_id", "root_id", "payload", "created_at"),
     "job_stats": ("job_id", "name", "value"),
     "job_skips": ("job_id", "url", "reason"),
+    "job_error_groups": ("job_id", "key", "count", "samples", "last_seen"),
     "documents": (
         "id", "url", "title", "markdown", "fetched_at", "status_code", "content_type",
         "description", "language", "canonical_url", "word_count", "links_found",
@@ -54,6 +57,8 @@ def _rows(
     while batch := cur.fetchmany(_BATCH):
         if waiting >= 0:  # SQLite keeps booleans as 0/1
             batch = [(*r[:waiting], bool(r[waiting]), *r[waiting + 1 :]) for r in batch]
+        if table == "job_error_groups":  # a JSON array in SQLite, bigint[] in PostgreSQL
+            batch = [(*r[:3], json.loads(r[3]), *r[4:]) for r in batch]
         yield batch
 
 

@@ -18,7 +18,9 @@ from . import postgres_sql as q
 from .base import (
     JOB_ORDER_KEYS,
     LOG_LEVELS,
+    ChildFilter,
     Drift,
+    ErrorGroup,
     JobQuery,
     LogEntry,
     LogQuery,
@@ -67,6 +69,8 @@ class PgReads(PgBase):
             where.append(f"status = ANY({p([JobStatus(s).value for s in query.statuses])})")
         if query.job_type:
             where.append(f"job_type = {p(query.job_type)}")
+        if query.error_group is not None:
+            where.append(f"error_group = {p(query.error_group)}")
         if query.text:
             escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where.append(f"name ILIKE {p(f'%{escaped}%')} ESCAPE '\\'")
@@ -143,7 +147,31 @@ class PgReads(PgBase):
             stored = dict(zip(q.COUNTER_NAMES, r[1:7], strict=True))
             actual = dict(zip(q.COUNTER_NAMES, r[7:13], strict=True))
             drift.append(Drift(r[0], stored, actual))
+        for r in await self.pool.fetch(q.RECOUNT_DESCENDANTS):
+            stored = dict(zip(q.COUNTER_NAMES, r[1:7], strict=True))
+            actual = dict(zip(q.COUNTER_NAMES, r[7:13], strict=True))
+            drift.append(Drift(r[0], stored, actual, kind="descendants"))
         return drift
+
+    async def match_ids(self, job_id: int, f: ChildFilter) -> list[int]:
+        async with self.pool.acquire() as conn:
+            if await conn.fetchval("SELECT 1 FROM jobs WHERE id = $1", job_id) is None:
+                raise JobNotFound(job_id)
+            rows = await conn.fetch(
+                q.SUBTREE_IDS if f.subtree else q.CHILD_IDS,
+                job_id,
+                [JobStatus(s).value for s in f.statuses],
+                f.job_type or None,
+                f.error_group,
+            )
+        return [r[0] for r in rows]
+
+    async def error_groups(self, job_id: int, limit: int = 100) -> list[ErrorGroup]:
+        async with self.pool.acquire() as conn:
+            if await conn.fetchval("SELECT 1 FROM jobs WHERE id = $1", job_id) is None:
+                raise JobNotFound(job_id)
+            rows = await conn.fetch(q.ERROR_GROUPS, job_id, limit)
+        return [ErrorGroup(r[0], int(r[1]), list(r[2]), r[3]) for r in rows]
 
     async def has_active_workers(self, since: float) -> bool:
         return bool(await self.pool.fetchval(q.HAS_ACTIVE_WORKERS, since))

@@ -19,7 +19,8 @@ JOB_COLUMNS = (
     " attempts, max_attempts, lease_owner, lease_expires_at, heartbeat_at, available_at,"
     " created_at, started_at, completed_at, error, result::text, result_count, progress::text,"
     " waiting, dedupe_key, progress_logged_at, child_total, child_pending, child_running,"
-    " child_completed, child_failed, child_cancelled"
+    " child_completed, child_failed, child_cancelled, error_group, desc_total, desc_pending,"
+    " desc_running, desc_completed, desc_failed, desc_cancelled"
 )
 
 #: the same minus the JSON a status change does not need (config, metadata, result, progress)
@@ -28,7 +29,8 @@ STATE_COLUMNS = (
     " attempts, max_attempts, lease_owner, lease_expires_at, heartbeat_at, available_at,"
     " created_at, started_at, completed_at, error, NULL::text, result_count, NULL::text,"
     " waiting, dedupe_key, progress_logged_at, child_total, child_pending, child_running,"
-    " child_completed, child_failed, child_cancelled"
+    " child_completed, child_failed, child_cancelled, error_group, desc_total, desc_pending,"
+    " desc_running, desc_completed, desc_failed, desc_cancelled"
 )
 
 COUNTER_NAMES = ("total", "pending", "running", "completed", "failed", "cancelled")
@@ -138,9 +140,10 @@ SELECT j.id, j.parent_id, j.status, j.depth FROM jobs j JOIN sub USING (id)
 """
 
 # Everything a transaction writes, in one statement: new jobs, changed job rows, log lines,
-# and, kept in transaction-local settings as JSON, its events ($38) and the counter deltas
-# of the parents it did not lock ($39); the commit hook ($41: once per transaction) folds
-# the deltas and numbers the events at COMMIT (migration 0004).
+# and, kept in transaction-local settings as JSON, its events ($38), the counter deltas
+# (children and descendants) of the ancestors it did not lock ($39) and its error group
+# deltas ($49); the commit hook ($41: once per transaction) folds the deltas and numbers
+# the events at COMMIT (migrations 0004, 0007).
 WRITE = """
 WITH ins AS (
     INSERT INTO jobs (id, parent_id, root_id, depth, job_type, name, config, metadata, status,
@@ -162,14 +165,20 @@ WITH ins AS (
         progress_logged_at = u.progress_logged_at, child_total = u.c_total,
         child_pending = u.c_pending, child_running = u.c_running,
         child_completed = u.c_completed, child_failed = u.c_failed,
-        child_cancelled = u.c_cancelled
+        child_cancelled = u.c_cancelled, error_group = u.error_group,
+        desc_total = u.d_total, desc_pending = u.d_pending, desc_running = u.d_running,
+        desc_completed = u.d_completed, desc_failed = u.d_failed,
+        desc_cancelled = u.d_cancelled
     FROM unnest($14::bigint[], $15::text[], $16::int[], $17::text[], $18::float8[],
                 $19::float8[], $20::float8[], $21::float8[], $22::float8[], $23::text[],
                 $24::text[], $25::bool[], $26::float8[], $27::bigint[], $28::bigint[],
-                $29::bigint[], $30::bigint[], $31::bigint[], $32::bigint[])
+                $29::bigint[], $30::bigint[], $31::bigint[], $32::bigint[], $42::text[],
+                $43::bigint[], $44::bigint[], $45::bigint[], $46::bigint[], $47::bigint[],
+                $48::bigint[])
          AS u(id, status, attempts, lease_owner, lease_expires_at, heartbeat_at, available_at,
               started_at, completed_at, error, result, waiting, progress_logged_at, c_total,
-              c_pending, c_running, c_completed, c_failed, c_cancelled)
+              c_pending, c_running, c_completed, c_failed, c_cancelled, error_group, d_total,
+              d_pending, d_running, d_completed, d_failed, d_cancelled)
     WHERE jobs.id = u.id
 ), lg AS (
     INSERT INTO job_logs (job_id, root_id, ts, level, message)
@@ -182,6 +191,8 @@ SELECT set_config('quaero.outbox', (coalesce(nullif(current_setting('quaero.outb
        || set_config('quaero.deltas', (coalesce(nullif(current_setting('quaero.deltas', true),
                                     ''), '[]')::jsonb || $39::jsonb)::text, true)
        || set_config('quaero.meta', $40, true)
+       || set_config('quaero.errors', (coalesce(nullif(current_setting('quaero.errors', true),
+                                    ''), '[]')::jsonb || $49::jsonb)::text, true)
 """
 
 # What the commit hook left in the session: the last seq, how many events it numbered,
@@ -246,7 +257,8 @@ DELETE_SUBTREE = """
 WITH l AS (DELETE FROM job_logs WHERE job_id = ANY($1::bigint[])),
      d AS (DELETE FROM document_jobs WHERE job_id = ANY($1::bigint[])),
      s AS (DELETE FROM job_stats WHERE job_id = ANY($1::bigint[])),
-     k AS (DELETE FROM job_skips WHERE job_id = ANY($1::bigint[]))
+     k AS (DELETE FROM job_skips WHERE job_id = ANY($1::bigint[])),
+     g AS (DELETE FROM job_error_groups WHERE job_id = ANY($1::bigint[]))
 DELETE FROM jobs WHERE id = ANY($1::bigint[])
 """
 
@@ -311,4 +323,85 @@ WITH ins AS (
     ON CONFLICT DO NOTHING RETURNING reason
 )
 SELECT reason, count(*) FROM ins GROUP BY reason
+"""
+
+# jobs $1 and their ancestors (not locked: their counters change by deltas at COMMIT)
+WITH_ANCESTORS = f"""
+WITH RECURSIVE a(id) AS (
+    SELECT unnest($1::bigint[])
+    UNION
+    SELECT j.parent_id FROM jobs j JOIN a ON j.id = a.id WHERE j.parent_id IS NOT NULL
+)
+SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY(ARRAY(SELECT id FROM a))
+"""
+
+ANCESTOR_IDS = """
+WITH RECURSIVE a(id) AS (
+    SELECT parent_id FROM jobs WHERE id = ANY($1::bigint[]) AND parent_id IS NOT NULL
+    UNION
+    SELECT j.parent_id FROM jobs j JOIN a ON j.id = a.id WHERE j.parent_id IS NOT NULL
+)
+SELECT id FROM a
+"""
+
+# the pending and running jobs below each of $1 with their depth (a terminal job has
+# none below it, so the walk stops at terminal jobs)
+ACTIVE_BELOW = """
+WITH RECURSIVE sub(id, parent_id, depth) AS (
+    SELECT id, parent_id, depth FROM jobs WHERE id = ANY($1::bigint[])
+    UNION
+    SELECT j.id, j.parent_id, j.depth FROM jobs j JOIN sub ON j.parent_id = sub.id
+    WHERE j.status IN ('pending', 'running')
+)
+SELECT id, parent_id, depth FROM sub
+"""
+
+SUBTREE_IDS = """
+WITH RECURSIVE sub(id, depth) AS (
+    SELECT $1::bigint, 0 UNION ALL
+    SELECT j.id, sub.depth + 1 FROM jobs j JOIN sub ON j.parent_id = sub.id
+)
+SELECT j.id FROM sub JOIN jobs j USING (id)
+WHERE sub.depth > 0 AND (cardinality($2::text[]) = 0 OR j.status = ANY($2::text[]))
+  AND ($3::text IS NULL OR j.job_type = $3) AND ($4::text IS NULL OR j.error_group = $4)
+ORDER BY sub.depth, j.id
+"""
+
+CHILD_IDS = """
+SELECT id FROM jobs
+WHERE parent_id = $1 AND (cardinality($2::text[]) = 0 OR status = ANY($2::text[]))
+  AND ($3::text IS NULL OR job_type = $3) AND ($4::text IS NULL OR error_group = $4)
+ORDER BY id
+"""
+
+ERROR_GROUPS = """
+SELECT g.key, g.count, ARRAY(
+           SELECT s FROM unnest(g.samples) WITH ORDINALITY AS t(s, o)
+           WHERE EXISTS (SELECT 1 FROM jobs WHERE id = t.s AND status = 'failed') ORDER BY o
+       ), g.last_seen
+FROM job_error_groups g WHERE g.job_id = $1 ORDER BY g.count DESC, g.key LIMIT $2
+"""
+
+RECOUNT_DESCENDANTS = """
+WITH RECURSIVE anc(a, d) AS (
+    SELECT parent_id, id FROM jobs WHERE parent_id IS NOT NULL
+    UNION ALL
+    SELECT j.parent_id, anc.d FROM anc JOIN jobs j ON j.id = anc.a WHERE j.parent_id IS NOT NULL
+), s AS (
+    SELECT anc.a AS id, count(*) AS t,
+           count(*) FILTER (WHERE j.status = 'pending') AS p,
+           count(*) FILTER (WHERE j.status = 'running') AS r,
+           count(*) FILTER (WHERE j.status = 'completed') AS c,
+           count(*) FILTER (WHERE j.status = 'failed') AS f,
+           count(*) FILTER (WHERE j.status = 'cancelled') AS x
+    FROM anc JOIN jobs j ON j.id = anc.d GROUP BY anc.a
+)
+SELECT p.id, p.desc_total, p.desc_pending, p.desc_running, p.desc_completed, p.desc_failed,
+       p.desc_cancelled, COALESCE(s.t, 0), COALESCE(s.p, 0), COALESCE(s.r, 0),
+       COALESCE(s.c, 0), COALESCE(s.f, 0), COALESCE(s.x, 0)
+FROM jobs p LEFT JOIN s ON s.id = p.id
+WHERE p.desc_total != COALESCE(s.t, 0) OR p.desc_pending != COALESCE(s.p, 0)
+   OR p.desc_running != COALESCE(s.r, 0) OR p.desc_completed != COALESCE(s.c, 0)
+   OR p.desc_failed != COALESCE(s.f, 0) OR p.desc_cancelled != COALESCE(s.x, 0)
+ORDER BY p.id
 """

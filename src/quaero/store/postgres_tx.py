@@ -92,6 +92,19 @@ class PgTx:
         if want:
             await self.lock(q.LOCK_WITH_PARENTS, want)
 
+    async def lock_active_subtrees(self, ids: Iterable[int]) -> list[int]:
+        """Lock ``ids``, the pending and running jobs below them and their parents,
+        deepest level first (as a commit locks a child before its parent), until no new
+        active descendant shows up (spawns race us). Returns the locked active jobs below
+        and including ``ids``, parents before children."""
+        roots = sorted(set(ids))
+        while True:
+            rows = await self.conn.fetch(q.ACTIVE_BELOW, roots)
+            need = {r[0] for r in rows} | {r[1] for r in rows if r[1] is not None}
+            if need <= self.rows.keys():
+                return [r[0] for r in sorted(rows, key=lambda r: (r[2], r[0]))]
+            await self.lock_children_first(need)
+
     async def lock_changed(self, sql: str, *args: Any) -> list[int]:
         """Run a query whose rows are ``(locked?, job columns...)``: the locked jobs are
         the ones that change, the others their parents (read without a lock). Returns the
@@ -114,12 +127,15 @@ class PgTx:
         return jobs
 
     async def plan(self, steps: Callable[[Planner], Any]) -> tuple[Planner, Any]:
-        """Run ``steps`` on a planner over the locked rows; lock missing ancestors and
-        start over until every status change's parent was loaded. Returns the finished
-        planner and what ``steps`` returned."""
+        """Run ``steps`` on a planner over the locked rows; load missing ancestors
+        (without a lock: their counters change by deltas at COMMIT) and lock the missing
+        parents of status changes, and start over until nothing is missing. Returns the
+        finished planner and what ``steps`` returned."""
+        tried: set[int] = set()
         while True:
             plan = Planner(self.fresh_jobs(), now=self.now)
             value = steps(plan)
+            known = self.rows.keys() | self.loose.keys()
             missing = {
                 p
                 for e in plan.events
@@ -128,12 +144,19 @@ class PgTx:
                 and p not in self.rows
                 and p not in self.loose
             }
-            if not missing:
+            ancestors = plan.missing - known - tried
+            if not missing and not ancestors:
                 plan.finish()
                 return plan, value
-            before = len(self.rows)
-            await self.lock_ids(missing)
-            if len(self.rows) == before:  # deleted parents: plan as SQLite does
+            before = len(self.rows) + len(self.loose)
+            if missing:
+                await self.lock_ids(missing)
+            if ancestors:
+                tried |= ancestors
+                for r in await self.conn.fetch(q.WITH_ANCESTORS, sorted(ancestors)):
+                    if r[0] not in self.rows:
+                        self.loose[r[0]] = r
+            if len(self.rows) + len(self.loose) == before:  # deleted: plan as SQLite does
                 plan.finish()
                 return plan, value
 
@@ -144,10 +167,12 @@ class PgTx:
         Parents read without a lock are not written: their counter changes go in as
         deltas, and their progress events and log lines are made at commit from the
         exact counters (the planner's, from a stale view, are dropped)."""
-        loose = {i for i in plan.touched_parents if i in self.loose and i not in self.rows}
+        loose = {i for i in plan.touched_ancestors if i in self.loose and i not in self.rows}
         deltas = []
         for i in sorted(loose):
-            new, old = plan.jobs[i].children, row_to_job(self.loose[i]).children
+            old_job = row_to_job(self.loose[i])
+            new, old = plan.jobs[i].children, old_job.children
+            dn, do = plan.jobs[i].descendants, old_job.descendants
             deltas.append(
                 (
                     i,
@@ -157,8 +182,19 @@ class PgTx:
                     new.completed - old.completed,
                     new.failed - old.failed,
                     new.cancelled - old.cancelled,
+                    dn.total - do.total,
+                    dn.pending - do.pending,
+                    dn.running - do.running,
+                    dn.completed - do.completed,
+                    dn.failed - do.failed,
+                    dn.cancelled - do.cancelled,
+                    int(i in plan.touched_parents),
                 )
             )
+        errors = [
+            (job_id, key, d.count, d.add[::-1], d.remove, d.last_seen or 0.0)
+            for (job_id, key), d in sorted(plan.error_deltas.items())
+        ]
         events = [*first, *plan.events]
         logs: Sequence[Any] = plan.logs
         if loose:
@@ -179,7 +215,7 @@ class PgTx:
                 late.append(j)
             else:
                 upd.append(j)
-        await self._write(plan.inserts, upd, logs, events, deltas, plan.timestamp)
+        await self._write(plan.inserts, upd, logs, events, deltas, plan.timestamp, errors)
         if late:
             await self._write((), late, (), ())
 
@@ -193,12 +229,13 @@ class PgTx:
         updates: Sequence[Job],
         logs: Sequence[Any],
         events: Sequence[NewEvent],
-        deltas: Sequence[tuple[int, int, int, int, int, int, int]] = (),
+        deltas: Sequence[tuple[int, ...]] = (),
         timestamp: str = "",
+        errors: Sequence[tuple[Any, ...]] = (),
     ) -> None:
-        if not (inserts or updates or logs or events or deltas):
+        if not (inserts or updates or logs or events or deltas or errors):
             return
-        hook = bool(events or deltas) and not self.hooked
+        hook = bool(events or deltas or errors) and not self.hooked
         args: list[Any] = [
             [j.id for j in inserts],
             [j.parent_id for j in inserts],
@@ -241,6 +278,14 @@ class PgTx:
             dumps(deltas),
             dumps({"now": self.now, "ts": timestamp, "log_interval": PROGRESS_LOG_INTERVAL}),
             hook,
+            [j.error_group for j in updates],
+            [j.descendants.total for j in updates],
+            [j.descendants.pending for j in updates],
+            [j.descendants.running for j in updates],
+            [j.descendants.completed for j in updates],
+            [j.descendants.failed for j in updates],
+            [j.descendants.cancelled for j in updates],
+            dumps(errors),
         ]
         await self.conn.fetchval(q.WRITE, *args)
         self.queued.extend(events)

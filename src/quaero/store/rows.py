@@ -45,6 +45,9 @@ def job_from_row(r: Sequence[Any], decode: Callable[[Any], Any] | None = None) -
         progress_logged_at=r[24],
         children=Counters(r[25], r[26], r[27], r[28], r[29], r[30]),
     )
+    if len(r) > 31:
+        job.error_group = r[31]
+        job.descendants = Counters(r[32], r[33], r[34], r[35], r[36], r[37])
     if decode is not None:
         job.config = decode(r[6]) if r[6] is not None else {}
         job.metadata = decode(r[7]) if r[7] is not None else {}

@@ -13,13 +13,15 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..errors import JobNotFound, JobStateError
-from ..events.types import JOB_PROGRESS, LOG, Event, NewEvent
-from ..jobs.models import ACTIVE, Job, JobStatus, NewJob, SpawnResult, StatusChange
+from ..events.types import JOB_PROGRESS, JOB_STATUS_CHANGE, LOG, Event, NewEvent
+from ..jobs.error_groups import SAMPLES
+from ..jobs.models import ACTIVE, Counters, Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, Planner
 from . import sqlite_sql as q
 from .base import LogEntry, check_log_levels, check_specs
-from .sqlite_base import _CHUNK, _chunks, _dumps, _row_to_job
+from .sqlite_base import _CHUNK, _chunks, _dumps, _loads, _row_to_job
 from .sqlite_documents import SqliteDocuments
+from .sqlite_explain import SqliteExplain
 from .sqlite_reads import SqliteReads
 from .sqlite_writer import TxContext
 
@@ -27,8 +29,15 @@ __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
 
+#: status changes after which the failure rule may cancel a subtree
+_ENDS = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 
-class SqliteStore(SqliteDocuments, SqliteReads):
+
+def astuple_counters(c: Counters) -> tuple[int, int, int, int, int, int]:
+    return (c.total, c.pending, c.running, c.completed, c.failed, c.cancelled)
+
+
+class SqliteStore(SqliteDocuments, SqliteExplain, SqliteReads):
     """SQLite (WAL) store at ``sqlite:///path/to/quaero.db`` or a plain path."""
 
     def _load(
@@ -100,17 +109,60 @@ class SqliteStore(SqliteDocuments, SqliteReads):
                     c.completed,
                     c.failed,
                     c.cancelled,
+                    j.error_group,
+                    *astuple_counters(j.descendants),
                     job_id,
                 )
             )
         if rows:
             conn.executemany(q.UPDATE_JOB_STATE, rows)
+        if plan.error_deltas:
+            self._write_error_deltas(ctx, plan)
         if plan.logs:
             conn.executemany(
                 q.INSERT_LOG,
                 [(log.job_id, log.root_id, log.ts, log.level, log.message) for log in plan.logs],
             )
         return ctx.write_events(plan.events, _dumps)
+
+    @staticmethod
+    def _write_error_deltas(ctx: TxContext, plan: Planner) -> None:
+        """Add the plan's error group deltas (rows reaching zero are removed)."""
+        keys = sorted(plan.error_deltas)
+        have: dict[tuple[int, str], tuple[int, list[int], float]] = {}
+        for chunk in _chunks(sorted({k[0] for k in keys})):
+            sql = q.ERROR_GROUPS_OF.format(ids=",".join("?" * len(chunk)))
+            for r in ctx.conn.execute(sql, chunk):
+                have[(r[0], r[1])] = (r[2], _loads(r[3]), r[4])
+        put, drop = [], []
+        for key in keys:
+            d = plan.error_deltas[key]
+            count, samples, last = have.get(key, (0, [], 0.0))
+            count += d.count
+            if count <= 0:
+                drop.append(key)
+                continue
+            gone = set(d.remove)
+            samples = [i for i in [*reversed(d.add), *samples] if i not in gone][:SAMPLES]
+            put.append((key[0], key[1], count, _dumps(samples), max(last, d.last_seen or 0.0)))
+        if drop:
+            ctx.conn.executemany("DELETE FROM job_error_groups WHERE job_id = ? AND key = ?", drop)
+        if put:
+            ctx.conn.executemany(
+                "INSERT OR REPLACE INTO job_error_groups (job_id, key, count, samples, last_seen)"
+                " VALUES (?, ?, ?, ?, ?)",
+                put,
+            )
+
+    def _load_active_below(self, ctx: TxContext, ids: Iterable[int], jobs: dict[int, Job]) -> None:
+        """Load the pending and running jobs below each of ``ids`` (what the failure rule
+        cancels when one of them ends failed or cancelled)."""
+        below: list[int] = []
+        for i in ids:
+            job = jobs.get(i)
+            if job is not None and job.children.active > 0:
+                below.extend(r[0] for r in ctx.conn.execute(q.ACTIVE_BELOW, (i,)))
+        self._load(ctx, below, jobs)
 
     # ------------------------------------------------------------------ job writes
     async def spawn_children(
@@ -123,6 +175,7 @@ class SqliteStore(SqliteDocuments, SqliteReads):
             jobs: dict[int, Job] = {}
             parent_ids = {s.parent_id for s in specs if s.parent_id is not None}
             self._load(ctx, parent_ids, jobs)
+            self._load_ancestors(ctx, jobs)
             todo = self._drop_duplicates(ctx, specs)
             result = SpawnResult(duplicates=len(specs) - len(todo))
             if not todo:
@@ -223,7 +276,7 @@ class SqliteStore(SqliteDocuments, SqliteReads):
                 claimed.append(job)
             if not claimed:
                 return []
-            self._load(ctx, {j.parent_id for j in claimed if j.parent_id is not None}, jobs)
+            self._load_ancestors(ctx, jobs)
             plan = Planner(jobs, now=ctx.now)
             for job in claimed:
                 plan.claim(job, owner, lease_seconds)
@@ -239,6 +292,8 @@ class SqliteStore(SqliteDocuments, SqliteReads):
         def op(ctx: TxContext) -> list[ChangeResult]:
             jobs: dict[int, Job] = {}
             self._load(ctx, [c.job_id for c in changes], jobs)
+            ending = [c.job_id for c in changes if c.status in _ENDS]
+            self._load_active_below(ctx, ending, jobs)
             self._load_ancestors(ctx, jobs)
             plan = Planner(jobs, now=ctx.now)
             results = [plan.change(c) for c in changes]
@@ -276,25 +331,12 @@ class SqliteStore(SqliteDocuments, SqliteReads):
                 return []
             jobs: dict[int, Job] = {}
             self._load(ctx, ids, jobs)
+            self._load_active_below(ctx, ids, jobs)
             self._load_ancestors(ctx, jobs)
             plan = Planner(jobs, now=ctx.now)
             for job_id in ids:
-                job = jobs[job_id]
-                if job.attempts >= job.max_attempts:
-                    change = StatusChange(
-                        job_id,
-                        JobStatus.FAILED,
-                        error="lease expired on the last attempt",
-                        reason="lease expired",
-                    )
-                else:
-                    change = StatusChange(
-                        job_id,
-                        JobStatus.PENDING,
-                        error="lease expired (worker lost)",
-                        reason="lease expired",
-                    )
-                plan.change(change)
+                if jobs[job_id].status is JobStatus.RUNNING:  # not cancelled in this plan
+                    plan.expire(jobs[job_id])
             plan.finish()
             self._write_plan(ctx, plan)
             return ids
@@ -303,64 +345,148 @@ class SqliteStore(SqliteDocuments, SqliteReads):
 
     async def cancel_subtree(self, job_id: int, include_self: bool = True) -> int:
         def op(ctx: TxContext) -> int:
-            root = ctx.conn.execute("SELECT id FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if root is None:
+            jobs: dict[int, Job] = {}
+            self._load(ctx, [job_id], jobs)
+            if job_id not in jobs:
                 raise JobNotFound(job_id)
-            ids = [r[0] for r in ctx.conn.execute(q.ACTIVE_SUBTREE, (job_id,))]
-            if not include_self:
-                ids = [i for i in ids if i != job_id]
-            if not ids:
-                return 0
+            return self._cancel(ctx, jobs, [job_id] if include_self else None, job_id)
+
+        return await self._write(op)
+
+    async def cancel_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        ids = list(job_ids)
+
+        def op(ctx: TxContext) -> list[ChangeResult]:
+            jobs: dict[int, Job] = {}
+            self._load(ctx, ids, jobs)
+            results: list[ChangeResult] = []
+            self._cancel(ctx, jobs, ids, None, results)
+            return results
+
+        return await self._write(op)
+
+    def _cancel(
+        self,
+        ctx: TxContext,
+        jobs: dict[int, Job],
+        ids: list[int] | None,
+        children_of: int | None,
+        results: list[ChangeResult] | None = None,
+    ) -> int:
+        """Cancel ``ids`` (or the active children of ``children_of``); the failure rule
+        takes their active subtrees. Returns how many jobs changed."""
+        if ids is None:
+            below = [r[0] for r in ctx.conn.execute(q.ACTIVE_BELOW, (children_of,))]
+            self._load(ctx, below, jobs)
+            ids = [i for i in below if jobs[i].parent_id == children_of]
+        self._load_active_below(ctx, ids, jobs)
+        self._load_ancestors(ctx, jobs)
+        plan = Planner(jobs, now=ctx.now)
+        for i in ids:
+            job = jobs.get(i)
+            if job is None:
+                res = ChangeResult(i, error=JobNotFound(i))
+            elif job.status in ACTIVE:
+                res = plan.change(StatusChange(i, JobStatus.CANCELLED, reason="cancelled"))
+            else:
+                res = ChangeResult(
+                    i, error=JobStateError(f"job {i} is {job.status.value}: nothing to cancel")
+                )
+            if results is not None:
+                results.append(res)
+        plan.finish()
+        self._write_plan(ctx, plan)
+        return sum(1 for e in plan.events if e.type == JOB_STATUS_CHANGE)
+
+    async def retry_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        ids = list(job_ids)
+
+        def op(ctx: TxContext) -> list[ChangeResult]:
             jobs: dict[int, Job] = {}
             self._load(ctx, ids, jobs)
             self._load_ancestors(ctx, jobs)
             plan = Planner(jobs, now=ctx.now)
-            n = 0
-            for i in ids:  # parents before children: a parent is cancelled first
-                change = StatusChange(i, JobStatus.CANCELLED, reason="cancelled")
-                if jobs[i].status in ACTIVE and plan.change(change).ok:
-                    n += 1
+            results = [plan.retry(i) for i in ids]
+            plan.finish()
+            self._write_plan(ctx, plan)
+            return results
+
+        return await self._write(op)
+
+    async def delete_subtree(self, job_id: int) -> int:
+        def op(ctx: TxContext) -> int:
+            jobs: dict[int, Job] = {}
+            self._load(ctx, [job_id], jobs)
+            if job_id not in jobs:
+                raise JobNotFound(job_id)
+            plan = Planner(jobs, now=ctx.now)
+            n = self._delete_one(ctx, plan, job_id)
             plan.finish()
             self._write_plan(ctx, plan)
             return n
 
         return await self._write(op)
 
-    async def delete_subtree(self, job_id: int) -> int:
-        def op(ctx: TxContext) -> int:
-            conn = ctx.conn
+    async def delete_jobs(self, job_ids: Sequence[int]) -> list[ChangeResult]:
+        ids = list(job_ids)
+
+        def op(ctx: TxContext) -> list[ChangeResult]:
             jobs: dict[int, Job] = {}
-            self._load(ctx, [job_id], jobs)
-            if job_id not in jobs:
-                raise JobNotFound(job_id)
-            job = jobs[job_id]
-            ids = [r[0] for r in conn.execute(q.SUBTREE, (job_id,))]
-            active = 0
-            for chunk in _chunks(ids):
-                marks = ",".join("?" * len(chunk))
-                active += conn.execute(q.COUNT_ACTIVE_IN.format(ids=marks), chunk).fetchone()[0]
-            if active:
-                raise JobStateError(
-                    f"job {job_id} has {active} pending or running job(s) in its tree;"
-                    " cancel it first"
-                )
-            for chunk in _chunks(ids):
-                marks = ",".join("?" * len(chunk))
-                conn.execute(f"DELETE FROM job_logs WHERE job_id IN ({marks})", chunk)
-                conn.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
-                conn.execute(f"DELETE FROM document_jobs WHERE job_id IN ({marks})", chunk)
-                conn.execute(f"DELETE FROM job_stats WHERE job_id IN ({marks})", chunk)
-                conn.execute(f"DELETE FROM job_skips WHERE job_id IN ({marks})", chunk)
-            if job.parent_id is not None:
-                self._load(ctx, [job.parent_id], jobs)
+            self._load(ctx, ids, jobs)
             plan = Planner(jobs, now=ctx.now)
-            plan.delete(job)
-            plan.dirty.discard(job_id)  # its row is gone
+            results = []
+            for i in ids:
+                if i not in jobs:  # deleted with an ancestor earlier in this list
+                    results.append(ChangeResult(i, error=JobNotFound(i)))
+                    continue
+                try:
+                    self._delete_one(ctx, plan, i)
+                except JobStateError as exc:
+                    results.append(ChangeResult(i, error=exc))
+                else:
+                    results.append(ChangeResult(i))
             plan.finish()
             self._write_plan(ctx, plan)
-            return len(ids)
+            return results
 
         return await self._write(op)
+
+    def _delete_one(self, ctx: TxContext, plan: Planner, job_id: int) -> int:
+        conn = ctx.conn
+        jobs = plan.jobs
+        job = jobs[job_id]
+        ids = [r[0] for r in conn.execute(q.SUBTREE, (job_id,))]
+        active = 0
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            active += conn.execute(q.COUNT_ACTIVE_IN.format(ids=marks), chunk).fetchone()[0]
+        if active:
+            raise JobStateError(
+                f"job {job_id} has {active} pending or running job(s) in its tree; cancel it first"
+            )
+        groups = {
+            r[0]: r[1]
+            for r in conn.execute(
+                "SELECT key, count FROM job_error_groups WHERE job_id = ?", (job_id,)
+            )
+        }
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"DELETE FROM job_logs WHERE job_id IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM document_jobs WHERE job_id IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM job_stats WHERE job_id IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM job_skips WHERE job_id IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM job_error_groups WHERE job_id IN ({marks})", chunk)
+        gone = set(ids)
+        self._load_ancestors(ctx, jobs)
+        plan.delete(job, groups)
+        for i in gone:  # their rows are gone
+            plan.dirty.discard(i)
+            jobs.pop(i, None)
+        plan.touched_parents = {k: v for k, v in plan.touched_parents.items() if k not in gone}
+        plan.touched_ancestors = {k: v for k, v in plan.touched_ancestors.items() if k not in gone}
+        return len(ids)
 
     async def add_logs(self, entries: Sequence[LogEntry], publish: bool = True) -> None:
         entries = list(entries)

@@ -13,7 +13,9 @@ from . import sqlite_sql as q
 from .base import (
     JOB_ORDER_KEYS,
     LOG_LEVELS,
+    ChildFilter,
     Drift,
+    ErrorGroup,
     JobQuery,
     LogEntry,
     LogQuery,
@@ -54,6 +56,9 @@ class SqliteReads(SqliteBase):
         if query.job_type:
             where.append("job_type = ?")
             params.append(query.job_type)
+        if query.error_group is not None:
+            where.append("error_group = ?")
+            params.append(query.error_group)
         if query.text:
             where.append("name LIKE ? ESCAPE '\\'")
             escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -143,7 +148,61 @@ class SqliteReads(SqliteBase):
                 stored = dict(zip(q.COUNTER_NAMES, r[1:7], strict=True))
                 actual = dict(zip(q.COUNTER_NAMES, r[7:13], strict=True))
                 drift.append(Drift(r[0], stored, actual))
+            for r in c.execute(q.RECOUNT_DESCENDANTS):
+                stored = dict(zip(q.COUNTER_NAMES, r[1:7], strict=True))
+                actual = dict(zip(q.COUNTER_NAMES, r[7:13], strict=True))
+                drift.append(Drift(r[0], stored, actual, kind="descendants"))
             return drift
+
+        return await self._read(fn)
+
+    async def match_ids(self, job_id: int, f: ChildFilter) -> list[int]:
+        where: list[str] = []
+        params: list[Any] = []
+        if f.statuses:
+            where.append(f"status IN ({','.join('?' * len(f.statuses))})")
+            params.extend(JobStatus(s).value for s in f.statuses)
+        if f.job_type:
+            where.append("job_type = ?")
+            params.append(f.job_type)
+        if f.error_group is not None:
+            where.append("error_group = ?")
+            params.append(f.error_group)
+
+        def fn(c: sqlite3.Connection) -> list[int]:
+            if c.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                raise JobNotFound(job_id)
+            if f.subtree:
+                sql = q.SUBTREE_ORDERED.format(where="".join(f" AND {w}" for w in where))
+                return [r[0] for r in c.execute(sql, (job_id, *params))]
+            clause = "".join(f" AND {w}" for w in where)
+            sql = f"SELECT id FROM jobs WHERE parent_id = ?{clause} ORDER BY id"
+            return [r[0] for r in c.execute(sql, (job_id, *params))]
+
+        return await self._read(fn)
+
+    async def error_groups(self, job_id: int, limit: int = 100) -> list[ErrorGroup]:
+        def fn(c: sqlite3.Connection) -> list[ErrorGroup]:
+            if c.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                raise JobNotFound(job_id)
+            rows = c.execute(
+                "SELECT key, count, samples, last_seen FROM job_error_groups"
+                " WHERE job_id = ? ORDER BY count DESC, key LIMIT ?",
+                (job_id, limit),
+            ).fetchall()
+            groups = [ErrorGroup(r[0], r[1], _loads(r[2]), r[3]) for r in rows]
+            ids = sorted({i for g in groups for i in g.sample_job_ids})
+            if ids:
+                marks = ",".join("?" * len(ids))
+                live = {
+                    r[0]
+                    for r in c.execute(
+                        f"SELECT id FROM jobs WHERE id IN ({marks}) AND status = 'failed'", ids
+                    )
+                }
+                for g in groups:
+                    g.sample_job_ids = [i for i in g.sample_job_ids if i in live]
+            return groups
 
         return await self._read(fn)
 

@@ -5,7 +5,8 @@ JOB_COLUMNS = (
     " max_attempts, lease_owner, lease_expires_at, heartbeat_at, available_at, created_at,"
     " started_at, completed_at, error, result, result_count, progress, waiting, dedupe_key,"
     " progress_logged_at, child_total, child_pending, child_running, child_completed,"
-    " child_failed, child_cancelled"
+    " child_failed, child_cancelled, error_group, desc_total, desc_pending, desc_running,"
+    " desc_completed, desc_failed, desc_cancelled"
 )
 
 COUNTER_NAMES = ("total", "pending", "running", "completed", "failed", "cancelled")
@@ -22,7 +23,9 @@ UPDATE_JOB_STATE = """
 UPDATE jobs SET status = ?, attempts = ?, lease_owner = ?, lease_expires_at = ?,
     heartbeat_at = ?, available_at = ?, started_at = ?, completed_at = ?, error = ?,
     result = COALESCE(?, result), waiting = ?, progress_logged_at = ?, child_total = ?, child_pending = ?,
-    child_running = ?, child_completed = ?, child_failed = ?, child_cancelled = ?
+    child_running = ?, child_completed = ?, child_failed = ?, child_cancelled = ?,
+    error_group = ?, desc_total = ?, desc_pending = ?, desc_running = ?, desc_completed = ?,
+    desc_failed = ?, desc_cancelled = ?
 WHERE id = ?
 """
 
@@ -47,21 +50,26 @@ WHERE lease_owner IS NOT NULL AND lease_expires_at < ? AND status = 'running'
 ORDER BY lease_expires_at LIMIT ?
 """
 
+# the pending and running jobs below $1 (a terminal job has none below it, so the walk
+# stops at terminal jobs), parents before children
+ACTIVE_BELOW = """
+WITH RECURSIVE sub(id, depth) AS (
+    SELECT ?, 0 UNION ALL
+    SELECT j.id, sub.depth + 1 FROM jobs j JOIN sub ON j.parent_id = sub.id
+    WHERE j.status IN ('pending', 'running')
+)
+SELECT id FROM sub WHERE depth > 0 ORDER BY depth, id
+"""
+
+ERROR_GROUPS_OF = (
+    "SELECT job_id, key, count, samples, last_seen FROM job_error_groups WHERE job_id IN ({ids})"
+)
+
 SUBTREE = """
 WITH RECURSIVE sub(id) AS (
     SELECT ? UNION ALL SELECT j.id FROM jobs j JOIN sub ON j.parent_id = sub.id
 )
 SELECT id FROM sub
-"""
-
-# breadth-first, so a parent always comes before its children
-ACTIVE_SUBTREE = """
-WITH RECURSIVE sub(id, depth) AS (
-    SELECT ?, 0 UNION ALL
-    SELECT j.id, sub.depth + 1 FROM jobs j JOIN sub ON j.parent_id = sub.id
-)
-SELECT sub.id FROM sub JOIN jobs USING (id)
-WHERE jobs.status IN ('pending', 'running') ORDER BY sub.depth, sub.id
 """
 
 COUNT_ACTIVE_IN = (
@@ -104,3 +112,35 @@ ON CONFLICT (job_id, name) DO UPDATE SET value = value + excluded.value
 JOB_STATS_FOR = "SELECT job_id, name, value FROM job_stats WHERE job_id IN ({ids})"
 
 INSERT_SKIP = "INSERT OR IGNORE INTO job_skips (job_id, url, reason) VALUES (?, ?, ?)"
+
+# every job's descendants counters against a recount of its subtree (db check)
+RECOUNT_DESCENDANTS = """
+WITH RECURSIVE anc(a, d) AS (
+    SELECT parent_id, id FROM jobs WHERE parent_id IS NOT NULL
+    UNION ALL
+    SELECT j.parent_id, anc.d FROM anc JOIN jobs j ON j.id = anc.a WHERE j.parent_id IS NOT NULL
+), s AS (
+    SELECT anc.a AS id, COUNT(*) AS t, SUM(j.status = 'pending') AS p,
+           SUM(j.status = 'running') AS r, SUM(j.status = 'completed') AS c,
+           SUM(j.status = 'failed') AS f, SUM(j.status = 'cancelled') AS x
+    FROM anc JOIN jobs j ON j.id = anc.d GROUP BY anc.a
+)
+SELECT p.id, p.desc_total, p.desc_pending, p.desc_running, p.desc_completed, p.desc_failed,
+       p.desc_cancelled, COALESCE(s.t, 0), COALESCE(s.p, 0), COALESCE(s.r, 0),
+       COALESCE(s.c, 0), COALESCE(s.f, 0), COALESCE(s.x, 0)
+FROM jobs p LEFT JOIN s ON s.id = p.id
+WHERE p.desc_total != COALESCE(s.t, 0) OR p.desc_pending != COALESCE(s.p, 0)
+   OR p.desc_running != COALESCE(s.r, 0) OR p.desc_completed != COALESCE(s.c, 0)
+   OR p.desc_failed != COALESCE(s.f, 0) OR p.desc_cancelled != COALESCE(s.x, 0)
+ORDER BY p.id
+"""
+
+# a subtree's jobs, parents before children (bulk actions with "subtree")
+SUBTREE_ORDERED = """
+WITH RECURSIVE sub(id, depth) AS (
+    SELECT ?, 0 UNION ALL
+    SELECT j.id, sub.depth + 1 FROM jobs j JOIN sub ON j.parent_id = sub.id
+)
+SELECT jobs.id FROM sub JOIN jobs USING (id) WHERE sub.depth > 0 {where}
+ORDER BY sub.depth, jobs.id
+"""

@@ -9,7 +9,7 @@ A job's JSON is the engine's :func:`job_to_dict` plus, for a crawl, the ``crawl`
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
@@ -17,16 +17,20 @@ from ..app import App
 from ..errors import JobStateError
 from ..jobs.models import Job, JobStatus, iso, job_to_dict
 from ..jobs.progress import overall_status
-from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, JobQuery, LogQuery
+from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, ChildFilter, JobQuery, LogQuery
 from .deps import check_job_policy, get_app, require_token
 from .params import CursorQuery, Direction, JobIdPath, OffsetQuery, ParentQuery, parse_parent
 from .schemas import (
+    BulkAction,
+    BulkOut,
     CreateJob,
+    ErrorGroupPage,
     FailurePage,
     JobOut,
     JobPage,
     JobStats,
     LogPage,
+    RetryJob,
     errors,
     items_one_of,
     one_of,
@@ -197,15 +201,22 @@ async def list_children(
     app: AppDep,
     job_id: JobIdPath,
     status: StatusQ = [],  # noqa: B006
+    job_type: Annotated[str | None, Query(max_length=100)] = None,
+    error_group: Annotated[
+        str | None, Query(max_length=200, description="a key from /api/jobs/{id}/errors")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: OffsetQuery = 0,
     order_by: OrderQ = "id",
     direction: Direction = "asc",
 ) -> dict[str, Any]:
-    """One page of the direct children (a parent may have millions: always paginated)."""
+    """One page of the direct children (a parent may have millions: always paginated),
+    filtered by status, job type and error group (an indexed read)."""
     await _job_or_404(app, job_id)
     query = JobQuery(
         statuses=parse_statuses(status),
+        job_type=job_type or None,
+        error_group=error_group or None,
         parent_id=job_id,
         limit=limit,
         offset=offset,
@@ -330,13 +341,81 @@ async def cancel_job(app: AppDep, job_id: JobIdPath, response: Response) -> dict
     "/{job_id:id}/rerun",
     response_model=JobOut,
     status_code=201,
-    summary="Run again",
+    summary="Run a copy",
     responses=errors(404),
 )
 async def rerun_job(app: AppDep, job_id: JobIdPath) -> dict[str, Any]:
-    """A new top-level job with the same type, name and config (its id is in the body)."""
+    """A *copy*: a new top-level job with the same type, name and config (its id is in
+    the body); the old job stays as it is. To run failed work again under the same ids,
+    use ``POST /api/jobs/{id}/retry``."""
     check_job_policy(app.settings, (await _job_or_404(app, job_id)).config)
     return job_json(await app.manager.rerun(job_id))
+
+
+@router.post(
+    "/{job_id:id}/retry",
+    response_model=BulkOut,
+    summary="Retry in place",
+    responses=errors(404, 409),
+)
+async def retry_job(app: AppDep, job_id: JobIdPath, body: RetryJob | None = None) -> dict[str, Any]:
+    """Retry in place under the same id(s), attempts reset, previous error kept in the
+    log; terminal ancestors reopen to running and wait for their children (their
+    handlers do not run again).
+
+    ``{}``: the job itself (409 unless it is failed or cancelled).
+    ``{"children": "failed"}`` or ``{"children": "failed_and_cancelled"}``: every such
+    job in its subtree, in chunks of one transaction each."""
+    children = body.children if body is not None else None
+    return (await app.retry(job_id, children)).as_dict()
+
+
+@router.get(
+    "/{job_id:id}/errors",
+    response_model=ErrorGroupPage,
+    summary="Failures grouped by error",
+    responses=errors(404),
+)
+async def error_groups(
+    app: AppDep, job_id: JobIdPath, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100
+) -> dict[str, Any]:
+    """The job's failed descendants grouped by normalised error key (exception class and
+    message with numbers, ids, URLs and quoted values masked; a crawl page's failure
+    reason such as ``http_503``), largest first. Counts are exact; O(groups)."""
+    groups = await app.store.error_groups(job_id, limit)
+    return {"items": [g.to_dict() for g in groups]}
+
+
+@router.post(
+    "/{job_id:id}/children/{action}",
+    response_model=BulkOut,
+    summary="Cancel, retry or delete many children",
+    responses=errors(404, 409),
+)
+async def bulk_children(
+    app: AppDep,
+    job_id: JobIdPath,
+    action: Literal["cancel", "retry", "delete"],
+    body: BulkAction | None = None,
+) -> dict[str, Any]:
+    """Act on the children (every descendant with ``"subtree": true``) matching the
+    children listing's filters: ``status``, ``job_type``, ``error_group``.
+
+    ``cancel`` cancels matching pending/running jobs (and what runs below them);
+    ``retry`` retries matching failed/cancelled jobs in place; ``delete`` deletes matching
+    finished jobs with their subtrees and is refused (409, nothing deleted) when any
+    matching job is pending or running. Each runs in chunks of one transaction; counters
+    are exact at every commit. The response counts jobs changed and matching jobs the
+    action does not apply to (``refused``)."""
+    body = body or BulkAction()
+    f = ChildFilter(
+        statuses=parse_statuses(body.status),
+        job_type=body.job_type or None,
+        error_group=body.error_group or None,
+        subtree=body.subtree,
+    )
+    result = await app.manager.bulk(job_id, action, f)
+    return result.as_dict()
 
 
 @router.delete(

@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from ..app import App
 from ..config import Settings
 from ..jobs.worker import Worker
-from . import api_definitions, api_documents, api_jobs, api_system, ws
+from . import api_definitions, api_documents, api_jobs, api_system, api_workers, ws
 from .deps import BodyLimit, install_error_handlers
 from .hub import Hub
 from .metrics import WebMetrics
@@ -43,6 +43,7 @@ ROUTERS: list[APIRouter] = [
     api_documents.router,
     api_definitions.router,
     api_system.router,
+    api_workers.router,
     ws.router,
 ]
 

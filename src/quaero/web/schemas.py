@@ -18,18 +18,22 @@ Errors, the convention every route follows so that ``/openapi.json`` stays exact
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ERROR_DESCRIPTIONS",
+    "BulkAction",
+    "BulkOut",
     "ChildCounts",
     "CrawlSummary",
     "CreateJob",
     "DocumentItem",
     "DocumentOut",
     "DocumentPage",
+    "ErrorGroupOut",
+    "ErrorGroupPage",
     "ErrorOut",
     "FailureItem",
     "FailurePage",
@@ -40,6 +44,7 @@ __all__ = [
     "JobTypes",
     "LogItem",
     "LogPage",
+    "RetryJob",
     "SearchHitOut",
     "errors",
     "items_one_of",
@@ -137,6 +142,13 @@ class JobOut(BaseModel):
     waiting_for_children: bool = False
     progress_text: str = Field(examples=["66 pending, 1 running, 41 completed, 0 failed"])
     children: ChildCounts
+    descendants: ChildCounts = Field(description="every job below this one, by status")
+    error_group: str | None = Field(
+        default=None, description="a failed job's normalised error key (its error group)"
+    )
+    duration_seconds: float | None = Field(
+        default=None, description="first start to end, once finished"
+    )
     progress: dict[str, Any] | None = None
     stats: dict[str, int] = Field(
         default_factory=dict, description="named counters, e.g. a crawl's skipped_<reason>"
@@ -262,3 +274,52 @@ class DocumentPage(BaseModel):
     limit: int
     offset: int
     q: str | None = Field(description="the search query, or null for a plain listing")
+
+
+class RetryJob(BaseModel):
+    """``POST /api/jobs/{id}/retry``: ``{}`` retries the job itself; ``children`` retries
+    every failed (or failed and cancelled) job of its subtree instead."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    children: Literal["failed", "failed_and_cancelled"] | None = Field(
+        default=None, examples=["failed"]
+    )
+
+
+class BulkAction(BaseModel):
+    """``POST /api/jobs/{id}/children/cancel|retry|delete``: the children (every
+    descendant with ``subtree``) matching the children listing's filters."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    status: list[str] = Field(
+        default_factory=list,
+        description="statuses to match (none: any)",
+        examples=[["failed"]],
+        json_schema_extra=items_one_of(["pending", "running", "completed", "failed", "cancelled"]),
+    )
+    job_type: str | None = Field(default=None, max_length=100)
+    error_group: str | None = Field(
+        default=None, max_length=200, description="a key from GET /api/jobs/{id}/errors"
+    )
+    subtree: bool = Field(default=False, description="every descendant, not only children")
+
+
+class BulkOut(BaseModel):
+    """What a bulk action (or a retry) did."""
+
+    changed: int = Field(description="jobs whose status changed (or that were deleted)")
+    refused: int = Field(description="matching jobs the action does not apply to")
+    matched: int = Field(description="jobs the filter matched")
+
+
+class ErrorGroupOut(BaseModel):
+    key: str = Field(examples=["http_503", "ValueError: row <n> of <str>"])
+    count: int = Field(description="failed descendants with this key (exact)")
+    sample_job_ids: list[int] = Field(description="a few of the latest, still failed")
+    last_seen: str | None = Field(description="when the latest of them failed")
+
+
+class ErrorGroupPage(BaseModel):
+    items: list[ErrorGroupOut]

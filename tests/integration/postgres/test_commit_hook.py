@@ -1,4 +1,4 @@
-"""The commit hook (migration 0004) makes parent progress in SQL: it must say exactly what
+"""The commit hook (migrations 0004, 0007) makes parent progress in SQL: it must say exactly what
 :func:`quaero.jobs.progress.progress_payload` says, for every status and count."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ async def test_sql_progress_matches_python_for_every_status_and_count(pg_url: st
                 "SELECT type, payload::text FROM events WHERE job_id = $1 ORDER BY seq", i
             )
             got = [(r[0], orjson.loads(r[1])) for r in rows]
-            want = progress_payload(i, JobStatus(status), c, "T")
+            want = progress_payload(i, JobStatus(status), c, "T", Counters())
             assert got[0] == ("parent_job_progress", want), (status, c)
             # a log line every 2 s, and always once no child is active
             logged = await conn.fetchval("SELECT progress_logged_at FROM jobs WHERE id = $1", i)
@@ -83,7 +83,7 @@ async def test_deltas_add_up_and_a_waiting_parent_is_finished(pg_url: str) -> No
         # two children finish behind the store's back, the way a crashed process would
         # leave them: counters moved by the hook, nobody finished the parent
         await conn.execute("UPDATE jobs SET status = 'completed' WHERE parent_id = $1", root.id)
-        await fold(conn, root.id, [0, -2, 0, 2, 0, 0], now=200.0)
+        await fold(conn, root.id, [0, -2, 0, 2, 0, 0] * 2 + [1], now=200.0)
         waiting = await store.get_job(root.id)
         assert waiting and waiting.status is JobStatus.RUNNING and waiting.waiting
         assert waiting.children.completed == 2 and waiting.children.active == 0

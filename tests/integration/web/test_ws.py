@@ -59,7 +59,17 @@ async def test_seed_payload_exact(live: LiveServer) -> None:
         assert set(msg) == {"type", "seq", "payload"}
         assert msg["type"] == "parent_job_progress" and isinstance(msg["seq"], int)
         p = msg["payload"]
-        assert set(p) == SEED_PAYLOAD_KEYS
+        # the seed's fields exactly, plus the whole subtree's counts
+        assert set(p) == SEED_PAYLOAD_KEYS | {"descendants"}
+        assert p["descendants"] == {
+            "total": 3,
+            "pending": 2,
+            "running": 1,
+            "completed": 0,
+            "failed": 0,
+            "cancelled": 0,
+        }
+        del p["descendants"]
         assert p == {
             "job_id": parent,
             "progress_text": "2 pending, 1 running, 0 completed, 0 failed",

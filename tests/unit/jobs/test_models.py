@@ -16,6 +16,13 @@ LEGAL = {
     ("running", "failed"),
     ("running", "cancelled"),
     ("running", "pending"),
+    # retry in place
+    ("failed", "pending"),
+    ("cancelled", "pending"),
+    # reopen: an ancestor of a job retried in place
+    ("completed", "running"),
+    ("failed", "running"),
+    ("cancelled", "running"),
 }
 
 
@@ -29,9 +36,10 @@ def test_only_legal_transitions(current: JobStatus, requested: JobStatus) -> Non
             check_transition(1, current, requested)
 
 
-def test_terminal_states_have_no_exit() -> None:
+def test_terminal_states_leave_only_by_retry_or_reopen() -> None:
     for s in TERMINAL:
-        assert TRANSITIONS[s] == frozenset()
+        assert TRANSITIONS[s] <= {JobStatus.PENDING, JobStatus.RUNNING}
+    assert JobStatus.PENDING not in TRANSITIONS[JobStatus.COMPLETED]
 
 
 def test_status_values_go_into_json_unchanged() -> None:

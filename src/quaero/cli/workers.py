@@ -1,0 +1,98 @@
+"""``quaero workers ls`` (the worker registry) and ``quaero jobs why ID`` (explain)."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import JobNotFound
+from ..jobs.models import job_to_dict
+from ..jobs.worker_registry import served_types, worker_to_dict
+from .jobs import jobs
+from .main import Ctx, cli, fail, make_app, print_json, run_async
+
+__all__ = ["why", "workers"]
+
+
+@cli.group()
+def workers() -> None:
+    """The worker processes registered in the store."""
+
+
+@workers.command("ls")
+@click.option("--include-expired", is_flag=True, help="Also workers that stopped heartbeating.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def ls(ctx: Ctx, include_expired: bool, as_json: bool) -> None:
+    """List live workers: host, pid, slots, running jobs, job types, last heartbeat."""
+
+    async def go() -> None:
+        async with make_app(ctx) as app:
+            rows = await app.workers(include_expired=include_expired)
+        now = time.time()
+        items = [worker_to_dict(w, now) for w in rows]
+        if as_json:
+            print_json(
+                {
+                    "items": items,
+                    "live": sum(1 for w in rows if w.live(now)),
+                    "job_types": sorted(served_types(rows, now)),
+                }
+            )
+            return
+        table = Table(title=f"{sum(1 for w in rows if w.live(now))} live worker(s)")
+        for col in ("id", "host", "pid", "slots", "running", "processed", "types", "heartbeat"):
+            table.add_column(col)
+        if include_expired:
+            table.add_column("live")
+        for d in items:
+            row = [
+                d["id"],
+                d["host"],
+                str(d["pid"]),
+                str(d["concurrency"]),
+                str(d["running"]),
+                str(d["processed"]),
+                ", ".join(d["job_types"]),
+                f"{d['heartbeat_age_seconds']:.1f} s ago",
+            ]
+            if include_expired:
+                row.append("yes" if d["live"] else "expired")
+            table.add_row(*row)
+        Console().print(table)
+
+    run_async(go)
+
+
+@jobs.command()
+@click.argument("job_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def why(ctx: Ctx, job_id: int, as_json: bool) -> None:
+    """Why isn't job JOB_ID done? Its handler, its children and the live workers."""
+
+    async def go() -> None:
+        async with make_app(ctx) as app:
+            try:
+                answer = await app.explain(job_id)
+            except JobNotFound as exc:
+                fail(str(exc), code=1)
+                return
+            job = await app.store.get_job(job_id)
+        if as_json:
+            print_json(answer)
+            return
+        header = f"job {job_id}: {answer['overall_status']}"
+        if job is not None:
+            d = job_to_dict(job)
+            header = f"job {job_id} ({job.job_type} {job.name!r}): {d['overall_status']}"
+            if job.children.total:
+                header += f", children: {d['progress_text']}"
+        click.echo(header)
+        for sentence in answer["summary"]:
+            click.echo(f"- {sentence}")
+
+    run_async(go)
