@@ -8,13 +8,13 @@ import click
 from ..jobs.models import JobStatus, iso
 from ..store.base import ChildFilter
 from .jobs import jobs
-from .main import Ctx, fail, make_app, print_json, run_async
+from .main import JOB_ID, Ctx, fail, make_app, print_json, run_async
 
 __all__ = ["bulk", "errors", "retry"]
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option(
     "--failed-children",
     "failed",
@@ -48,7 +48,7 @@ def retry(ctx: Ctx, job_id: int, failed: bool, failed_and_cancelled: bool, as_js
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
@@ -74,7 +74,7 @@ def errors(ctx: Ctx, job_id: int, limit: int, as_json: bool) -> None:
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.argument("action", type=click.Choice(["cancel", "retry", "delete"]))
 @click.option(
     "--status", "statuses", multiple=True, type=click.Choice([s.value for s in JobStatus])

@@ -12,7 +12,7 @@ from ..errors import JobNotFound
 from ..jobs.models import job_to_dict
 from ..jobs.worker_registry import served_types, worker_to_dict
 from .jobs import jobs
-from .main import Ctx, cli, fail, make_app, print_json, run_async
+from .main import JOB_ID, Ctx, cli, fail, make_app, print_json, run_async
 
 __all__ = ["why", "workers"]
 
@@ -68,7 +68,7 @@ def ls(ctx: Ctx, include_expired: bool, as_json: bool) -> None:
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def why(ctx: Ctx, job_id: int, as_json: bool) -> None:
