@@ -95,3 +95,20 @@ async def test_nul_characters_in_a_job_are_422(web: Web) -> None:
         r = await web.client.post("/api/jobs", json=body)
         assert r.status_code == 422, r.text
         assert "NUL" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/documents/by-url?url=%00x",
+        "/api/documents?q=a%00b",
+        "/api/jobs?q=a%00b",
+        "/api/jobs?job_type=no%00op",
+        "/api/jobs/1/children?job_type=a%00",
+    ],
+)
+async def test_nul_in_query_parameters_is_422(web: Web, path: str) -> None:
+    await web.app.manager.create_job("noop", {}, "one")
+    r = await web.client.get(path)
+    assert r.status_code == 422, r.text
+    assert "NUL" in r.json()["detail"]
