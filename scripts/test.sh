@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the whole test suite: bootstrap the venv, install missing system packages,
 # start a throwaway PostgreSQL cluster, then run pytest on every tier
-# (tests/unit, tests/integration, tests/acceptance, tests/e2e), one pytest run
-# per tier, and stop/delete the cluster on exit (even on failure or Ctrl-C).
+# (tests/unit, tests/integration, tests/acceptance, tests/e2e, and tests/integration
+# again under CPU contention: integration-busy), one pytest run per tier, and
+# stop/delete the cluster on exit (even on failure or Ctrl-C).
 #
 #   scripts/test.sh                      # everything (== make test)
 #   scripts/test.sh -k foo -x            # extra pytest args, applied to every tier
@@ -89,7 +90,7 @@ for a in "$@"; do
     fi
 done
 
-tiers=(${QUAERO_TEST_TIERS:-unit integration acceptance e2e})
+tiers=(${QUAERO_TEST_TIERS:-unit integration acceptance e2e integration-busy})
 summary=()
 failed=0
 ran=0

@@ -134,23 +134,28 @@ def _check_arg(name: str, value: Any) -> None:
                 check_int(v, what, minimum)
 
 
+def _check_value(name: str, value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:  # no stored text holds one; PostgreSQL cannot even compare it
+            raise InvalidArgument(f"{name} must not contain NUL characters")
+    elif name in ID_ARGUMENTS:
+        _check_arg(name, value)
+
+
 def guard_store_method(fn: F) -> F:
-    """Wrap a store coroutine so integer arguments named in :data:`ID_ARGUMENTS` are
-    checked before the backend sees them (InvalidArgument, nothing read or written)."""
-    sig = inspect.signature(fn)
-    names = [p for p in sig.parameters if p in ID_ARGUMENTS]
-    if not names or getattr(fn, "__quaero_guarded__", False):
+    """Wrap a store coroutine so that its arguments are checked before the backend sees
+    them (InvalidArgument, nothing read or written): integers named in
+    :data:`ID_ARGUMENTS` must fit their column, strings must hold no NUL character."""
+    if getattr(fn, "__quaero_guarded__", False):
         return fn
-    positions = {p: i for i, p in enumerate(sig.parameters)}
+    names = list(inspect.signature(fn).parameters)
 
     @functools.wraps(fn)
     async def guarded(*args: Any, **kwargs: Any) -> Any:
-        for name in names:
-            i = positions[name]
-            if name in kwargs:
-                _check_arg(name, kwargs[name])
-            elif i < len(args):
-                _check_arg(name, args[i])
+        for name, value in zip(names, args, strict=False):
+            _check_value(name, value)
+        for name, value in kwargs.items():
+            _check_value(name, value)
         return await fn(*args, **kwargs)
 
     guarded.__quaero_guarded__ = True  # type: ignore[attr-defined]

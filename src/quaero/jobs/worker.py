@@ -135,18 +135,22 @@ class Worker:
                 if stuck:
                     log.warning("%d job handler(s) ignored cancellation", len(stuck))
             self._changes.extend(releases)
+
+        async def last_flush() -> None:
+            async with self._flush_lock:
+                await self._flush_now()
+
         # a store that cannot take the last changes leaves leases to expire: consistent
-        async with self._flush_lock:
-            await bounded(self._flush_now(), 2 * CLOSE_TIMEOUT, "the worker's last flush")
+        await bounded(last_flush(), 2 * CLOSE_TIMEOUT, "the worker's last flush")
         await cancel_and_wait(self._tasks, what="worker loop")
         self._tasks.clear()
         for sub in self._subs:
             await sub.close()
         self._subs.clear()
-        try:
-            await self.app.store.unregister_worker(self.id)
-        except Exception:  # its row expires on its own
-            log.exception("could not remove worker %s from the registry", self.id)
+        # bounded, and a failure is only logged: the registry row expires on its own
+        await bounded(
+            self.app.store.unregister_worker(self.id), CLOSE_TIMEOUT, "leaving the worker registry"
+        )
         log.info("worker %s stopped", self.id)
 
     # ------------------------------------------------------------------ events

@@ -95,6 +95,14 @@ class JobQuery:
             check_id(self.parent_id, "parent_id")
         check_int(self.limit, "limit", 1)
         check_int(self.offset, "offset")
+        _no_nul(self.job_type, self.text, self.error_group)
+
+
+def _no_nul(*values: str | None) -> None:
+    """Filters are compared with stored text, which never holds NUL (PostgreSQL cannot
+    even take one as a parameter): refuse it as bad input."""
+    if any(v is not None and "\x00" in v for v in values):
+        raise InvalidArgument("filters must not contain NUL characters")
 
 
 @dataclass(slots=True)
@@ -106,6 +114,9 @@ class ChildFilter:
     job_type: str | None = None
     error_group: str | None = None
     subtree: bool = False
+
+    def __post_init__(self) -> None:
+        _no_nul(self.job_type, self.error_group)
 
 
 @dataclass(slots=True)

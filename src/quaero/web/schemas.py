@@ -348,7 +348,7 @@ class RetryJob(BaseModel):
     """``POST /api/jobs/{id}/retry``: ``{}`` retries the job itself; ``children`` retries
     every failed (or failed and cancelled) job of its subtree instead."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     children: Literal["failed", "failed_and_cancelled"] | None = Field(
         default=None, examples=["failed"]
@@ -359,10 +359,13 @@ class BulkAction(BaseModel):
     """``POST /api/jobs/{id}/children/cancel|retry|delete``: the children (every
     descendant with ``subtree``) matching the children listing's filters."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     status: list[str] = Field(
-        default_factory=list, description="statuses to match (none: any)", examples=[["failed"]]
+        default_factory=list,
+        description="statuses to match (none: any)",
+        examples=[["failed"]],
+        json_schema_extra=items_one_of(["pending", "running", "completed", "failed", "cancelled"]),
     )
     job_type: str | None = Field(default=None, max_length=100)
     error_group: str | None = Field(

@@ -76,3 +76,19 @@ async def test_page_text_with_nul_characters_is_stored(store: Store) -> None:
     assert new and doc.title == "ti\ufffdtle" and doc.markdown == "body \ufffd text"
     got = await store.get_document(url="https://a.example/")
     assert got is not None and got.description == "d\ufffd"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.get_document(url="https://a.example/\x00"),
+        lambda s: s.search_documents("wo\x00rd"),
+        lambda s: s.list_jobs(JobQuery(text="a\x00")),
+        lambda s: s.list_jobs(JobQuery(job_type="no\x00op")),
+    ],
+)
+async def test_nul_in_read_arguments_is_bad_input(
+    store: Store, call: Callable[[Store], Awaitable[Any]]
+) -> None:
+    with pytest.raises(InvalidArgument, match="NUL"):
+        await call(store)

@@ -106,6 +106,8 @@ async def test_explain(web_settings: Settings) -> None:
         assert r.status_code == 404 and r.json() == {"detail": "job 424242 not found"}
         r = await web.client.get("/api/jobs/abc/explain")  # not an id: no such route
         assert r.status_code == 404
+        r = await web.client.get("/api/jobs/9223372036854775808/explain")
+        assert r.status_code == 422
 
 
 async def test_openapi_documents_the_routes(web: Web) -> None:

@@ -15,6 +15,10 @@ HUGER = "99999999999999999999999"
 
 ENDPOINTS = [
     ("GET", "/api/jobs/{n}"),
+    ("GET", "/api/jobs/{n}/explain"),
+    ("GET", "/api/jobs/{n}/errors"),
+    ("POST", "/api/jobs/{n}/retry"),
+    ("POST", "/api/jobs/{n}/children/cancel"),
     ("GET", "/api/jobs/{n}/children"),
     ("GET", "/api/jobs/{n}/failures"),
     ("GET", "/api/jobs/{n}/logs"),
@@ -86,10 +90,25 @@ async def test_websocket_huge_ids_get_an_error_and_keep_the_socket(
 async def test_nul_characters_in_a_job_are_422(web: Web) -> None:
     for body in (
         {"job_type": "noop", "name": "a\u0000b"},
-        {"job_type": "fanout", "config": {"children": 1, "child_type": "no\u0000op"}},
+        {"job_type": "noop", "config": {"seed": "a\u0000b"}},
     ):
         r = await web.client.post("/api/jobs", json=body)
         assert r.status_code == 422, r.text
-        detail = r.json()["detail"]
-        # a NUL in a type name is first of all a type nobody registered
-        assert "NUL" in detail or "unknown job type" in detail
+        assert "NUL" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/documents/by-url?url=%00x",
+        "/api/documents?q=a%00b",
+        "/api/jobs?q=a%00b",
+        "/api/jobs?job_type=no%00op",
+        "/api/jobs/1/children?job_type=a%00",
+    ],
+)
+async def test_nul_in_query_parameters_is_422(web: Web, path: str) -> None:
+    await web.app.manager.create_job("noop", {}, "one")
+    r = await web.client.get(path)
+    assert r.status_code == 422, r.text
+    assert "NUL" in r.json()["detail"]
