@@ -274,15 +274,20 @@ async def list_failures(
     }
 
 
-@router.get("/{job_id}/skipped", response_model=SkipPage, summary="URLs a crawl skipped")
+@router.get(
+    "/{job_id:id}/skipped",
+    response_model=SkipPage,
+    summary="URLs a crawl skipped",
+    responses=errors(404),
+)
 async def list_skipped(
     app: AppDep,
-    job_id: int,
+    job_id: JobIdPath,
     reason: Annotated[
         str | None, Query(max_length=100, description="only this reason, e.g. too_large")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
     """One page of the URLs the job (a crawl) did not crawl, ordered by URL, each once with
     its reason (``robots``, ``out_of_scope``, ``budget``, ``too_large``, ...)."""
@@ -292,13 +297,16 @@ async def list_skipped(
 
 
 @router.get(
-    "/{job_id}/broken-links", response_model=BrokenLinkPage, summary="A crawl's broken links"
+    "/{job_id:id}/broken-links",
+    response_model=BrokenLinkPage,
+    summary="A crawl's broken links",
+    responses=errors(404),
 )
 async def list_broken_links(
     app: AppDep,
-    job_id: int,
+    job_id: JobIdPath,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
     """One page of the crawl's pages that answered 404 or 410, ordered by URL, each with
     its status and pages linking to it."""
@@ -307,12 +315,17 @@ async def list_broken_links(
     return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
 
 
-@router.get("/{job_id}/aliases", response_model=AliasPage, summary="A crawl's URL aliases")
+@router.get(
+    "/{job_id:id}/aliases",
+    response_model=AliasPage,
+    summary="A crawl's URL aliases",
+    responses=errors(404),
+)
 async def list_aliases(
     app: AppDep,
-    job_id: int,
+    job_id: JobIdPath,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> dict[str, Any]:
     """One page of the other URLs the crawl found for its documents (a redirect, a
     canonical twin, a meta refresh), ordered by URL: each was not stored again."""
