@@ -64,10 +64,12 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 class CpuMeter:
     """CPU seconds used by processes (by /proc polling, so exited ones count up to their
-    last sample): the database server's (``postgres`` processes) and given pids."""
+    last sample): the database server's (its postmaster and the postmaster's children,
+    not other PostgreSQL servers on a shared machine) and given pids."""
 
-    def __init__(self, pids: list[int]) -> None:
+    def __init__(self, pids: list[int], postmaster: int | None = None) -> None:
         self.pids = set(pids)
+        self.postmaster = postmaster
         self.seen: dict[int, tuple[str, float]] = {}
 
     def sample(self) -> None:
@@ -82,7 +84,10 @@ class CpuMeter:
             except (OSError, IndexError):
                 continue
             pid = int(entry.name)
-            kind = "db" if comm.startswith("postgres") else "workers" if pid in self.pids else ""
+            ppid = int(rest[1])
+            ours = self.postmaster in (pid, ppid)
+            kind = "db" if ours and comm.startswith("postgres") else ""
+            kind = kind or ("workers" if pid in self.pids else "")
             if kind:
                 self.seen[pid] = (kind, (int(rest[11]) + int(rest[12])) / _TICK)
 
@@ -97,6 +102,18 @@ async def meter(m: CpuMeter, stop: asyncio.Event) -> None:
     while not stop.is_set():
         m.sample()
         await asyncio.sleep(0.2)
+
+
+async def postmaster_pid(url: str) -> int:
+    """The pid of the server's postmaster (the parent of a backend): only its processes
+    count as database CPU."""
+    conn = await asyncpg.connect(url)
+    try:
+        backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+        with open(f"/proc/{backend}/stat") as f:  # while the backend lives
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    finally:
+        await conn.close()
 
 
 async def fresh_pg(admin_url: str, name: str) -> str:
@@ -157,7 +174,8 @@ async def run_once(
             for i in range(procs)
         ]
         stop = asyncio.Event()
-        cpu = CpuMeter([w.pid for w in workers] + [os.getpid()])
+        postmaster = await postmaster_pid(url) if backend == "postgres" else None
+        cpu = CpuMeter([w.pid for w in workers] + [os.getpid()], postmaster)
         cpu.sample()
         before = cpu.totals()
         cpu_task = asyncio.create_task(meter(cpu, stop))

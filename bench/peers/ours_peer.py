@@ -2,7 +2,10 @@
 
 Install: copy this file to ``<peers>/peers/ours_peer.py`` and ``pip install -e <quaero>``
 into the peers' venv (bench/peers/run.sh does both). W = async slots of ONE
-``quaero worker`` process on the embedded SQLite store (like pgqueuer/procrastinate).
+``quaero worker`` process (like pgqueuer/procrastinate), on the embedded SQLite store, or
+on PostgreSQL when ``QUAERO_BENCH_DB_URL=postgresql://...`` names a database (for
+instance ``quaero_bench`` on the harness's own server, ``$PG_DSN`` with another database
+name: each run drops and re-creates that database, never the peers' ``bench``).
 
 Parent-complete mechanism: quaero's own: the parent's status becomes ``completed`` in the
 same transaction as its last child's completion (exact per-parent counters); the driver
@@ -19,7 +22,10 @@ import sys
 
 from peers import common
 
-BACKEND = "sqlite (embedded)"
+DB = os.environ.get("QUAERO_BENCH_DB", "/tmp/peers-bench/quaero-bench.db")
+URL = os.environ.get("QUAERO_BENCH_DB_URL") or f"sqlite:///{DB}"
+PG = URL.startswith(("postgres://", "postgresql://"))
+BACKEND = "postgres" if PG else "sqlite (embedded)"
 CONCURRENCY_MODEL = "QUAERO_BENCH_PROCS processes (default 1) sharing W async slots (quaero worker --concurrency W/P)"
 FANOUT_MECHANISM = (
     "native: parent status completed in the same transaction as its last child (O(1) counters)"
@@ -28,8 +34,6 @@ PROGRESS_MECHANISM = (
     "poll the parent's child_completed counter (also pushed as parent_job_progress events)"
 )
 
-DB = os.environ.get("QUAERO_BENCH_DB", "/tmp/peers-bench/quaero-bench.db")
-URL = f"sqlite:///{DB}"
 _parent_id: int | None = None
 
 
@@ -68,11 +72,34 @@ def _submit(job_type: str, config: dict, count: int = 1) -> int:
     return asyncio.run(go())
 
 
+def _pg_admin() -> tuple[str, str]:
+    """The maintenance database's URL on the same server, and the bench database's name."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(URL)
+    return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/")
+
+
 def setup_schema():
-    os.makedirs(os.path.dirname(DB), exist_ok=True)
+    if not PG:
+        os.makedirs(os.path.dirname(DB), exist_ok=True)
 
 
 def reset():
+    if PG:
+        import asyncpg
+
+        async def go() -> None:
+            admin, name = _pg_admin()
+            conn = await asyncpg.connect(admin)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(go())
+        return
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(DB + suffix)
@@ -105,6 +132,17 @@ def start_fanout(n):
 
 
 def _row(sql, *params):
+    if PG:
+        import asyncpg
+
+        async def go():
+            conn = await asyncpg.connect(URL)
+            try:
+                return await conn.fetchrow(sql.replace("?", "$1"), *params)
+            finally:
+                await conn.close()
+
+        return asyncio.run(go())
     conn = sqlite3.connect(DB, timeout=30)
     try:
         return conn.execute(sql, params).fetchone()

@@ -106,6 +106,24 @@ class Manager:
             self.on_claim(time.perf_counter() - started, jobs)
         return jobs
 
+    async def apply_and_claim(
+        self,
+        changes: Sequence[StatusChange],
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        job_types: Collection[str],
+    ) -> tuple[list[ChangeResult], list[Job]]:
+        """Apply a worker's outcomes and claim up to ``limit`` jobs (one transaction
+        where the store can)."""
+        started = time.perf_counter()
+        results, jobs = await self.store.apply_and_claim(
+            changes, owner, limit, lease_seconds, job_types
+        )
+        if jobs and self.on_claim is not None:
+            self.on_claim(time.perf_counter() - started, jobs)
+        return results, jobs
+
     async def cancel(self, job_id: int) -> int:
         """Cancel a job and its whole subtree; returns how many jobs changed."""
         return await self.store.cancel_subtree(job_id)

@@ -72,6 +72,8 @@ class Worker:
         #: instead of cancelling it (which lost the last outcomes)
         self._flush_lock = asyncio.Lock()
         self._changes: list[StatusChange] = []
+        #: slots a claim in flight may fill (the claim loop's or the flush's)
+        self._claiming = 0
         self._logs: list[LogEntry] = []
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -178,9 +180,10 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
-            free = self.concurrency - len(self._active)
+            free = self._free()
             self._wake.clear()
             if free > 0:
+                self._claiming += free
                 try:
                     jobs = await self.app.manager.claim(
                         self.id, free, self.lease_seconds, self._types()
@@ -189,19 +192,31 @@ class Worker:
                     log.exception("claim failed")
                     jobs = []
                     await asyncio.sleep(self.poll_interval)
-                if self._stopping:
-                    # claimed while shutting down: give them straight back
-                    self._changes.extend(
-                        StatusChange(j.id, JobStatus.PENDING, expect_owner=self.id, release=True)
-                        for j in jobs
-                    )
+                finally:
+                    self._claiming -= free
+                if not self._take(jobs):
                     return
-                for job in jobs:
-                    self._launch(job)
                 if len(jobs) == free:
                     continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    def _free(self) -> int:
+        return self.concurrency - len(self._active) - self._claiming
+
+    def _take(self, jobs: list[Job]) -> bool:
+        """Run claimed jobs; when shutting down, give them straight back (False)."""
+        if self._stopping:
+            self._changes.extend(
+                StatusChange(j.id, JobStatus.PENDING, expect_owner=self.id, release=True)
+                for j in jobs
+            )
+            if jobs:
+                self._flush.set()
+            return False
+        for job in jobs:
+            self._launch(job)
+        return True
 
     def _launch(self, job: Job) -> None:
         ctx = JobContext(job, self)
@@ -277,8 +292,18 @@ class Worker:
                 log.exception("could not write %d log lines", len(logs))
         if changes:
             # a failed parent's active subtree is cancelled in the same transaction (the
-            # planner's failure rule), so there is nothing left to do here
-            results = await self.app.manager.apply(changes)
+            # planner's failure rule), so there is nothing left to do here; the same
+            # transaction refills the free slots (one commit, not a flush and a claim)
+            claims = self.app.store.claims_with_changes and not self._stopping
+            free = max(0, self._free()) if claims else 0
+            self._claiming += free
+            try:
+                results, jobs = await self.app.manager.apply_and_claim(
+                    changes, self.id, free, self.lease_seconds, self._types()
+                )
+            finally:
+                self._claiming -= free
+            self._take(jobs)
             for ch, res in zip(changes, results, strict=True):
                 if res.ok:
                     if ch.status is not JobStatus.PENDING or not ch.release:

@@ -319,6 +319,9 @@ class Store(abc.ABC):
 
     #: the SQL dialect name, for tests and messages
     dialect: str = ""
+    #: :meth:`apply_and_claim` claims in the transaction of the changes (else it claims
+    #: nothing and the worker's claim loop does)
+    claims_with_changes: bool = False
 
     def __init__(
         self,
@@ -421,6 +424,24 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def apply_changes(self, changes: Sequence[StatusChange]) -> list[ChangeResult]:
         """Apply status changes (each validated; refused ones change nothing)."""
+
+    async def apply_and_claim(
+        self,
+        changes: Sequence[StatusChange],
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        job_types: Collection[str],
+    ) -> tuple[list[ChangeResult], list[Job]]:
+        """:meth:`apply_changes` and, in the SAME transaction, :meth:`claim_jobs` (up to
+        ``limit``, which may be 0): a worker's flush that also refills its free slots with
+        one commit instead of two (on PostgreSQL each commit waits for the parent row the
+        commit hook updates). Returns the change results and the claimed jobs.
+
+        This default applies only and claims nothing (the worker's claim loop claims): on
+        SQLite the writer thread already commits a flush and a claim queued together as
+        one transaction."""
+        return (await self.apply_changes(changes) if changes else []), []
 
     @abc.abstractmethod
     async def heartbeat(

@@ -62,6 +62,7 @@ class PostgresStore(PgRetention, PgDocuments, PgExplain, PgReads, PgHosts, Store
     """PostgreSQL store at ``postgresql://user@host:port/dbname``."""
 
     dialect = "postgres"
+    claims_with_changes = True
 
     def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
@@ -329,6 +330,45 @@ class PostgresStore(PgRetention, PgDocuments, PgExplain, PgReads, PgHosts, Store
             plan, results = await tx.plan(lambda p: [p.change(c) for c in changes])
             await tx.write(plan)
             return list(results)
+
+        return await self._run(op)
+
+    async def apply_and_claim(
+        self,
+        changes: Sequence[StatusChange],
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        job_types: Collection[str],
+    ) -> tuple[list[ChangeResult], list[Job]]:
+        changes = list(changes)
+        types = sorted(job_types)
+        if not changes:
+            return [], await self.claim_jobs(owner, limit, lease_seconds, types)
+        if limit <= 0 or not types:
+            return await self.apply_changes(changes), []
+        ending = sorted({c.job_id for c in changes if c.status in _ENDS})
+
+        async def op(tx: PgTx) -> tuple[list[ChangeResult], list[Job]]:
+            await _lock_below(tx, ending)
+            await tx.lock_changed(q.LOCK_CHANGED, sorted({c.job_id for c in changes}))
+            await _lock_below(tx, ending)
+            # SKIP LOCKED: never waits, so the lock order above still holds
+            ids = await tx.lock_changed(q.CLAIM, tx.now, types, limit)
+
+            def steps(plan: Planner) -> tuple[list[ChangeResult], list[Job]]:
+                results = [plan.change(c) for c in changes]
+                claimed = []
+                for i in ids:
+                    job = plan.jobs[i]
+                    if job.status is JobStatus.PENDING:  # not cancelled by a change above
+                        plan.claim(job, owner, lease_seconds)
+                        claimed.append(job)
+                return results, claimed
+
+            plan, (results, claimed) = await tx.plan(steps)
+            await tx.write(plan)
+            return list(results), list(claimed)
 
         return await self._run(op)
 

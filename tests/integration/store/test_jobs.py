@@ -226,3 +226,39 @@ async def test_illegal_transitions_and_unknown_ids_change_nothing(
     [res3] = await store.apply_changes([StatusChange(job.id, JobStatus.RUNNING)])
     assert isinstance(res3.error, InvalidTransition)
     assert await store.get_job(10**9) is None
+
+
+async def test_apply_and_claim_commits_outcomes_and_the_next_claim_together(
+    store: Store, recorder: Recorder
+) -> None:
+    parent = await running_root(store)
+    kids = await children(store, parent, 6)
+    a, b = await store.claim_jobs(OWNER, 2, 30, ["noop"])
+    results, claimed = await store.apply_and_claim(
+        [
+            StatusChange(a.id, JobStatus.COMPLETED, expect_owner=OWNER),
+            StatusChange(b.id, JobStatus.FAILED, error="boom", expect_owner="someone-else"),
+        ],
+        OWNER,
+        3,
+        30,
+        ["noop"],
+    )
+    assert [r.ok for r in results] == [True, False]
+    if store.claims_with_changes:
+        assert [j.id for j in claimed] == [k.id for k in kids[2:5]]
+        for j in claimed:
+            assert j.status is JobStatus.RUNNING and j.lease_owner == OWNER and j.attempts == 1
+        assert await counters(store, parent.id) == c(total=6, pending=1, running=4, completed=1)
+    else:  # the worker's claim loop claims
+        assert claimed == []
+        assert await counters(store, parent.id) == c(total=6, pending=4, running=1, completed=1)
+    assert await store.recount() == []
+    seqs = [e.seq for e in recorder.events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    # nothing to apply: a plain claim; nothing to claim: a plain apply
+    assert (await store.apply_and_claim([], OWNER, 0, 30, ["noop"])) == ([], [])
+    results, claimed = await store.apply_and_claim(
+        [StatusChange(b.id, JobStatus.COMPLETED, expect_owner=OWNER)], OWNER, 0, 30, ["noop"]
+    )
+    assert [r.ok for r in results] == [True] and claimed == []

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# quaero on PostgreSQL and SQLite beside pgqueuer and huey, interleaved per repetition, in
+# one sitting, on the harness's own PostgreSQL (fsync on) and Redis:
+#   bench/peers/interleaved.sh [N] [W] [REPS]      (default: 10000 8 3)
+# quaero on PostgreSQL uses the database quaero_bench on the harness's server (dropped and
+# re-created each run). BENCH_RUN / PGPORT_BENCH / REDIS_PORT_BENCH move the services.
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+N="${1:-10000}"; W="${2:-8}"; REPS="${3:-3}"
+DIR="${PEERS_DIR:-/tmp/quaero-peers}"
+if [ ! -d "$DIR" ]; then cp -r "$ROOT/../shared/peers" "$DIR"; fi
+cp "$ROOT/bench/peers/ours_peer.py" "$DIR/peers/ours_peer.py"
+cd "$DIR"
+mkdir -p raw
+./setup.sh >/dev/null
+.venv/bin/pip install -q -e "$ROOT" 2>/dev/null
+./start_services.sh >/dev/null
+trap './stop_services.sh >/dev/null 2>&1 || true' EXIT
+source ./env.sh
+for _ in $(seq 1 150); do   # Redis answers "loading" for a while after a restart
+  .venv/bin/python -c "import redis,sys; redis.Redis.from_url('$REDIS_URL').ping()" 2>/dev/null && break
+  sleep 0.2
+done
+PGURL="postgresql://bench@127.0.0.1:${PGPORT_BENCH}/quaero_bench"
+echo "fsync=$(psql "$PG_DSN" -Atc 'show fsync') synchronous_commit=$(psql "$PG_DSN" -Atc 'show synchronous_commit')"
+for _ in $(seq 1 "$REPS"); do
+  echo "pgqueuer $(.venv/bin/python bench.py pgqueuer fanout "$N" "$W" | tail -1)"
+  echo "ours-pg $(QUAERO_BENCH_DB_URL=$PGURL .venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)"
+  echo "huey $(.venv/bin/python bench.py huey fanout "$N" "$W" | tail -1)"
+  echo "ours-sqlite $(.venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)"
+done
