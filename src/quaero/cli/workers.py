@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from ..errors import JobNotFound
 from ..jobs.models import job_to_dict
 from ..jobs.worker_registry import served_types, worker_to_dict
 from .jobs import jobs
 from .main import JOB_ID, Ctx, cli, fail, make_app, print_json, run_async
+from .output import print_rows
 
 __all__ = ["why", "workers"]
 
@@ -43,11 +42,10 @@ def ls(ctx: Ctx, include_expired: bool, as_json: bool) -> None:
                 }
             )
             return
-        table = Table(title=f"{sum(1 for w in rows if w.live(now))} live worker(s)")
-        for col in ("id", "host", "pid", "slots", "running", "processed", "types", "heartbeat"):
-            table.add_column(col)
+        columns = ["id", "host", "pid", "slots", "running", "processed", "types", "heartbeat"]
         if include_expired:
-            table.add_column("live")
+            columns.append("live")
+        table_rows = []
         for d in items:
             row = [
                 d["id"],
@@ -61,8 +59,10 @@ def ls(ctx: Ctx, include_expired: bool, as_json: bool) -> None:
             ]
             if include_expired:
                 row.append("yes" if d["live"] else "expired")
-            table.add_row(*row)
-        Console().print(table)
+            table_rows.append(row)
+        # piped: whole tab-separated rows (a worker id can be copied), like jobs ls
+        title = f"{sum(1 for w in rows if w.live(now))} live worker(s)"
+        print_rows(title, columns, table_rows, fold=("id", "types"))
 
     run_async(go)
 

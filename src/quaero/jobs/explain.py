@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from .models import Job, JobStatus, iso
@@ -185,8 +186,8 @@ def explain(
             _reason(
                 "done",
                 f"It is done: {job.status.value}"
-                + (f" at {iso(job.completed_at)}" if job.completed_at else "")
-                + (f" ({job.error})" if job.error and job.status is JobStatus.FAILED else ""),
+                + (f" at {_when(job.completed_at)}" if job.completed_at else "")
+                + _why_done(job),
                 status=job.status.value,
             )
         )
@@ -196,7 +197,7 @@ def explain(
             reasons.append(
                 _reason(
                     "not_due",
-                    f"It is pending: {what} is not due until {iso(job.available_at)} "
+                    f"It is pending: {what} is not due until {_when(job.available_at)} "
                     f"(in {_age(job.available_at - now)})",
                     available_at=iso(job.available_at),
                     retry=job.attempts > 0,
@@ -337,7 +338,7 @@ def _children(
         msg = f"{c.pending:,} {_children_word(c.pending)} pending"
         if not_due:
             msg += (
-                f", of which {_n(not_due, exact)} not due yet (next at {iso(next_at)}, "
+                f", of which {_n(not_due, exact)} not due yet (next at {_when(next_at)}, "
                 f"in {_age((next_at or now) - now)})"
             )
         elif served:
@@ -356,7 +357,7 @@ def _children(
             reasons.append(
                 _reason(
                     "children_retries_scheduled",
-                    f"{_n(retries, exact)} retries scheduled, the next at {iso(next_retry)} "
+                    f"{_n(retries, exact)} retries scheduled, the next at {_when(next_retry)} "
                     f"(in {_age((next_retry or now) - now)})",
                     count=retries,
                     exact=exact,
@@ -425,3 +426,23 @@ def _running(
             )
         )
     return info
+
+
+def _when(ts: float | None) -> str:
+    """A time in a sentence: ``2026-11-30 12:00:35 UTC`` (the machine fields keep ISO)."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _why_done(job: Job) -> str:
+    """Why a finished job ended as it did: its own error, or its children's outcome."""
+    if job.status is JobStatus.FAILED and job.error:
+        return f" ({job.error})"
+    c = job.children
+    if job.status is JobStatus.COMPLETED or not c.total:
+        return ""
+    parts = [f"{c.failed:,} failed"] if c.failed else []
+    if c.cancelled:
+        parts.append(f"{c.cancelled:,} cancelled")
+    return f" because of its children: {' and '.join(parts)} of {c.total:,}" if parts else ""

@@ -108,3 +108,16 @@ def test_own_type_unserved_sentence() -> None:
         "It is of type 'remote', which no live worker serves "
         "(an external type: run a worker that registers it)"
     )
+
+
+def test_a_finished_parent_says_why_in_words_and_plain_time() -> None:
+    from quaero.jobs.explain import explain
+    from quaero.jobs.models import Counters, Job, JobStatus
+
+    job = Job(id=1, job_type="fanout", status=JobStatus.FAILED, completed_at=1_764_504_035.5)
+    job.children = Counters(total=50, completed=47, failed=3)
+    answer = explain(job, None, [], now=1_764_504_100.0)
+    [sentence] = answer["summary"]
+    assert sentence == (
+        "It is done: failed at 2025-11-30 12:00:35 UTC because of its children: 3 failed of 50"
+    )

@@ -228,14 +228,25 @@ export function explainPanel(id) {
     stamp.textContent = `as of ${fmtTime(x.generated_at)}`;
   }
 
+  let again = false;
   async function load() {
-    if (busy) return;
+    // a change that arrives while a read is in flight asks once more when it ends, so
+    // the answer never stays older than the page's last progress event
+    if (busy) {
+      again = true;
+      return;
+    }
     busy = true;
     button.disabled = true;
     try {
-      render(await api(`/api/jobs/${id}/explain`));
-    } catch (err) {
-      summary.replaceChildren(h("li", { class: "error-text" }, `Could not explain: ${err.detail || err.message}`));
+      do {
+        again = false;
+        try {
+          render(await api(`/api/jobs/${id}/explain`));
+        } catch (err) {
+          summary.replaceChildren(h("li", { class: "error-text" }, `Could not explain: ${err.detail || err.message}`));
+        }
+      } while (again);
     } finally {
       busy = false;
       button.disabled = false;
