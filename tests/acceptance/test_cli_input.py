@@ -45,6 +45,9 @@ def one_line_error(p: subprocess.CompletedProcess[str], code: int = 2) -> str:
         ("docs", "show", "9223372036854775808"),
         ("docs", "ls", "--crawl", "9223372036854775808"),
         ("search", "x", "--offset", "9223372036854775808"),
+        ("crawl", "skipped", "9223372036854775808"),
+        ("crawl", "broken-links", "1", "--offset", "9223372036854775808"),
+        ("crawl", "aliases", "1", "--offset", "9223372036854775808"),
     ],
 )
 def test_huge_integers_are_one_line_errors(tmp_path: Path, args: tuple[str, ...]) -> None:

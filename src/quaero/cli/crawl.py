@@ -253,10 +253,10 @@ def crawl_run(
 
 
 @crawl.command("skipped")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--reason", help="Only this reason (robots, out_of_scope, budget, too_large, ...).")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--offset", type=OFFSET, default=0)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def crawl_skipped(
@@ -279,9 +279,9 @@ def crawl_skipped(
 
 
 @crawl.command("broken-links")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--offset", type=OFFSET, default=0)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def crawl_broken_links(ctx: Ctx, job_id: int, limit: int, offset: int, as_json: bool) -> None:
@@ -304,9 +304,9 @@ def crawl_broken_links(ctx: Ctx, job_id: int, limit: int, offset: int, as_json: 
 
 
 @crawl.command("aliases")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--offset", type=OFFSET, default=0)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def crawl_aliases(ctx: Ctx, job_id: int, limit: int, offset: int, as_json: bool) -> None:

@@ -293,7 +293,7 @@ async def list_skipped(
     its reason (``robots``, ``out_of_scope``, ``budget``, ``too_large``, ...)."""
     await _job_or_404(app, job_id)
     page = await app.store.list_skips(job_id, reason or None, limit, offset)
-    return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
+    return _listing(page, limit, offset)
 
 
 @router.get(
@@ -312,7 +312,7 @@ async def list_broken_links(
     its status and pages linking to it."""
     await _job_or_404(app, job_id)
     page = await app.store.list_broken_links(job_id, limit, offset)
-    return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
+    return _listing(page, limit, offset)
 
 
 @router.get(
@@ -331,6 +331,11 @@ async def list_aliases(
     canonical twin, a meta refresh), ordered by URL: each was not stored again."""
     await _job_or_404(app, job_id)
     page = await app.store.list_aliases(job_id, limit, offset)
+    return _listing(page, limit, offset)
+
+
+def _listing(page: Any, limit: int, offset: int) -> dict[str, Any]:
+    """A crawl listing's JSON (skipped URLs, broken links, aliases): one page and its total."""
     return {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
 
 
