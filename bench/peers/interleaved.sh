@@ -4,6 +4,7 @@
 #   bench/peers/interleaved.sh [N] [W] [REPS]      (default: 10000 8 3)
 # quaero on PostgreSQL uses the database quaero_bench on the harness's server (dropped and
 # re-created each run). BENCH_RUN / PGPORT_BENCH / REDIS_PORT_BENCH move the services.
+# SYSTEMS="pgqueuer ours-pg" (a subset of "pgqueuer ours-pg huey ours-sqlite") runs fewer.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 N="${1:-10000}"; W="${2:-8}"; REPS="${3:-3}"
@@ -23,9 +24,15 @@ for _ in $(seq 1 150); do   # Redis answers "loading" for a while after a restar
 done
 PGURL="postgresql://bench@127.0.0.1:${PGPORT_BENCH}/quaero_bench"
 echo "fsync=$(psql "$PG_DSN" -Atc 'show fsync') synchronous_commit=$(psql "$PG_DSN" -Atc 'show synchronous_commit')"
+SYSTEMS="${SYSTEMS:-pgqueuer ours-pg huey ours-sqlite}"
 for _ in $(seq 1 "$REPS"); do
-  echo "pgqueuer $(.venv/bin/python bench.py pgqueuer fanout "$N" "$W" | tail -1)"
-  echo "ours-pg $(QUAERO_BENCH_DB_URL=$PGURL .venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)"
-  echo "huey $(.venv/bin/python bench.py huey fanout "$N" "$W" | tail -1)"
-  echo "ours-sqlite $(.venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)"
+  for s in $SYSTEMS; do
+    case "$s" in
+      pgqueuer) echo "pgqueuer $(.venv/bin/python bench.py pgqueuer fanout "$N" "$W" | tail -1)" ;;
+      ours-pg) echo "ours-pg $(QUAERO_BENCH_DB_URL=$PGURL .venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)" ;;
+      huey) echo "huey $(.venv/bin/python bench.py huey fanout "$N" "$W" | tail -1)" ;;
+      ours-sqlite) echo "ours-sqlite $(.venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)" ;;
+      *) echo "unknown system $s" >&2; exit 2 ;;
+    esac
+  done
 done

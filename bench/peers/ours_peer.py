@@ -86,6 +86,10 @@ def setup_schema():
 
 
 def reset():
+    global _obs
+    if _obs is not None:
+        _obs.close()
+        _obs = None
     if PG:
         import asyncpg
 
@@ -131,23 +135,23 @@ def start_fanout(n):
     _parent_id = _submit("bench_parent", {"n": n})
 
 
+_obs = None
+
+
 def _row(sql, *params):
+    """One row from the observer's connection, opened once and kept (as the pgqueuer
+    adapter keeps its psycopg connection): a connection per 20 ms poll costs the
+    database a backend start-up each time, on the same two cores as the workers."""
+    global _obs
     if PG:
-        import asyncpg
+        import psycopg
 
-        async def go():
-            conn = await asyncpg.connect(URL)
-            try:
-                return await conn.fetchrow(sql.replace("?", "$1"), *params)
-            finally:
-                await conn.close()
-
-        return asyncio.run(go())
-    conn = sqlite3.connect(DB, timeout=30)
-    try:
-        return conn.execute(sql, params).fetchone()
-    finally:
-        conn.close()
+        if _obs is None:
+            _obs = psycopg.connect(URL, autocommit=True)
+        return _obs.execute(sql.replace("?", "%s"), params).fetchone()
+    if _obs is None:
+        _obs = sqlite3.connect(DB, timeout=30, isolation_level=None)
+    return _obs.execute(sql, params).fetchone()
 
 
 def fanout_done():

@@ -55,9 +55,13 @@ class Worker:
         shutdown_timeout: float = 10.0,
         job_types: list[str] | None = None,
         worker_id: str | None = None,
+        prefetch: int = 0,
     ) -> None:
         self.app = app
         self.concurrency = concurrency
+        #: jobs claimed ahead of free slots (leased to this worker, started as soon as a
+        #: slot frees): a slot then never waits for a claim's round trip
+        self.prefetch = prefetch
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.backoff_base = backoff_base
@@ -66,6 +70,8 @@ class Worker:
         self.job_types = job_types
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._active: dict[int, tuple[asyncio.Task[None], JobContext]] = {}
+        #: claimed ahead (``prefetch``), in claim order; leased to this worker
+        self._ready: dict[int, Job] = {}
         self._wake = asyncio.Event()
         self._flush = asyncio.Event()
         #: one flush at a time: stop() waits for the flush loop's commit in flight
@@ -116,6 +122,12 @@ class Worker:
         self._stopping = True
         self._wake.set()
         timeout = self.shutdown_timeout if timeout is None else timeout
+        if self._ready:  # claimed ahead, never started: straight back to pending
+            self._changes.extend(
+                StatusChange(i, JobStatus.PENDING, expect_owner=self.id, release=True)
+                for i in self._ready
+            )
+            self._ready.clear()
         if self._active:
             tasks = [t for t, _ in self._active.values()]
             _, pending = await asyncio.wait(tasks, timeout=timeout)
@@ -163,10 +175,14 @@ class Worker:
         status = e.payload.get("status")
         if status == JobStatus.PENDING.value:
             self._wake.set()
-        elif status == JobStatus.CANCELLED.value and e.job_id in self._active:
+        elif status == JobStatus.CANCELLED.value and (
+            e.job_id in self._active or e.job_id in self._ready
+        ):
             self._interrupt(e.job_id)
 
     def _interrupt(self, job_id: int) -> None:
+        if self._ready.pop(job_id, None) is not None:
+            return  # never started: its status was already changed by whoever took it
         entry = self._active.get(job_id)
         if entry is None:
             return
@@ -202,7 +218,9 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
     def _free(self) -> int:
-        return self.concurrency - len(self._active) - self._claiming
+        """How many jobs a claim may take now: free slots plus room to claim ahead."""
+        room = self.concurrency + self.prefetch - len(self._active) - len(self._ready)
+        return room - self._claiming
 
     def _take(self, jobs: list[Job]) -> bool:
         """Run claimed jobs; when shutting down, give them straight back (False)."""
@@ -215,7 +233,10 @@ class Worker:
                 self._flush.set()
             return False
         for job in jobs:
-            self._launch(job)
+            if len(self._active) < self.concurrency:
+                self._launch(job)
+            else:
+                self._ready[job.id] = job
         return True
 
     def _launch(self, job: Job) -> None:
@@ -241,6 +262,8 @@ class Worker:
             )
         finally:
             self._active.pop(job.id, None)
+            if self._ready and not self._stopping:
+                self._launch(self._ready.pop(next(iter(self._ready))))
             self._wake.set()
         if change is not None:
             self._changes.append(change)
@@ -354,7 +377,7 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             await self._register()
-            ids = list(self._active)
+            ids = [*self._active, *self._ready]
             if not ids:
                 continue
             try:
@@ -363,7 +386,7 @@ class Worker:
                 log.exception("heartbeat failed")
                 continue
             for job_id in ids:
-                if job_id not in held and job_id in self._active:
+                if job_id not in held and (job_id in self._active or job_id in self._ready):
                     log.warning("lost the lease of job %d; interrupting it", job_id)
                     self._interrupt(job_id)
 

@@ -606,8 +606,18 @@ async def _lock_below(tx: PgTx, ids: Sequence[int]) -> None:
         await tx.lock_active_subtrees(busy)
 
 
-#: server settings of every connection: no JIT (it only adds latency to short queries)
-_SETTINGS = {"application_name": "quaero", "jit": "off", "plan_cache_mode": "force_generic_plan"}
+#: server settings of every connection. No JIT (it only adds latency to short queries).
+#: Plans are generic, made once per connection (planning every statement was a third of
+#: the database's CPU in a fan-out, and more inside the commit hook), and sequential
+#: scans are priced out: a generic plan is often made while `jobs` is still small, and a
+#: scan that is cheap then would make every later claim or commit O(jobs). Every
+#: statement of the store has an index to use (see tests/integration/postgres/test_plans.py).
+_SETTINGS = {
+    "application_name": "quaero",
+    "jit": "off",
+    "plan_cache_mode": "force_generic_plan",
+    "enable_seqscan": "off",
+}
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

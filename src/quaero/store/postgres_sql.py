@@ -71,18 +71,15 @@ SELECT false, {STATE_COLUMNS} FROM jobs
 WHERE id = ANY(ARRAY(SELECT parent_id FROM d)) AND NOT id = ANY($1::bigint[])
 """
 
-# Due pending jobs, skipping rows other claimers hold, and their parents (not locked).
+# Due pending jobs in id order, skipping rows other claimers hold (locked by
+# quaero_claim_ids, migration 0014, whose plan never sorts), and their parents (not locked).
 CLAIM = f"""
-WITH c AS (
-    SELECT {JOB_COLUMNS} FROM jobs
-    WHERE status = 'pending' AND available_at <= $1 AND job_type = ANY($2::text[])
-    ORDER BY id LIMIT $3
-    FOR UPDATE SKIP LOCKED
-)
+WITH ids AS (SELECT quaero_claim_ids($1, $2::text[], $3) AS id),
+c AS (SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY(ARRAY(SELECT id FROM ids)) ORDER BY id)
 SELECT true, * FROM c
 UNION ALL
 SELECT false, {STATE_COLUMNS} FROM jobs
-WHERE id = ANY(ARRAY(SELECT parent_id FROM c)) AND NOT id = ANY(ARRAY(SELECT id FROM c))
+WHERE id = ANY(ARRAY(SELECT parent_id FROM c)) AND NOT id = ANY(ARRAY(SELECT id FROM ids))
 """
 
 # Expired leases (locked, skipping rows others hold) and their parents (not locked).
