@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .config import Settings, load_settings
+from .config import Settings, load_settings, parse_prefetch
 from .errors import JobNotFound, StoreError
 from .events.bus import EventBus
 from .events.types import JOB_STATUS_CHANGE, Event
@@ -182,6 +182,7 @@ class App:
             "backoff_base": w.backoff_base,
             "backoff_max": w.backoff_max,
             "shutdown_timeout": w.shutdown_timeout,
+            "prefetch": parse_prefetch(w.prefetch),
         }
         kwargs.update(overrides)
         return Worker(self, **kwargs)

@@ -29,6 +29,20 @@ DEFAULT_DB_URL = "sqlite:///./data/quaero.db"
 #: values of ``[crawler] private_networks``
 PRIVATE_NETWORK_POLICIES = ("never", "per-crawl")
 
+#: what :func:`parse_prefetch` returns for a value that is neither "auto" nor 0-10000
+PREFETCH_INVALID = -1
+
+
+def parse_prefetch(value: str | int) -> int | None:
+    """``worker.prefetch`` as the worker takes it: None for "auto", else the number of
+    jobs to claim ahead (:data:`PREFETCH_INVALID` for anything else)."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return None
+    if text.isdigit() and int(text) <= 10_000:
+        return int(text)
+    return PREFETCH_INVALID
+
 
 @dataclass
 class StoreSettings:
@@ -45,6 +59,11 @@ class WorkerSettings:
     backoff_base: float = 1.0
     backoff_max: float = 300.0
     shutdown_timeout: float = 10.0
+    #: jobs a worker claims ahead of its free slots (leased to it, started the moment a
+    #: slot frees, so no slot waits for a claim's round trip): a number, or "auto" to
+    #: claim up to ``concurrency`` ahead only while its jobs run shorter than 50 ms
+    #: (long jobs, such as crawled pages, are never held back from other workers)
+    prefetch: str = "auto"
 
 
 @dataclass
@@ -144,6 +163,10 @@ class Settings:
         _check(self.worker.backoff_base >= 0, "worker.backoff_base must not be negative")
         _check(self.worker.backoff_max >= 0, "worker.backoff_max must not be negative")
         _check(self.worker.shutdown_timeout >= 0, "worker.shutdown_timeout must not be negative")
+        _check(
+            parse_prefetch(self.worker.prefetch) is not PREFETCH_INVALID,
+            'worker.prefetch must be "auto" or a number from 0 to 10000',
+        )
         _check(self.events.retention_hours > 0, "events.retention_hours must be positive")
         _check(self.events.poll_interval > 0, "events.poll_interval must be positive")
         _check(0 < self.server.port < 65536, "server.port must be between 1 and 65535")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from quaero.app import App
 from quaero.config import load_settings
 from quaero.errors import ConfigError
 
@@ -71,6 +72,9 @@ def test_env_aliases_and_lists(tmp_path: Path) -> None:
         ("", {"QUAERO_WORKER_MAX_ATTEMPTS": "9" * 40}, "too large"),
         ("[worker]\nlease_seconds = inf\n", {}, "finite"),
         ("[websocket.throttle_intervals]\nparent_job_progress = -1\n", {}, "must not be negative"),
+        ("[worker]\nprefetch = 'lots'\n", {}, 'worker.prefetch must be "auto" or a number'),
+        ("", {"QUAERO_WORKER_PREFETCH": "-1"}, 'worker.prefetch must be "auto" or a number'),
+        ("", {"QUAERO_WORKER_PREFETCH": "10001"}, 'worker.prefetch must be "auto" or a number'),
     ],
 )
 def test_bad_values_are_clear_errors(
@@ -102,3 +106,9 @@ def test_store_urls_that_name_a_store_are_accepted(url: str) -> None:
     from quaero.config import check_store_url
 
     assert check_store_url(url) == url
+
+
+@pytest.mark.parametrize(("value", "ahead"), [("auto", None), ("AUTO", None), ("0", 0), (8, 8)])
+def test_prefetch_is_auto_or_a_number(tmp_path: Path, value: object, ahead: int | None) -> None:
+    s = load_settings(write(tmp_path, f"[worker]\nprefetch = {value!r}\n"), env={})
+    assert App(s).worker().prefetch == ahead

@@ -7,9 +7,24 @@ import signal
 
 import click
 
+from ..config import PREFETCH_INVALID, parse_prefetch
 from .main import Ctx, cli, make_app, run_async
 
 __all__ = ["worker"]
+
+
+class _Prefetch(click.ParamType[str]):
+    name = "auto|N"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        if parse_prefetch(str(value)) is PREFETCH_INVALID:
+            self.fail('expected "auto" or a number from 0 to 10000', param, ctx)
+        return str(value).strip().lower()
+
+
+PREFETCH = _Prefetch()
 
 
 @cli.command()
@@ -21,11 +36,18 @@ __all__ = ["worker"]
     "--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file."
 )
 @click.option("--type", "job_types", multiple=True, help="Only run these job types (repeatable).")
+@click.option(
+    "--prefetch",
+    type=PREFETCH,
+    help='Jobs to claim ahead of free slots: a number, or "auto" (the default: only while '
+    "jobs run shorter than 50 ms).",
+)
 @click.pass_obj
 def worker(
     ctx: Ctx,
     concurrency: int | None,
     lease_seconds: float | None,
+    prefetch: str | None,
     config_file: str | None,
     job_types: tuple[str, ...],
 ) -> None:
@@ -35,7 +57,12 @@ def worker(
 
     async def go() -> None:
         app = make_app(
-            ctx, **{"worker.concurrency": concurrency, "worker.lease_seconds": lease_seconds}
+            ctx,
+            **{
+                "worker.concurrency": concurrency,
+                "worker.lease_seconds": lease_seconds,
+                "worker.prefetch": prefetch,
+            },
         )
         async with app:
             for t in job_types:

@@ -36,6 +36,9 @@ __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
 
+#: "auto" prefetch claims ahead only while handlers take less than this on average (s)
+AUTO_PREFETCH_BELOW = 0.05
+
 #: status changes a worker reacts to: new due work (retries, requeues) and cancels
 _WAKE_STATUSES = frozenset({JobStatus.PENDING.value, JobStatus.CANCELLED.value})
 
@@ -55,13 +58,16 @@ class Worker:
         shutdown_timeout: float = 10.0,
         job_types: list[str] | None = None,
         worker_id: str | None = None,
-        prefetch: int = 0,
+        prefetch: int | None = 0,
     ) -> None:
         self.app = app
         self.concurrency = concurrency
         #: jobs claimed ahead of free slots (leased to this worker, started as soon as a
-        #: slot frees): a slot then never waits for a claim's round trip
+        #: slot frees): a slot then never waits for a claim's round trip. None is "auto":
+        #: up to ``concurrency`` while jobs run shorter than :data:`AUTO_PREFETCH_BELOW`
         self.prefetch = prefetch
+        #: moving average of handler run times (seconds), for the "auto" prefetch
+        self.run_seconds: float | None = None
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.backoff_base = backoff_base
@@ -194,11 +200,18 @@ class Worker:
     def _types(self) -> list[str]:
         return self.job_types or self.app.registry.names()
 
+    def _flush_claims(self) -> bool:
+        """Whether the flush in flight or due will claim for the free slots itself (one
+        transaction, no claim of its own racing it for the same parent rows)."""
+        if not self.app.store.claims_with_changes:
+            return False
+        return self._flush_lock.locked() or bool(self._changes)
+
     async def _claim_loop(self) -> None:
         while not self._stopping:
             free = self._free()
             self._wake.clear()
-            if free > 0:
+            if free > 0 and not self._flush_claims():
                 self._claiming += free
                 try:
                     jobs = await self.app.manager.claim(
@@ -217,9 +230,16 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
+    def _ahead(self) -> int:
+        """How many jobs to hold claimed ahead of free slots now."""
+        if self.prefetch is not None:
+            return self.prefetch
+        short = self.run_seconds is not None and self.run_seconds < AUTO_PREFETCH_BELOW
+        return self.concurrency if short else 0
+
     def _free(self) -> int:
         """How many jobs a claim may take now: free slots plus room to claim ahead."""
-        room = self.concurrency + self.prefetch - len(self._active) - len(self._ready)
+        room = self.concurrency + self._ahead() - len(self._active) - len(self._ready)
         return room - self._claiming
 
     def _take(self, jobs: list[Job]) -> bool:
@@ -249,6 +269,7 @@ class Worker:
     async def _execute(self, ctx: JobContext) -> None:
         job = ctx.job
         change: StatusChange | None
+        started = time.monotonic()
         try:
             handler = self.app.registry.get(job.job_type).handler
             result = await handler(ctx)
@@ -261,6 +282,9 @@ class Worker:
                 job.id, JobStatus.COMPLETED, result=result, expect_owner=self.id, handler_done=True
             )
         finally:
+            took = time.monotonic() - started
+            avg = self.run_seconds
+            self.run_seconds = took if avg is None else 0.9 * avg + 0.1 * took
             self._active.pop(job.id, None)
             if self._ready and not self._stopping:
                 self._launch(self._ready.pop(next(iter(self._ready))))
@@ -327,6 +351,8 @@ class Worker:
             finally:
                 self._claiming -= free
             self._take(jobs)
+            if self._free() > 0:  # slots freed meanwhile: the claim loop takes over
+                self._wake.set()
             for ch, res in zip(changes, results, strict=True):
                 if res.ok:
                     if ch.status is not JobStatus.PENDING or not ch.release:

@@ -350,11 +350,15 @@ class PostgresStore(PgRetention, PgDocuments, PgExplain, PgReads, PgHosts, Store
         ending = sorted({c.job_id for c in changes if c.status in _ENDS})
 
         async def op(tx: PgTx) -> tuple[list[ChangeResult], list[Job]]:
-            await _lock_below(tx, ending)
-            await tx.lock_changed(q.LOCK_CHANGED, sorted({c.job_id for c in changes}))
-            await _lock_below(tx, ending)
-            # SKIP LOCKED: never waits, so the lock order above still holds
-            ids = await tx.lock_changed(q.CLAIM, tx.now, types, limit)
+            changed = sorted({c.job_id for c in changes})
+            if ending:  # the failure rule may cancel subtrees: lock them first
+                await _lock_below(tx, ending)
+                await tx.lock_changed(q.LOCK_CHANGED, changed)
+                await _lock_below(tx, ending)
+                # SKIP LOCKED: never waits, so the lock order above still holds
+                ids = await tx.lock_changed(q.CLAIM, tx.now, types, limit)
+            else:  # the common flush (completions, retries): one round trip
+                _, ids = await tx.lock_and_claim(q.LOCK_AND_CLAIM, changed, tx.now, types, limit)
 
             def steps(plan: Planner) -> tuple[list[ChangeResult], list[Job]]:
                 results = [plan.change(c) for c in changes]

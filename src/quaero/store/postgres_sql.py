@@ -82,6 +82,25 @@ SELECT false, {STATE_COLUMNS} FROM jobs
 WHERE id = ANY(ARRAY(SELECT parent_id FROM c)) AND NOT id = ANY(ARRAY(SELECT id FROM ids))
 """
 
+# A worker's flush in one statement: lock the jobs that change (in id order), then claim
+# due pending jobs (SKIP LOCKED: never waits, so the lock order holds), and read the
+# parents of both without a lock. The first column says which: 0 changed (locked),
+# 1 claimed (locked), 2 parent (not locked). One round trip instead of two.
+LOCK_AND_CLAIM = f"""
+WITH d AS (
+    SELECT {STATE_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE
+), ids AS (
+    SELECT quaero_claim_ids($2, $3::text[], $4) AS id FROM (SELECT count(*) FROM d) AS locked
+), c AS (SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY(ARRAY(SELECT id FROM ids)) ORDER BY id)
+SELECT 0, * FROM d
+UNION ALL
+SELECT 1, * FROM c
+UNION ALL
+SELECT 2, {STATE_COLUMNS} FROM jobs
+WHERE id = ANY(ARRAY(SELECT parent_id FROM d UNION SELECT parent_id FROM c))
+  AND NOT id = ANY(ARRAY(SELECT id FROM d UNION ALL SELECT id FROM ids))
+"""
+
 # Expired leases (locked, skipping rows others hold) and their parents (not locked).
 EXPIRED = f"""
 WITH e AS (

@@ -119,6 +119,20 @@ class PgTx:
                 self.loose[values[0]] = values
         return ids
 
+    async def lock_and_claim(self, sql: str, *args: Any) -> tuple[list[int], list[int]]:
+        """Run a query whose rows are ``(kind, job columns...)``, kind 0 for a locked job
+        that changes, 1 for a locked claimed job, 2 for a parent read without a lock.
+        Returns the changed and the claimed ids, each in row order."""
+        out: tuple[list[int], list[int]] = ([], [])
+        for r in await self.conn.fetch(sql, *args):
+            values = tuple(r)[1:]
+            if r[0] == 2:
+                self.loose[values[0]] = values
+            else:
+                self.rows[values[0]] = values
+                out[r[0]].append(values[0])
+        return out
+
     def fresh_jobs(self) -> dict[int, Job]:
         jobs = {i: row_to_job(r) for i, r in self.loose.items() if i not in self.rows}
         for job in jobs.values():
