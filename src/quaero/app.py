@@ -103,11 +103,15 @@ class App:
         jobs = self.settings.jobs
         store = open_store(
             self.settings.store.url,
-            on_commit=self.bus.feed,
             on_wake=self.bus.poll,
             default_max_attempts=self.settings.worker.max_attempts,
             tree_limits=TreeLimits(jobs.max_depth, jobs.max_children_per_job),
         )
+        if store.dialect == "sqlite":
+            # the local fast path: a commit's events go straight to the bus. PostgreSQL
+            # wakes every process's bus with NOTIFY, this one's included, and the bus reads
+            # the log then; handing it the events too would cost a read per transaction
+            store.on_commit = self.bus.feed
         await store.open()
         self._store = store
         self._manager = Manager(store, self.registry)

@@ -86,9 +86,19 @@ class PgBase:
                     tx = PgTx(conn)
                     if prepare is not None:
                         tx.prepared = await prepare(conn)
-                    async with conn.transaction():
-                        value = await fn(tx)
-                    await tx.after_commit(self.on_commit is not None)
+                    if self.on_commit is None:
+                        # nobody takes the events: what the commit hook did that matters
+                        # (parents to finish) comes with the COMMIT's reply, in a NOTICE
+                        conn.add_log_listener(tx.on_notice)
+                        try:
+                            async with conn.transaction():
+                                value = await fn(tx)
+                        finally:
+                            conn.remove_log_listener(tx.on_notice)
+                    else:
+                        async with conn.transaction():
+                            value = await fn(tx)
+                        await tx.after_commit(True)
             except _RETRYABLE as exc:
                 if attempt == _MAX_TRIES - 1:
                     raise StoreError(f"PostgreSQL transaction kept failing: {exc}") from exc

@@ -42,6 +42,10 @@ dumps = dumps_json
 loads = orjson.loads
 
 
+#: the prefix of the commit hook's NOTICE naming the parents to finish (migration 0015)
+_FINISH_NOTICE = "quaero finish: "
+
+
 def row_to_job(r: asyncpg.Record | Sequence[Any]) -> Job:
     """A job from a row of :data:`~quaero.store.postgres_sql.JOB_COLUMNS` (or the state
     columns, whose JSON is NULL: config and metadata then read as ``{}``)."""
@@ -305,6 +309,14 @@ class PgTx:
         await self.conn.fetchval(q.WRITE, *args)
         self.queued.extend(events)
         self.hooked = self.hooked or hook
+
+    def on_notice(self, _conn: Any, message: asyncpg.PostgresLogMessage) -> None:
+        """The commit hook's report (migration 0015): ``quaero finish: <id>,<id>...``,
+        the waiting parents whose last active child finished in this commit. It arrives
+        with the COMMIT's reply, ahead of it (asyncpg calls listeners in order)."""
+        text = str(message.message or "")
+        if text.startswith(_FINISH_NOTICE):
+            self.finish = [int(i) for i in text[len(_FINISH_NOTICE) :].split(",") if i]
 
     async def after_commit(self, want_events: bool) -> None:
         """Read what the commit hook did: the seqs it gave the queued events (and, when

@@ -99,3 +99,36 @@ async def test_deltas_add_up_and_a_waiting_parent_is_finished(pg_url: str) -> No
     finally:
         await conn.close()
         await store.close()
+
+
+@pytest.mark.parametrize("events", ["taken by on_commit", "not taken"])
+async def test_a_parent_finishes_with_its_last_child_in_the_same_call(
+    pg_url: str, events: str
+) -> None:
+    """The hook reports waiting parents it found done: read back after COMMIT when
+    ``on_commit`` takes the events, else in a NOTICE with the COMMIT's reply (0015)."""
+    seen: list[int] = []
+    store = PostgresStore(pg_url)
+    if events == "taken by on_commit":
+        store.on_commit = lambda evs: seen.extend(e.seq for e in evs)
+    await store.open()
+    try:
+        [root] = await store.create_jobs([NewJob("fanout")])
+        [root] = await store.claim_jobs("w", 1, 60, ["fanout"])
+        await store.create_jobs([NewJob("noop", parent_id=root.id) for _ in range(3)])
+        await store.apply_changes(
+            [StatusChange(root.id, JobStatus.COMPLETED, expect_owner="w", handler_done=True)]
+        )
+        kids = await store.claim_jobs("w", 3, 60, ["noop"])
+        for i, kid in enumerate(kids):
+            await store.apply_changes(
+                [StatusChange(kid.id, JobStatus.COMPLETED, expect_owner="w", handler_done=True)]
+            )
+            parent = await store.get_job(root.id)
+            assert parent is not None
+            last = i == len(kids) - 1
+            assert parent.status is (JobStatus.COMPLETED if last else JobStatus.RUNNING)
+        assert bool(seen) == (events == "taken by on_commit")
+        assert await store.recount() == []
+    finally:
+        await store.close()
