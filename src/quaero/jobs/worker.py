@@ -66,8 +66,12 @@ class Worker:
         #: slot frees): a slot then never waits for a claim's round trip. None is "auto":
         #: up to ``concurrency`` while jobs run shorter than :data:`AUTO_PREFETCH_BELOW`
         self.prefetch = prefetch
-        #: moving average of handler run times (seconds), for the "auto" prefetch
+        #: moving average of handler run times (seconds) and how many it has seen, for
+        #: the "auto" prefetch
         self.run_seconds: float | None = None
+        self.runs = 0
+        #: when each running handler started (``time.monotonic()``)
+        self._started: dict[int, float] = {}
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.backoff_base = backoff_base
@@ -231,11 +235,19 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
     def _ahead(self) -> int:
-        """How many jobs to hold claimed ahead of free slots now."""
+        """How many jobs to hold claimed ahead of free slots now. "auto": up to
+        ``concurrency`` once at least ``concurrency`` jobs ran, on average shorter than
+        :data:`AUTO_PREFETCH_BELOW`, and while no running job has been running longer
+        (so a switch to long jobs stops claiming ahead at once)."""
         if self.prefetch is not None:
             return self.prefetch
-        short = self.run_seconds is not None and self.run_seconds < AUTO_PREFETCH_BELOW
-        return self.concurrency if short else 0
+        avg = self.run_seconds
+        if self.runs < self.concurrency or avg is None or avg >= AUTO_PREFETCH_BELOW:
+            return 0
+        oldest = min(self._started.values(), default=None)
+        if oldest is not None and time.monotonic() - oldest >= AUTO_PREFETCH_BELOW:
+            return 0
+        return self.concurrency
 
     def _free(self) -> int:
         """How many jobs a claim may take now: free slots plus room to claim ahead."""
@@ -269,7 +281,7 @@ class Worker:
     async def _execute(self, ctx: JobContext) -> None:
         job = ctx.job
         change: StatusChange | None
-        started = time.monotonic()
+        started = self._started[job.id] = time.monotonic()
         try:
             handler = self.app.registry.get(job.job_type).handler
             result = await handler(ctx)
@@ -285,6 +297,8 @@ class Worker:
             took = time.monotonic() - started
             avg = self.run_seconds
             self.run_seconds = took if avg is None else 0.9 * avg + 0.1 * took
+            self.runs += 1
+            self._started.pop(job.id, None)
             self._active.pop(job.id, None)
             if self._ready and not self._stopping:
                 self._launch(self._ready.pop(next(iter(self._ready))))

@@ -5,6 +5,7 @@ cancel takes them out before they ever start. On both backends."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from quaero import App, JobContext, JobStatus, NewJob
@@ -112,7 +113,34 @@ async def test_cancel_takes_a_claimed_ahead_job_out_before_it_starts(app: App) -
 async def test_auto_prefetch_claims_ahead_only_for_short_jobs(app: App) -> None:
     w = app.worker(concurrency=4, prefetch=None)
     assert w._free() == 4  # nothing known yet: no claim-ahead
-    w.run_seconds = AUTO_PREFETCH_BELOW / 10
+    w.run_seconds, w.runs = AUTO_PREFETCH_BELOW / 10, 3
+    assert w._free() == 4  # fewer runs seen than slots: not yet
+    w.runs = 4
     assert w._free() == 8
+    w._started[1] = time.monotonic() - 2 * AUTO_PREFETCH_BELOW  # one job runs long now
+    assert w._free() == 8 - 4
+    w._started.clear()
     w.run_seconds = AUTO_PREFETCH_BELOW * 10
     assert w._free() == 4
+
+
+async def test_auto_prefetch_never_holds_back_a_slow_child_of_a_fast_parent(app: App) -> None:
+    """A fast parent spawns slow children: with 2 slots, the 3rd child stays pending
+    (claimable by any other worker), not claimed ahead by this one."""
+    started, gate = _gated(app)
+    w = app.worker(concurrency=2, prefetch=None)
+    await w.start()
+    root = await app.submit("parent", {"n": 3})
+
+    def settled() -> bool:  # both slots busy, no claim or flush in flight or due
+        idle = not w._claiming and not w._flush_lock.locked() and not w._changes
+        return len(started) == 2 and idle
+
+    await until(lambda: _async(settled()))
+    parent = await app.store.get_job(root.id)
+    assert parent is not None and parent.children.pending == 1
+    assert parent.children.running == 2
+    gate.set()
+    done = await app.wait(root.id, timeout=20)
+    await w.stop()
+    assert done.children.completed == 3
