@@ -140,8 +140,12 @@ class PgReads(PgBase):
                 f"{prefix}SELECT id, job_id, root_id, ts, level, message FROM job_logs "
                 f"WHERE {' AND '.join(where)} ORDER BY id {direction} LIMIT {p(query.limit)}"
             )
-            rows = await conn.fetch(sql, *p.values)
-        return [LogEntry(r[1], r[4], r[5], r[3], id=r[0], root_id=r[2]) for r in rows]
+            rows = list(await conn.fetch(sql, *p.values))
+            rows += await _status_lines(conn, query, job[0] == job[1], levels)
+        rows.sort(key=lambda r: int(r[0]), reverse=query.descending)
+        return [
+            LogEntry(r[1], r[4], r[5], r[3], id=r[0], root_id=r[2]) for r in rows[: query.limit]
+        ]
 
     async def recount(self) -> list[Drift]:
         marks = await fetch_prune_marks(self.pool)
@@ -237,3 +241,38 @@ async def _with_stats(conn: Any, jobs: list[Job]) -> list[Job]:
     for job_id, pruned_at in await conn.fetch(q.CHILDREN_PRUNED_FOR, list(by_id)):
         by_id[job_id].children_pruned_at = pruned_at
     return jobs
+
+
+async def _status_lines(
+    conn: Any, query: LogQuery, is_root: bool, levels: tuple[str, ...]
+) -> list[Any]:
+    """The status lines job rows stand for (migration 0016) that belong on this page: at
+    most ``limit`` of each kind, from the indexes on (root_id, log id) for a tree."""
+    kinds = []
+    if "info" in levels:
+        kinds.append((q.RUN_LINES, "run_log_id", ""))
+        kinds.append((q.END_LINES, "end_log_id", ""))
+    elif "error" in levels:
+        kinds.append((q.END_LINES, "end_log_id", " AND status = 'failed'"))
+    out: list[Any] = []
+    for template, column, extra in kinds:
+        p = _Params()
+        prefix = ""
+        if query.aggregated and is_root:
+            scope = f"root_id = {p(query.job_id)}"
+        elif query.aggregated:
+            prefix = (
+                f"WITH RECURSIVE sub(id) AS (SELECT {p(query.job_id)}::bigint UNION ALL "
+                "SELECT j.id FROM jobs j JOIN sub ON j.parent_id = sub.id) "
+            )
+            scope = "id IN (SELECT id FROM sub)"
+        else:
+            scope = f"id = {p(query.job_id)}"
+        if query.cursor is not None:
+            cond = f"{column} {'<' if query.descending else '>'} {p(query.cursor)}"
+        else:
+            cond = f"{column} IS NOT NULL"
+        direction = "DESC" if query.descending else "ASC"
+        where = f"{scope} AND {cond}{extra} ORDER BY {column} {direction} LIMIT {p(query.limit)}"
+        out.extend(await conn.fetch(prefix + template.format(where=where), *p.values))
+    return out

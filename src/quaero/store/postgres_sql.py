@@ -159,9 +159,15 @@ SELECT j.id, j.parent_id, j.status, j.depth FROM jobs j JOIN sub USING (id)
 # and, kept in transaction-local settings as JSON, its events ($38), the counter deltas
 # (children and descendants) of the ancestors it did not lock ($39) and its error group
 # deltas ($49); the commit hook ($41: once per transaction) folds the deltas and numbers
-# the events at COMMIT (migrations 0004, 0007).
+# the events at COMMIT (migrations 0004, 0007). Log lines take ids in the plan's order
+# ($51 of them); lines at those positions ($56) are rows, and the common status lines of
+# rows it updates are kept as ids on the row instead ($52/$53 per row: the position of
+# the new line, 0 to clear, -1 to keep; $54/$55: rows whose kept line becomes a row
+# first; migration 0016).
 WRITE = """
-WITH ins AS (
+WITH lid AS (  -- log ids for the plan's lines ($51 of them), in the plan's order
+    SELECT ARRAY(SELECT nextval('job_logs_id_seq') FROM generate_series(1, $51)) AS ids
+), ins AS (
     INSERT INTO jobs (id, parent_id, root_id, depth, job_type, name, config, metadata, status,
                       max_attempts, available_at, created_at, dedupe_key)
     SELECT i.id, i.parent_id, i.root_id, i.depth, i.job_type, i.name, i.config::jsonb,
@@ -172,6 +178,14 @@ WITH ins AS (
                 $13::text[])
          AS i(id, parent_id, root_id, depth, job_type, name, config, metadata, status,
               max_attempts, available_at, created_at, dedupe_key)
+), keep AS (  -- status lines rows stood for and stop standing for become rows (old ids)
+    INSERT INTO job_logs (id, job_id, root_id, ts, level, message) OVERRIDING SYSTEM VALUE
+    SELECT run_log_id, id, root_id, started_at, 'info', 'Status changed: running'
+    FROM jobs WHERE id = ANY($54::bigint[]) AND run_log_id IS NOT NULL
+    UNION ALL
+    SELECT end_log_id, id, root_id, completed_at,
+           CASE status WHEN 'failed' THEN 'error' ELSE 'info' END, 'Status changed: ' || status
+    FROM jobs WHERE id = ANY($55::bigint[]) AND end_log_id IS NOT NULL
 ), upd AS (
     UPDATE jobs SET status = u.status, attempts = u.attempts, lease_owner = u.lease_owner,
         lease_expires_at = u.lease_expires_at, heartbeat_at = u.heartbeat_at,
@@ -184,21 +198,28 @@ WITH ins AS (
         child_cancelled = u.c_cancelled, error_group = u.error_group,
         desc_total = u.d_total, desc_pending = u.d_pending, desc_running = u.d_running,
         desc_completed = u.d_completed, desc_failed = u.d_failed,
-        desc_cancelled = u.d_cancelled, progress_samples = u.samples::jsonb
+        desc_cancelled = u.d_cancelled, progress_samples = u.samples::jsonb,
+        run_log_id = CASE WHEN u.run_sel < 0 THEN jobs.run_log_id WHEN u.run_sel > 0
+                          THEN (SELECT ids[u.run_sel] FROM lid) END,
+        end_log_id = CASE WHEN u.end_sel < 0 THEN jobs.end_log_id WHEN u.end_sel > 0
+                          THEN (SELECT ids[u.end_sel] FROM lid) END
     FROM unnest($14::bigint[], $15::text[], $16::int[], $17::text[], $18::float8[],
                 $19::float8[], $20::float8[], $21::float8[], $22::float8[], $23::text[],
                 $24::text[], $25::bool[], $26::float8[], $27::bigint[], $28::bigint[],
                 $29::bigint[], $30::bigint[], $31::bigint[], $32::bigint[], $42::text[],
                 $43::bigint[], $44::bigint[], $45::bigint[], $46::bigint[], $47::bigint[],
-                $48::bigint[], $50::text[])
+                $48::bigint[], $50::text[], $52::int[], $53::int[])
          AS u(id, status, attempts, lease_owner, lease_expires_at, heartbeat_at, available_at,
               started_at, completed_at, error, result, waiting, progress_logged_at, c_total,
               c_pending, c_running, c_completed, c_failed, c_cancelled, error_group, d_total,
-              d_pending, d_running, d_completed, d_failed, d_cancelled, samples)
+              d_pending, d_running, d_completed, d_failed, d_cancelled, samples, run_sel,
+              end_sel)
     WHERE jobs.id = u.id
 ), lg AS (
-    INSERT INTO job_logs (job_id, root_id, ts, level, message)
-    SELECT * FROM unnest($33::bigint[], $34::bigint[], $35::float8[], $36::text[], $37::text[])
+    INSERT INTO job_logs (id, job_id, root_id, ts, level, message) OVERRIDING SYSTEM VALUE
+    SELECT lid.ids[l.n], l.job_id, l.root_id, l.ts, l.level, l.message
+    FROM lid, unnest($56::int[], $33::bigint[], $34::bigint[], $35::float8[], $36::text[],
+                     $37::text[]) AS l(n, job_id, root_id, ts, level, message)
 ), hk AS (
     INSERT INTO quaero_commit_hook SELECT pg_backend_pid() WHERE $41
 )
@@ -435,4 +456,16 @@ WITH ins AS (
     ON CONFLICT DO NOTHING RETURNING 1
 )
 SELECT count(*) FROM ins
+"""
+
+#: the status lines a job row stands for (migration 0016), as log rows:
+#: (id, job_id, root_id, ts, level, message); ``{where}`` filters the jobs
+RUN_LINES = """
+SELECT run_log_id, id, root_id, started_at, 'info', 'Status changed: running'
+FROM jobs WHERE {where}
+"""
+END_LINES = """
+SELECT end_log_id, id, root_id, completed_at,
+       CASE status WHEN 'failed' THEN 'error' ELSE 'info' END, 'Status changed: ' || status
+FROM jobs WHERE {where}
 """

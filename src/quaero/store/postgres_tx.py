@@ -42,6 +42,9 @@ dumps = dumps_json
 loads = orjson.loads
 
 
+#: statuses of a row that may stand for a final status line (``STATE_COLUMNS``' 9th)
+_TERMINAL = frozenset(s.value for s in JobStatus if s.terminal)
+
 #: the prefix of the commit hook's NOTICE naming the parents to finish (migration 0015)
 _FINISH_NOTICE = "quaero finish: "
 
@@ -254,6 +257,7 @@ class PgTx:
         if not (inserts or updates or logs or events or deltas or errors):
             return
         hook = bool(events or deltas or errors) and not self.hooked
+        lines = _StatusLines(updates, logs, self.rows)
         args: list[Any] = [
             [j.id for j in inserts],
             [j.parent_id for j in inserts],
@@ -287,11 +291,11 @@ class PgTx:
             [j.children.completed for j in updates],
             [j.children.failed for j in updates],
             [j.children.cancelled for j in updates],
-            [g.job_id for g in logs],
-            [g.root_id for g in logs],
-            [g.ts for g in logs],
-            [g.level for g in logs],
-            [g.message for g in logs],
+            [g.job_id for _, g in lines.rows],
+            [g.root_id for _, g in lines.rows],
+            [g.ts for _, g in lines.rows],
+            [g.level for _, g in lines.rows],
+            [g.message for _, g in lines.rows],
             dumps([(e.type, e.job_id, e.root_id, e.payload) for e in events]),
             dumps(deltas),
             dumps({"now": self.now, "ts": timestamp, "log_interval": PROGRESS_LOG_INTERVAL}),
@@ -305,6 +309,12 @@ class PgTx:
             [j.descendants.cancelled for j in updates],
             dumps(errors),
             [dumps(j.progress_samples) for j in updates],
+            len(logs),
+            lines.run_sel,
+            lines.end_sel,
+            lines.keep_run,
+            lines.keep_end,
+            [n for n, _ in lines.rows],
         ]
         await self.conn.fetchval(q.WRITE, *args)
         self.queued.extend(events)
@@ -336,3 +346,40 @@ class PgTx:
         ]
         if made is not None:  # progress events and log lines made at commit
             self.events.extend(Event(r[0], r[1], r[2], r[3], r[4], self.now) for r in loads(made))
+
+
+class _StatusLines:
+    """Where a write's log lines go (migration 0016). Lines get log ids in the plan's
+    order (1-based positions). The first ``Status changed: running`` and a final status
+    line without a reason (the planner's ``synthetic``) of a row this write updates are
+    kept as that row's ``run_log_id``/``end_log_id``; every other line is a row
+    (``rows``: position and line). A row that stops standing for a line (it runs again,
+    is reopened, or gets a newer such line) first turns it into a log row (``keep_*``),
+    as :meth:`quaero.store.sqlite.SqliteStore._keep_replaced_lines` does."""
+
+    def __init__(
+        self, updates: Sequence[Job], logs: Sequence[Any], before: dict[int, Sequence[Any]]
+    ) -> None:
+        ids = {j.id for j in updates}
+        run_at: dict[int, int] = {}
+        end_at: dict[int, int] = {}
+        kept: set[int] = set()
+        for n, g in enumerate(logs, 1):
+            if g.job_id in ids and g.synthetic in ("run", "end"):
+                at = run_at if g.synthetic == "run" else end_at
+                if g.job_id in at:  # an earlier one of the same kind stays a row
+                    kept.discard(at[g.job_id])
+                at[g.job_id] = n
+                kept.add(n)
+        self.rows = [(n, g) for n, g in enumerate(logs, 1) if n not in kept]
+        not_started = {j.id for j in updates if j.started_at is None}
+        not_ended = {j.id for j in updates if not j.status.terminal}
+        # a row stands for a run line only once started, for a final line only while
+        # terminal (every write that leaves it otherwise clears the id): only such rows,
+        # as locked before this write, can have a line to keep
+        started = {i for i in ids if (r := before.get(i)) is not None and r[16] is not None}
+        ended = {i for i in ids if (r := before.get(i)) is not None and r[8] in _TERMINAL}
+        self.keep_run = sorted((run_at.keys() | not_started) & started)
+        self.keep_end = sorted((end_at.keys() | not_ended) & ended)
+        self.run_sel = [run_at.get(j.id, 0 if j.id in not_started else -1) for j in updates]
+        self.end_sel = [end_at.get(j.id, 0 if j.id in not_ended else -1) for j in updates]

@@ -148,3 +148,29 @@ async def test_a_reopened_job_keeps_both_final_lines(store: Store) -> None:
     ]
     assert lines[:2] == first and lines[1].level == "error"
     assert await store.recount() == []
+
+
+async def test_a_job_retried_in_place_keeps_every_status_line(store: Store) -> None:
+    """Retry in place reopens a failed job under its id: the lines its row stood for
+    (first run, final status) stay in its log, in order, and the new run adds its own."""
+    root = await running_root(store)
+    [kid] = await children(store, root, 1)
+    await store.claim_jobs(OWNER, 1, 60, ["noop"])
+    await store.apply_changes([StatusChange(kid.id, JobStatus.FAILED, expect_owner=OWNER)])
+    first = await store.read_logs(LogQuery(kid.id))
+    assert [e.message for e in first] == ["Status changed: running", "Status changed: failed"]
+    [res] = await store.retry_jobs([kid.id])
+    assert res.ok
+    assert [j.id for j in await store.claim_jobs(OWNER, 1, 60, ["noop"])] == [kid.id]
+    await store.apply_changes([StatusChange(kid.id, JobStatus.COMPLETED, expect_owner=OWNER)])
+    lines = await store.read_logs(LogQuery(kid.id))
+    assert lines[:2] == first and lines[1].level == "error"
+    assert [e.message for e in lines][-2:] == [
+        "Status changed: running",
+        "Status changed: completed",
+    ]
+    ids = [e.id for e in lines]
+    assert ids == sorted(set(ids))
+    tree = await store.read_logs(LogQuery(root.id, aggregated=True, limit=1000))
+    assert [e for e in tree if e.job_id == kid.id] == lines
+    assert await store.recount() == []
