@@ -116,7 +116,9 @@ async def test_a_reopened_job_keeps_both_final_lines(store: Store) -> None:
     """A job that finishes, is reopened (as a retry in place would) and finishes again
     shows both final lines: the one its row stood for becomes a log row when it reopens."""
     if store.dialect != "sqlite":
-        pytest.skip("drives the embedded store's planner directly (the retry-in-place test covers both)")
+        pytest.skip(
+            "drives the embedded store's planner directly (the retry-in-place test covers both)"
+        )
     from quaero.jobs.planner import Planner
 
     root = await running_root(store)
