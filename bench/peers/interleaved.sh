@@ -4,11 +4,15 @@
 #   bench/peers/interleaved.sh [N] [W] [REPS]      (default: 10000 8 3)
 # quaero on PostgreSQL uses the database quaero_bench on the harness's server (dropped and
 # re-created each run). BENCH_RUN / PGPORT_BENCH / REDIS_PORT_BENCH move the services.
+# PEERS_SRC is the harness to copy (default ../shared/peers beside the checkout).
+# SYSTEMS picks the rows (default "pgqueuer ours-pg huey ours-sqlite"); the row
+# ours-sqlite-before runs quaero from the source tree BEFORE_SRC (PYTHONPATH) instead of
+# the installed one, so a change can be compared with its base in the same sitting.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 N="${1:-10000}"; W="${2:-8}"; REPS="${3:-3}"
 DIR="${PEERS_DIR:-/tmp/quaero-peers}"
-if [ ! -d "$DIR" ]; then cp -r "$ROOT/../shared/peers" "$DIR"; fi
+if [ ! -d "$DIR" ]; then cp -r "${PEERS_SRC:-$ROOT/../shared/peers}" "$DIR"; fi
 cp "$ROOT/bench/peers/ours_peer.py" "$DIR/peers/ours_peer.py"
 cd "$DIR"
 mkdir -p raw
@@ -23,9 +27,16 @@ for _ in $(seq 1 150); do   # Redis answers "loading" for a while after a restar
 done
 PGURL="postgresql://bench@127.0.0.1:${PGPORT_BENCH}/quaero_bench"
 echo "fsync=$(psql "$PG_DSN" -Atc 'show fsync') synchronous_commit=$(psql "$PG_DSN" -Atc 'show synchronous_commit')"
+SYSTEMS="${SYSTEMS:-pgqueuer ours-pg huey ours-sqlite}"
 for _ in $(seq 1 "$REPS"); do
-  echo "pgqueuer $(.venv/bin/python bench.py pgqueuer fanout "$N" "$W" | tail -1)"
-  echo "ours-pg $(QUAERO_BENCH_DB_URL=$PGURL .venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)"
-  echo "huey $(.venv/bin/python bench.py huey fanout "$N" "$W" | tail -1)"
-  echo "ours-sqlite $(.venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)"
+  for system in $SYSTEMS; do
+    case "$system" in
+      pgqueuer|huey) line="$(.venv/bin/python bench.py "$system" fanout "$N" "$W" | tail -1)" ;;
+      ours-pg) line="$(QUAERO_BENCH_DB_URL=$PGURL .venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)" ;;
+      ours-sqlite) line="$(.venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)" ;;
+      ours-sqlite-before) line="$(PYTHONPATH="${BEFORE_SRC:?BEFORE_SRC names the base source tree}" .venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)" ;;
+      *) echo "unknown system $system" >&2; exit 2 ;;
+    esac
+    echo "$system $line"
+  done
 done
