@@ -26,14 +26,12 @@ from .sqlite_explain import SqliteExplain
 from .sqlite_hosts import SqliteHosts
 from .sqlite_reads import SqliteReads
 from .sqlite_retention import SqliteRetention
+from .sqlite_worker_ops import WorkerStep
 from .sqlite_writer import TxContext
 
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
-
-#: status changes after which the failure rule may cancel a subtree
-_ENDS = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 def astuple_counters(c: Counters) -> tuple[int, int, int, int, int, int]:
@@ -405,49 +403,37 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
             or ((s.parent_id, s.dedupe_key) in keep and keyed[(s.parent_id, s.dedupe_key)] is s)
         ]
 
+    claims_with_changes = True
+
     async def claim_jobs(
         self, owner: str, limit: int, lease_seconds: float, job_types: Collection[str]
     ) -> list[Job]:
-        types = sorted(job_types)
+        types = tuple(sorted(job_types))
         if limit <= 0 or not types:
             return []
-
-        def op(ctx: TxContext) -> list[Job]:
-            sql = q.CLAIM_CANDIDATES.format(types=",".join("?" * len(types)))
-            jobs: dict[int, Job] = {}
-            claimed = []
-            for r in ctx.conn.execute(sql, (ctx.now, *types, limit)):
-                job = _row_to_job(r)
-                jobs[job.id] = job
-                claimed.append(job)
-            if not claimed:
-                return []
-            self._load_ancestors(ctx, jobs)
-            plan = Planner(jobs, now=ctx.now)
-            for job in claimed:
-                plan.claim(job, owner, lease_seconds)
-            plan.finish()
-            self._write_plan(ctx, plan)
-            return claimed
-
-        return await self._write(op)
+        step = WorkerStep(self, "claim", [], owner, limit, lease_seconds, types)
+        jobs: list[Job] = await self._write(step)
+        return jobs
 
     async def apply_changes(self, changes: Sequence[StatusChange]) -> list[ChangeResult]:
-        changes = list(changes)
+        step = WorkerStep(self, "apply", list(changes))
+        results: list[ChangeResult] = await self._write(step)
+        return results
 
-        def op(ctx: TxContext) -> list[ChangeResult]:
-            jobs: dict[int, Job] = {}
-            self._load(ctx, [c.job_id for c in changes], jobs)
-            ending = [c.job_id for c in changes if c.status in _ENDS]
-            self._load_active_below(ctx, ending, jobs)
-            self._load_ancestors(ctx, jobs)
-            plan = Planner(jobs, now=ctx.now)
-            results = [plan.change(c) for c in changes]
-            plan.finish()
-            self._write_plan(ctx, plan)
-            return results
-
-        return await self._write(op)
+    async def apply_and_claim(
+        self,
+        changes: Sequence[StatusChange],
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        job_types: Collection[str],
+    ) -> tuple[list[ChangeResult], list[Job]]:
+        types = tuple(sorted(job_types))
+        if limit <= 0 or not types:
+            return await self.apply_changes(changes), []
+        step = WorkerStep(self, "both", list(changes), owner, limit, lease_seconds, types)
+        both: tuple[list[ChangeResult], list[Job]] = await self._write(step)
+        return both
 
     async def heartbeat(
         self, owner: str, job_ids: Collection[int], lease_seconds: float
