@@ -12,6 +12,9 @@ JOB_COLUMNS = (
 COUNTER_NAMES = ("total", "pending", "running", "completed", "failed", "cancelled")
 
 SELECT_JOBS_BY_IDS = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({{ids}})"
+#: a plan's loads: the job columns, then whether the row stands for its status lines
+WRITE_COLUMNS = f"{JOB_COLUMNS}, run_log_id, end_log_id"
+SELECT_JOBS_FOR_WRITE = f"SELECT {WRITE_COLUMNS} FROM jobs WHERE id IN ({{ids}})"
 
 INSERT_JOB = """
 INSERT INTO jobs (id, parent_id, root_id, depth, job_type, name, config, metadata, status,
@@ -50,7 +53,7 @@ FROM jobs WHERE {where}
 """
 
 CLAIM_CANDIDATES = f"""
-SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_pending
+SELECT {WRITE_COLUMNS} FROM jobs INDEXED BY jobs_pending
 WHERE status = 'pending' AND available_at <= ? AND job_type IN ({{types}})
 ORDER BY id LIMIT ?
 """

@@ -17,6 +17,7 @@ from ..jobs.models import Job, JobStatus, StatusChange
 from ..jobs.planner import ChangeResult, Planner
 from . import sqlite_sql as q
 from .sqlite_base import _row_to_job
+from .sqlite_plans import JobRows, add
 from .sqlite_writer import Batchable, TxContext
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class WorkerStep(Batchable):
     def run_batch(cls, ctx: TxContext, items: list[Any]) -> list[Any]:
         steps: list[WorkerStep] = items
         store = steps[0].store
-        jobs: dict[int, Job] = {}
+        jobs = JobRows()
         changes = [c for s in steps for c in s.changes]
         if changes:
             store._load(ctx, [c.job_id for c in changes], jobs)
@@ -82,9 +83,7 @@ class WorkerStep(Batchable):
         return results, claimed
 
 
-def _candidates(
-    ctx: TxContext, step: WorkerStep, jobs: dict[int, Job], taken: set[int]
-) -> list[Job]:
+def _candidates(ctx: TxContext, step: WorkerStep, jobs: JobRows, taken: set[int]) -> list[Job]:
     """Up to ``step.limit`` due pending jobs not ``taken`` by an earlier step of the batch
     (added to ``taken`` and to ``jobs``, decoded in full: the worker runs them)."""
     if step.limit <= 0 or not step.types:
@@ -94,11 +93,11 @@ def _candidates(
     for r in ctx.conn.execute(sql, (ctx.now, *step.types, step.limit + len(taken))):
         if r[0] in taken:
             continue
-        fresh = _row_to_job(r)
-        job = jobs.get(fresh.id)
+        job = jobs.get(r[0])
         if job is None:
-            jobs[fresh.id] = job = fresh
+            job = add(jobs, r)
         else:  # loaded for a change above, without its config: the worker needs it
+            fresh = _row_to_job(r)
             job.config, job.metadata = fresh.config, fresh.metadata
             job.result, job.progress = fresh.result, fresh.progress
         out.append(job)
