@@ -97,7 +97,7 @@ def load_ancestors(ctx: TxContext, jobs: dict[int, Job]) -> None:
 def _state(j: Job) -> tuple[Any, ...]:
     c, d = j.children, j.descendants
     return (
-        j.status.value,
+        j.status._value_,
         j.attempts,
         j.lease_owner,
         j.lease_expires_at,
@@ -184,8 +184,9 @@ def write_plan(ctx: TxContext, plan: Planner) -> list[Event]:
             result = None if j.result is None else _dumps(j.result)
             full.append((*new[:9], result, *new[9:], _dumps(j.progress_samples), job_id))
             continue
-        columns = [n for n, a, b in zip(_NAMES, new, _AT_LOAD(row), strict=True) if a != b]
-        values = [a for a, b in zip(new, _AT_LOAD(row), strict=True) if a != b]
+        changed = [(n, a) for n, a, b in zip(_NAMES, new, _AT_LOAD(row), strict=True) if a != b]
+        columns = [n for n, _ in changed]
+        values = [a for _, a in changed]
         if j.result is not None:
             columns.append("result")
             values.append(_dumps(j.result))
