@@ -139,12 +139,15 @@ class Writer:
         on_commit: Callable[[list[Event]], None],
         busy_timeout: float = 30.0,
         after_commit: Callable[[], None] | None = None,
+        committed: Callable[[], None] | None = None,
     ) -> None:
         """``after_commit`` runs on this thread right after each commit that wrote events
         (the cross-process wake-up: sooner than a hop through the event loop)."""
         self._connect = connect
         self._on_commit = on_commit
         self._after_commit = after_commit
+        #: runs on this thread after every commit (the checkpointer's signal)
+        self._committed = committed
         self._busy_timeout = busy_timeout
         self._queue: queue.SimpleQueue[_Op[Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="quaero-sqlite-writer", daemon=True)
@@ -268,6 +271,8 @@ class Writer:
         self.longest_hold = max(self.longest_hold, committing - held)
         self.longest_commit = max(self.longest_commit, done - committing)
         self.commits += 1
+        if self._committed is not None:
+            self._committed()
         self.operations += len(ops)
         if prof is not None:
             tick = _add(prof, "commit", tick)

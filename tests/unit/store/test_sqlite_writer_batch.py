@@ -74,3 +74,35 @@ async def test_a_batch_that_raises_is_rerun_one_by_one(tmp_path: Path) -> None:
     assert isinstance(out[1], ValueError)
     assert rows == [1, 3]  # the refused one left no trace
     assert calls == [3, 1, 1, 1]
+
+
+async def test_checkpoints_run_off_the_writer_thread(tmp_path: Path) -> None:
+    """Commits signal the checkpoint thread, which copies the WAL back into the
+    database (so the WAL restarts from its beginning); an idle store does nothing."""
+    import os
+
+    from quaero.jobs.models import NewJob
+    from quaero.store.sqlite import SqliteStore
+
+    store = SqliteStore(f"sqlite:///{tmp_path}/c.db")
+    await store.open()
+    try:
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        await store.create_jobs([NewJob("noop") for _ in range(200)])
+        deadline = asyncio.get_running_loop().time() + 10
+        while checkpointer.runs == 0:
+            assert asyncio.get_running_loop().time() < deadline, "no checkpoint ran"
+            await asyncio.sleep(0.02)
+        runs = checkpointer.runs
+        size = os.path.getsize(f"{tmp_path}/c.db-wal")
+        await store.create_jobs([NewJob("noop")])  # a small commit after a full checkpoint
+        assert os.path.getsize(f"{tmp_path}/c.db-wal") == size  # reuses the WAL's start
+        while checkpointer.runs == runs:  # one for that commit
+            assert asyncio.get_running_loop().time() < deadline + 10, "no second checkpoint"
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.5)
+        assert checkpointer.runs == runs + 1  # and none while idle
+    finally:
+        await store.close()
+    assert store._checkpointer is None
