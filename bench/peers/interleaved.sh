@@ -5,7 +5,8 @@
 # quaero on PostgreSQL uses the database quaero_bench on the harness's server (dropped and
 # re-created each run). BENCH_RUN / PGPORT_BENCH / REDIS_PORT_BENCH move the services.
 # PEERS_SRC is the harness to copy (default ../shared/peers beside the checkout).
-# SYSTEMS picks the rows (default "pgqueuer ours-pg huey ours-sqlite"); the row
+# SYSTEMS picks the rows (default "pgqueuer ours-pg huey ours-sqlite"; NAME@W gives a row
+# its own W, e.g. ours-sqlite@32); the row
 # ours-sqlite-before runs quaero from the source tree BEFORE_SRC (PYTHONPATH) instead of
 # the installed one, so a change can be compared with its base in the same sitting.
 set -uo pipefail
@@ -30,11 +31,13 @@ echo "fsync=$(psql "$PG_DSN" -Atc 'show fsync') synchronous_commit=$(psql "$PG_D
 SYSTEMS="${SYSTEMS:-pgqueuer ours-pg huey ours-sqlite}"
 for _ in $(seq 1 "$REPS"); do
   for system in $SYSTEMS; do
-    case "$system" in
-      pgqueuer|huey) line="$(.venv/bin/python bench.py "$system" fanout "$N" "$W" | tail -1)" ;;
-      ours-pg) line="$(QUAERO_BENCH_DB_URL=$PGURL .venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)" ;;
-      ours-sqlite) line="$(.venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)" ;;
-      ours-sqlite-before) line="$(PYTHONPATH="${BEFORE_SRC:?BEFORE_SRC names the base source tree}" .venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)" ;;
+    w="$W"
+    case "$system" in *@*) w="${system#*@}" ;; esac   # name@W: this row's own W
+    case "${system%@*}" in
+      pgqueuer|huey) line="$(.venv/bin/python bench.py "${system%@*}" fanout "$N" "$w" | tail -1)" ;;
+      ours-pg) line="$(QUAERO_BENCH_DB_URL=$PGURL .venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
+      ours-sqlite) line="$(.venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
+      ours-sqlite-before) line="$(PYTHONPATH="${BEFORE_SRC:?BEFORE_SRC names the base source tree}" .venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
       *) echo "unknown system $system" >&2; exit 2 ;;
     esac
     echo "$system $line"
