@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from ..errors import JobNotFound, JobStateError
 from ..events.types import JOB_PROGRESS, JOB_STATUS_CHANGE, LOG, Event, NewEvent
-from ..jobs.models import Counters, Job, JobStatus, NewJob, SpawnResult, StatusChange
+from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, Planner
 from . import sqlite_plans as plans
 from . import sqlite_sql as q
@@ -35,12 +35,11 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 
-def astuple_counters(c: Counters) -> tuple[int, int, int, int, int, int]:
-    return (c.total, c.pending, c.running, c.completed, c.failed, c.cancelled)
-
-
 class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, SqliteHosts):
     """SQLite (WAL) store at ``sqlite:///path/to/quaero.db`` or a plain path."""
+
+    #: a worker's flush claims in its own transaction (one plan, see WorkerStep)
+    claims_with_changes = True
 
     def _load(
         self, ctx: TxContext, ids: Iterable[int], into: dict[int, Job], full: bool = False
@@ -257,8 +256,6 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
             if s.dedupe_key is None
             or ((s.parent_id, s.dedupe_key) in keep and keyed[(s.parent_id, s.dedupe_key)] is s)
         ]
-
-    claims_with_changes = True
 
     async def claim_jobs(
         self, owner: str, limit: int, lease_seconds: float, job_types: Collection[str]

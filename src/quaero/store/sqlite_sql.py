@@ -37,8 +37,6 @@ INSERT_LOG_WITH_ID = (
     "INSERT INTO job_logs (id, job_id, root_id, ts, level, message) VALUES (?, ?, ?, ?, ?, ?)"
 )
 INSERT_LOG_ROWS = "INSERT INTO job_logs (id, job_id, root_id, ts, level, message) "
-SET_RUN_LOG_ID = "UPDATE jobs SET run_log_id = ? WHERE id = ?"
-SET_END_LOG_ID = "UPDATE jobs SET end_log_id = ? WHERE id = ?"
 
 #: the status lines a job row stands for (see SqliteStore._write_logs), as log rows:
 #: (id, job_id, root_id, ts, level, message); ``{where}`` filters the jobs
