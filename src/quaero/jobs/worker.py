@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import random
 import socket
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: "auto" prefetch claims ahead only while handlers take less than this on average (s)
 AUTO_PREFETCH_BELOW = 0.05
+#: "auto" claims ahead at most this many times ``concurrency``
+AUTO_PREFETCH_MAX_FACTOR = 8
 
 #: status changes a worker reacts to: new due work (retries, requeues) and cancels
 _WAKE_STATUSES = frozenset({JobStatus.PENDING.value, JobStatus.CANCELLED.value})
@@ -69,6 +72,8 @@ class Worker:
         #: moving average of handler run times (seconds) and how many it has seen, for
         #: the "auto" prefetch
         self.run_seconds: float | None = None
+        #: moving average of a flush transaction's wall time (seconds)
+        self.flush_seconds: float | None = None
         self.runs = 0
         #: when each running handler started (``time.monotonic()``)
         self._started: dict[int, float] = {}
@@ -235,10 +240,12 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
     def _ahead(self) -> int:
-        """How many jobs to hold claimed ahead of free slots now. "auto": up to
-        ``concurrency`` once at least ``concurrency`` jobs ran, on average shorter than
-        :data:`AUTO_PREFETCH_BELOW`, and while no running job has been running longer
-        (so a switch to long jobs stops claiming ahead at once)."""
+        """How many jobs to hold claimed ahead of free slots now. "auto": none until at
+        least ``concurrency`` jobs ran, on average shorter than :data:`AUTO_PREFETCH_BELOW`,
+        and none while a running job has been running longer (a switch to long jobs stops
+        claiming ahead at once); then enough for every slot to stay busy through one
+        flush (``concurrency`` x flush time / run time), from 1 to
+        :data:`AUTO_PREFETCH_MAX_FACTOR` times ``concurrency``."""
         if self.prefetch is not None:
             return self.prefetch
         avg = self.run_seconds
@@ -247,7 +254,10 @@ class Worker:
         oldest = min(self._started.values(), default=None)
         if oldest is not None and time.monotonic() - oldest >= AUTO_PREFETCH_BELOW:
             return 0
-        return self.concurrency
+        # enough to keep every slot busy through one flush's round trips: a slot runs
+        # about flush/run jobs while a flush is in flight
+        per_flush = (self.flush_seconds or 0.0) / max(avg, 1e-4)
+        return self.concurrency * max(1, min(AUTO_PREFETCH_MAX_FACTOR, math.ceil(per_flush)))
 
     def _free(self) -> int:
         """How many jobs a claim may take now: free slots plus room to claim ahead."""
@@ -358,10 +368,14 @@ class Worker:
             claims = self.app.store.claims_with_changes and not self._stopping
             free = max(0, self._free()) if claims else 0
             self._claiming += free
+            began = time.monotonic()
             try:
                 results, jobs = await self.app.manager.apply_and_claim(
                     changes, self.id, free, self.lease_seconds, self._types()
                 )
+                took = time.monotonic() - began
+                avg = self.flush_seconds
+                self.flush_seconds = took if avg is None else 0.9 * avg + 0.1 * took
             finally:
                 self._claiming -= free
             self._take(jobs)
