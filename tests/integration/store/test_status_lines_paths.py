@@ -1,0 +1,117 @@
+"""Store contract: the status lines a job row stands for (run, final) stay in its log, in
+order and once, on the paths that take a job out of running other than a worker's
+completion: a lost lease, a release (a claimed-ahead job given back), a cancel of a
+running job and of a parent's subtree, and on rows whose lines were written as log rows
+before the row could stand for them (an upgraded PostgreSQL database)."""
+
+from __future__ import annotations
+
+import pytest
+
+from quaero.jobs.models import JobStatus, StatusChange
+from quaero.store.base import LogEntry, LogQuery, Store
+
+from .helpers import OWNER, children, running_root
+from .test_status_lines import read_all
+
+
+def msgs(entries: list[LogEntry]) -> list[str]:
+    return [e.message for e in entries]
+
+
+async def check_tree(store: Store, root_id: int) -> list[LogEntry]:
+    """The aggregated log: ids increase, each job's lines are its own log, and paging
+    (both directions, small pages) gives the same lines."""
+    tree = await store.read_logs(LogQuery(root_id, aggregated=True, limit=10_000))
+    ids = [e.id for e in tree]
+    assert ids == sorted(set(ids))
+    for job_id in {e.job_id for e in tree}:
+        own = await store.read_logs(LogQuery(job_id, limit=10_000))
+        assert [e for e in tree if e.job_id == job_id] == own
+        assert await read_all(store, LogQuery(job_id), 1) == own
+    assert await read_all(store, LogQuery(root_id, aggregated=True), 2) == tree
+    back = await read_all(store, LogQuery(root_id, aggregated=True, descending=True), 3)
+    assert back == tree[::-1]
+    return tree
+
+
+async def test_lost_lease_release_and_cancels_keep_every_status_line(store: Store) -> None:
+    root = await running_root(store)
+    kids = await children(store, root, 4)
+    assert len(await store.claim_jobs(OWNER, 4, 60, ["noop"])) == 4
+    # kids[0]: its lease expires and it runs again
+    # kids[1]: given back unstarted (a claimed-ahead job on a graceful stop)
+    # kids[2]: cancelled while running; kids[3]: cancelled with the parent's subtree
+    await store.heartbeat(OWNER, [kids[0].id], -1)
+    assert kids[0].id in await store.requeue_expired()
+    res = await store.apply_changes(
+        [StatusChange(kids[1].id, JobStatus.PENDING, expect_owner=OWNER, release=True)]
+    )
+    assert res[0].ok
+    [cancel] = await store.cancel_jobs([kids[2].id])
+    assert cancel.ok
+    again = await store.claim_jobs(OWNER, 2, 60, ["noop"])
+    assert sorted(j.id for j in again) == [kids[0].id, kids[1].id]
+    await store.apply_changes(
+        [StatusChange(j.id, JobStatus.COMPLETED, expect_owner=OWNER) for j in again]
+    )
+    assert await store.cancel_subtree(root.id) >= 2
+    logs = {k.id: msgs(await store.read_logs(LogQuery(k.id))) for k in kids}
+    lost = logs[kids[0].id]
+    assert lost[0] == "Status changed: running" and lost[-2:] == [
+        "Status changed: running",
+        "Status changed: completed",
+    ]
+    assert lost[1].startswith("Status changed: pending"), lost
+    released = logs[kids[1].id]
+    assert released[-1] == "Status changed: completed" and released.count(
+        "Status changed: completed"
+    ) == 1
+    assert logs[kids[2].id][0] == "Status changed: running"
+    assert logs[kids[2].id][-1].startswith("Status changed: cancelled"), logs[kids[2].id]
+    assert logs[kids[3].id][0] == "Status changed: running"
+    assert logs[kids[3].id][-1].startswith("Status changed: cancelled"), logs[kids[3].id]
+    for kid in kids:
+        job = await store.get_job(kid.id)
+        assert job is not None
+        runs = logs[kid.id].count("Status changed: running")
+        # a release gives its attempt back
+        assert runs == job.attempts + (kid is kids[1]), (logs[kid.id], job.attempts)
+    await check_tree(store, root.id)
+    assert await store.recount() == []
+
+
+async def test_rows_from_before_the_row_kept_its_lines_read_once_in_order(store: Store) -> None:
+    """An upgraded database: a job's run and final lines are log rows and its row holds
+    no ids for them. A retry in place then adds new lines; nothing shows twice."""
+    if store.dialect != "postgres":
+        pytest.skip("PostgreSQL kept every status line as a log row before migration 0016")
+    root = await running_root(store)
+    [kid] = await children(store, root, 1)
+    await store.claim_jobs(OWNER, 1, 60, ["noop"])
+    await store.apply_changes([StatusChange(kid.id, JobStatus.FAILED, expect_owner=OWNER)])
+    before = await store.read_logs(LogQuery(root.id, aggregated=True, limit=1000))
+    pool = store.pool  # type: ignore[attr-defined]
+    async with pool.acquire() as conn, conn.transaction():  # as migration 0016 found it
+        await conn.execute(
+            "INSERT INTO job_logs (id, job_id, root_id, ts, level, message)"
+            " OVERRIDING SYSTEM VALUE"
+            " SELECT run_log_id, id, root_id, started_at, 'info', 'Status changed: running'"
+            " FROM jobs WHERE run_log_id IS NOT NULL"
+            " UNION ALL SELECT end_log_id, id, root_id, completed_at,"
+            " CASE status WHEN 'failed' THEN 'error' ELSE 'info' END,"
+            " 'Status changed: ' || status FROM jobs WHERE end_log_id IS NOT NULL"
+        )
+        await conn.execute("UPDATE jobs SET run_log_id = NULL, end_log_id = NULL")
+    assert await store.read_logs(LogQuery(root.id, aggregated=True, limit=1000)) == before
+    [res] = await store.retry_jobs([kid.id])
+    assert res.ok
+    assert [j.id for j in await store.claim_jobs(OWNER, 1, 60, ["noop"])] == [kid.id]
+    await store.apply_changes([StatusChange(kid.id, JobStatus.COMPLETED, expect_owner=OWNER)])
+    lines = msgs(await store.read_logs(LogQuery(kid.id)))
+    assert lines[:2] == ["Status changed: running", "Status changed: failed"]
+    assert lines[-2:] == ["Status changed: running", "Status changed: completed"]
+    assert lines.count("Status changed: running") == 2
+    assert lines.count("Status changed: failed") == 1
+    await check_tree(store, root.id)
+    assert await store.recount() == []
