@@ -7,6 +7,7 @@ every job's log has its status lines in order."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -57,8 +58,16 @@ def worker(url: str, log: Path, prefetch: str) -> subprocess.Popen[bytes]:
     env.pop("QUAERO_CONFIG", None)
     with log.open("ab") as out:
         return subprocess.Popen(
-            [QUAERO, "worker", "--lease-seconds", "2", "--concurrency", "4"]
-            + ["--prefetch", prefetch],
+            [
+                QUAERO,
+                "worker",
+                "--lease-seconds",
+                "2",
+                "--concurrency",
+                "4",
+                "--prefetch",
+                prefetch,
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -128,6 +137,60 @@ async def test_sigkilled_prefetching_workers_lose_nothing(url: str, tmp_path: Pa
                 logs = await app.store.read_logs(LogQuery(kid.id))
                 assert [e.id for e in logs] == sorted(e.id for e in logs)
     finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+async def test_follow_aggregated_prints_every_line_of_a_tree_run_by_many_workers(
+    url: str, tmp_path: Path
+) -> None:
+    """``jobs logs --follow --aggregated`` while three worker processes commit the
+    children's lines concurrently: it prints every line of the tree's log once (on
+    PostgreSQL lines took their ids before concurrent commits, so a plain cursor missed
+    some), and stops only once the root's own final line is out."""
+    settings = Settings()
+    settings.store.url = url
+    log = tmp_path / "workers.log"
+    procs: list[subprocess.Popen[bytes]] = []
+    app = App(settings)
+    follow = None
+    try:
+        async with app:
+            root = await app.submit(
+                "fanout",
+                {"children": CHILDREN, "child_config": {"sleep_ms": 2, "fail_rate": 0.1}},
+            )
+            cmd = ["jobs", "logs", str(root.id), "-f", "-a", "--json", "--limit", "100000"]
+            follow = subprocess.Popen(
+                [QUAERO, "--db", url, *cmd],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            procs += [worker(url, log, p) for p in ("0", "4", "auto")]
+            out, err = await asyncio.to_thread(follow.communicate, timeout=150)
+            assert follow.returncode == 0, err
+            printed = [json.loads(line) for line in out.splitlines()]
+            tree = await app.store.read_logs(LogQuery(root.id, aggregated=True, limit=100_000))
+            want = [e.to_dict() for e in tree]
+            missing = [w for w in want if w not in printed]
+            assert not missing, (len(want), [(m["id"], m["job_id"], m["message"]) for m in missing])
+            # each line once; a line may show after lines with higher ids (another
+            # process's commit), but each job's own lines keep their order
+            assert len(printed) == len(want)
+            for job_id in {w["job_id"] for w in want}:
+                mine = [p for p in printed if p["job_id"] == job_id]
+                assert mine == [w for w in want if w["job_id"] == job_id]
+    finally:
+        if follow is not None and follow.poll() is None:
+            follow.kill()
+            follow.wait()
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

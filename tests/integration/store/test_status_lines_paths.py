@@ -64,9 +64,10 @@ async def test_lost_lease_release_and_cancels_keep_every_status_line(store: Stor
     ]
     assert lost[1].startswith("Status changed: pending"), lost
     released = logs[kids[1].id]
-    assert released[-1] == "Status changed: completed" and released.count(
-        "Status changed: completed"
-    ) == 1
+    assert (
+        released[-1] == "Status changed: completed"
+        and released.count("Status changed: completed") == 1
+    )
     assert logs[kids[2].id][0] == "Status changed: running"
     assert logs[kids[2].id][-1].startswith("Status changed: cancelled"), logs[kids[2].id]
     assert logs[kids[3].id][0] == "Status changed: running"
@@ -115,3 +116,52 @@ async def test_rows_from_before_the_row_kept_its_lines_read_once_in_order(store:
     assert lines.count("Status changed: failed") == 1
     await check_tree(store, root.id)
     assert await store.recount() == []
+
+
+async def test_a_log_read_is_one_snapshot_while_a_retry_commits(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log read takes the log rows and the lines job rows stand for in two queries: a
+    retry in place that commits between them (the row's lines become log rows) must not
+    take lines out of the read (``jobs logs --follow`` then skipped them for good)."""
+    import asyncio
+
+    from quaero.store import postgres_reads, sqlite_reads
+
+    root = await running_root(store)
+    [kid] = await children(store, root, 1)
+    await store.claim_jobs(OWNER, 1, 60, ["noop"])
+    await store.apply_changes([StatusChange(kid.id, JobStatus.FAILED, expect_owner=OWNER)])
+    before = msgs(await store.read_logs(LogQuery(kid.id)))
+    assert before == ["Status changed: running", "Status changed: failed"]
+    loop = asyncio.get_running_loop()
+    fired: list[bool] = []
+
+    async def retry() -> None:
+        if not fired:
+            fired.append(True)
+            [res] = await store.retry_jobs([kid.id])
+            assert res.ok
+
+    if store.dialect == "sqlite":
+        original = sqlite_reads._status_lines
+
+        def between(*args: object) -> object:  # runs on a reader thread
+            asyncio.run_coroutine_threadsafe(retry(), loop).result(10)
+            return original(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(sqlite_reads, "_status_lines", between)
+    else:
+        original_pg = postgres_reads._status_lines
+
+        async def between_pg(*args: object) -> object:
+            await retry()
+            return await original_pg(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(postgres_reads, "_status_lines", between_pg)
+    got = msgs(await store.read_logs(LogQuery(kid.id)))
+    assert fired
+    monkeypatch.undo()
+    after = msgs(await store.read_logs(LogQuery(kid.id)))
+    assert after == [*before, "Retry in place", "Status changed: pending (retry in place)"]
+    assert got in (before, after)
