@@ -165,3 +165,31 @@ async def test_a_log_read_is_one_snapshot_while_a_retry_commits(
     after = msgs(await store.read_logs(LogQuery(kid.id)))
     assert after == [*before, "Retry in place", "Status changed: pending (retry in place)"]
     assert got in (before, after)
+
+
+async def test_a_retry_claimed_again_in_the_same_flush_keeps_every_line(store: Store) -> None:
+    """A retry due at once (no backoff) is claimed again by the flush that retries it:
+    one write holds its retry line and its second run line, after its first run line."""
+    root = await running_root(store)
+    [kid] = await children(store, root, 1)
+    await store.claim_jobs(OWNER, 1, 60, ["noop"])
+    retry = StatusChange(
+        kid.id, JobStatus.PENDING, reason="retry 2/3", error="x", expect_owner=OWNER,
+        available_at=0.0,
+    )  # fmt: skip
+    results, claimed = await store.apply_and_claim([retry], OWNER, 1, 60, ["noop"])
+    assert results[0].ok
+    if not claimed:  # the embedded store's flush claims nothing (its claim loop does)
+        claimed = await store.claim_jobs(OWNER, 1, 60, ["noop"])
+    assert [j.id for j in claimed] == [kid.id]
+    await store.apply_changes([StatusChange(kid.id, JobStatus.COMPLETED, expect_owner=OWNER)])
+    lines = await store.read_logs(LogQuery(kid.id))
+    assert msgs(lines) == [
+        "Status changed: running",
+        "Status changed: pending (retry 2/3)",
+        "Status changed: running",
+        "Status changed: completed",
+    ]
+    assert [e.id for e in lines] == sorted({e.id for e in lines})
+    await check_tree(store, root.id)
+    assert await store.recount() == []
