@@ -193,3 +193,41 @@ async def test_a_retry_claimed_again_in_the_same_flush_keeps_every_line(store: S
     assert [e.id for e in lines] == sorted({e.id for e in lines})
     await check_tree(store, root.id)
     assert await store.recount() == []
+
+
+async def test_a_reopened_ancestor_keeps_both_final_lines_and_finishes_at_once(
+    store: Store,
+) -> None:
+    """A failed child retried in place reopens its failed parent; when the child then
+    completes, the parent finishes in the same call, and its log shows both ends."""
+    root = await running_root(store)
+    [kid] = await children(store, root, 1)
+    await store.apply_changes(
+        [StatusChange(root.id, JobStatus.COMPLETED, expect_owner=OWNER, handler_done=True)]
+    )
+    await store.claim_jobs(OWNER, 1, 60, ["noop"])
+    await store.apply_changes([StatusChange(kid.id, JobStatus.FAILED, expect_owner=OWNER)])
+    parent = await store.get_job(root.id)
+    assert parent is not None and parent.status is JobStatus.FAILED
+    first = msgs(await store.read_logs(LogQuery(root.id)))
+    assert "Status changed: failed (all children finished)" in first[-2:], first
+    [res] = await store.retry_jobs([kid.id])
+    assert res.ok
+    parent = await store.get_job(root.id)
+    assert parent is not None and not parent.is_terminal
+    await store.claim_jobs(OWNER, 1, 60, ["noop"])
+    await store.apply_changes(
+        [StatusChange(kid.id, JobStatus.COMPLETED, expect_owner=OWNER, handler_done=True)]
+    )
+    parent = await store.get_job(root.id)
+    assert parent is not None and parent.status is JobStatus.COMPLETED
+    lines = msgs(await store.read_logs(LogQuery(root.id)))
+    assert lines[: len(first)] == first
+    ends = [m for m in lines if m.startswith(("Status changed: failed", "Status changed: comp"))]
+    assert ends == [
+        "Status changed: failed (all children finished)",
+        "Status changed: completed (all children finished)",
+    ], lines
+    assert "Status changed: completed (all children finished)" in lines[-2:], lines
+    await check_tree(store, root.id)
+    assert await store.recount() == []
