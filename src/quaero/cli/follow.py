@@ -37,7 +37,7 @@ IDLE_CHECK = 2.0
 _BATCH = 500
 #: PostgreSQL: how long after a line with a higher id was printed one with a lower id may
 #: still show (a transaction's time from taking the id to its commit, with margin)
-SETTLE_SECONDS = 5.0
+SETTLE_SECONDS = 2.0
 
 
 def log_line(e: LogEntry, aggregated: bool, as_json: bool) -> str:
@@ -138,15 +138,18 @@ class _Printed:
         self.recent: set[int] = set()
 
     def floor(self) -> int | None:
-        """The cursor to read from: every line up to it showed and was printed."""
+        """The cursor to read from: every line up to it showed and was printed. Every
+        read re-reads the lines printed in the last :data:`SETTLE_SECONDS`, so a late
+        line still comes out in id order with the lines of its job printed after it."""
         if not self.settle:
             return self.last
         now = time.monotonic()
+        settled = self.settled
         while self.marks and now - self.marks[0][0] >= SETTLE_SECONDS:
             mark = self.marks.popleft()[1]
             if mark is not None:
                 self.settled = mark
-        if self.settled is not None:
+        if self.settled != settled and self.settled is not None:
             self.recent = {i for i in self.recent if i > self.settled}
         self.marks.append((now, self.last))
         return self.settled
