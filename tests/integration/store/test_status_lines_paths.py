@@ -231,3 +231,25 @@ async def test_a_reopened_ancestor_keeps_both_final_lines_and_finishes_at_once(
     assert "Status changed: completed (all children finished)" in lines[-2:], lines
     await check_tree(store, root.id)
     assert await store.recount() == []
+
+
+async def test_pruning_children_leaves_the_parent_log_whole(store: Store) -> None:
+    """``db prune --children-only``: the children go with every line of theirs (rows and
+    the ones their rows stood for); the parent's own log is untouched."""
+    root = await running_root(store)
+    kids = await children(store, root, 3)
+    await store.apply_changes(
+        [StatusChange(root.id, JobStatus.COMPLETED, expect_owner=OWNER, handler_done=True)]
+    )
+    await store.claim_jobs(OWNER, 3, 60, ["noop"])
+    await store.apply_changes(
+        [StatusChange(k.id, JobStatus.COMPLETED, expect_owner=OWNER) for k in kids]
+    )
+    own = await store.read_logs(LogQuery(root.id, limit=1000))
+    assert "Status changed: completed (all children finished)" in [e.message for e in own]
+    while not (await store.prune_step(root.id, children_only=True, limit=2)).done:
+        pass
+    assert await store.read_logs(LogQuery(root.id, limit=1000)) == own
+    assert await store.read_logs(LogQuery(root.id, aggregated=True, limit=1000)) == own
+    assert await check_tree(store, root.id) == own
+    assert await store.recount() == []
