@@ -253,3 +253,31 @@ async def test_pruning_children_leaves_the_parent_log_whole(store: Store) -> Non
     assert await store.read_logs(LogQuery(root.id, aggregated=True, limit=1000)) == own
     assert await check_tree(store, root.id) == own
     assert await store.recount() == []
+
+
+async def test_a_middle_parent_aggregated_log_holds_its_subtree_lines_only(store: Store) -> None:
+    root = await running_root(store)
+    [mid, other] = await children(store, root, 2, job_type="fanout")
+    await store.claim_jobs(OWNER, 2, 60, ["fanout"])
+    below = await children(store, mid, 2)
+    await children(store, other, 1)
+    await store.claim_jobs(OWNER, 3, 60, ["noop"])
+    await store.apply_changes(
+        [
+            StatusChange(below[0].id, JobStatus.FAILED, error="boom", expect_owner=OWNER),
+            StatusChange(below[1].id, JobStatus.COMPLETED, expect_owner=OWNER),
+        ]
+    )
+    subtree = {mid.id, *(b.id for b in below)}
+    got = await store.read_logs(LogQuery(mid.id, aggregated=True, limit=1000))
+    assert {e.job_id for e in got} == subtree
+    own = sorted(
+        [e for j in subtree for e in await store.read_logs(LogQuery(j, limit=1000))],
+        key=lambda e: e.id,
+    )
+    assert got == own
+    assert await read_all(store, LogQuery(mid.id, aggregated=True), 1) == own
+    back = await read_all(store, LogQuery(mid.id, aggregated=True, descending=True), 2)
+    assert back == own[::-1]
+    errors = await store.read_logs(LogQuery(mid.id, aggregated=True, min_level="error"))
+    assert [(e.job_id, e.message) for e in errors] == [(below[0].id, "Status changed: failed")]
