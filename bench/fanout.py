@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -95,9 +96,7 @@ def run_once(n: int, concurrency: int, keep: bool) -> dict[str, float]:
         "not_completed": drift,
     }
     if not keep:
-        for f in os.listdir(tmp):
-            os.unlink(os.path.join(tmp, f))
-        os.rmdir(tmp)
+        shutil.rmtree(tmp)
     return result
 
 

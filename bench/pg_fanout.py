@@ -12,7 +12,10 @@ polling every ``events.poll_interval``) until the parent completes. It prints:
 - PostgreSQL only: the share of sampled busy database sessions that were waiting on a
   row or transaction lock (the hot-parent-row check), and retried transactions.
 
-    eval "$(scripts/pg-start.sh)"            # or any server: --pg-url postgresql://...
+    # a throwaway server with the durability the peers were measured with (pg-start.sh's
+    # own default is fsync=off, for tests), or any server: --pg-url postgresql://...
+    eval "$(PG_EXTRA_OPTS='-c fsync=on -c synchronous_commit=on -c full_page_writes=on' \
+            scripts/pg-start.sh)"
     .venv/bin/python bench/pg_fanout.py --children 100000 --procs 1 2 4 8
     .venv/bin/python bench/pg_fanout.py --children 100000 --procs 8 --parents 16   # no hot row
     scripts/pg-stop.sh "$QUAERO_PG_DIR"
@@ -20,21 +23,9 @@ polling every ``events.poll_interval``) until the parent completes. It prints:
 ``--parents K`` splits the same N children over K parents (to compare against one hot
 parent row). Results are printed as JSON lines, then as a table.
 
-Last measured (2 cores shared with other work, PostgreSQL 15 with fsync off, 16 slots per
-worker process, 100,000 no-op children of one parent; progress delay on SQLite is bounded
-by its 0.25 s log polling, on PostgreSQL woken by NOTIFY):
-
-| procs | PostgreSQL children/s | p50 / p99 ms | SQLite children/s | p50 / p99 ms |
-|---|---|---|---|---|
-| 1 | 1,806 | 15 / 32 | 4,995 | 140 / 263 |
-| 2 | 2,071 | 20 / 104 | 6,514 | 143 / 412 |
-| 4 | 2,588 | 26 / 180 | 6,753 | 142 / 286 |
-| 8 | 1,902 (1,022 under load 12) | 50 / 412 | 5,310 | 151 / 470 |
-
-The same 100,000 children over 16 parents: 2,329/s with 4 processes, 992/s with 8 (under
-load): one hot parent is no slower, so its row is no longer the bottleneck. PostgreSQL
-spends ~0.35-0.47 ms of database CPU and ~0.25-0.35 ms of quaero CPU per child (SQLite:
-~0.15-0.26 ms in all): on two cores that CPU, not locking, sets the ceiling.
+Figures, with the command and the settings of each sitting (PostgreSQL at fsync=on, as
+the peers were measured), are in the README ("PostgreSQL at fsync=on"). On two cores the
+CPU per child of the database and of the worker process, not locking, sets the ceiling.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 echo "== fan-out on embedded SQLite (quaero run fanout, in-process workers)"
 $PY bench/fanout.py 10000 100000 --concurrency 16
-$PY bench/fanout.py 10000 --concurrency 8 64
+$PY bench/fanout.py 10000 --concurrency 8 32 64
+echo "== where one process's CPU goes in that fan-out (writer thread by part, event loop)"
+$PY bench/sqlite_profile.py 10000 --concurrency 8 32
 echo "== retention: bytes per no-op child, the pruner's write-lock hold, a prune soak"
 $PY bench/bytes_per_child.py 100000
 $PY bench/prune_lock.py 100000
@@ -31,6 +33,6 @@ if [ -n "${QUAERO_TEST_PG_URL:-}" ] || [ -x scripts/pg-start.sh ]; then
   $PY bench/explain.py --pg-url "$QUAERO_TEST_PG_URL"
   [ -z "${QUAERO_PG_DIR:-}" ] || scripts/pg-stop.sh "$QUAERO_PG_DIR"
 fi
-echo "== beside the peer job queues (../shared/peers): quaero and huey, N=10000, W=8"
-bench/peers/run.sh 10000 8 ours huey
+echo "== beside the peer job queues (../shared/peers): quaero (one process, 8 and 32 slots) and huey, N=10000, W=8"
+SYSTEMS="huey ours-sqlite ours-sqlite@32" bench/peers/interleaved.sh 10000 8 3
 QUAERO_BENCH_PROCS=2 bench/peers/run.sh 10000 64 ours

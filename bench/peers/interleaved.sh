@@ -4,12 +4,17 @@
 #   bench/peers/interleaved.sh [N] [W] [REPS]      (default: 10000 8 3)
 # quaero on PostgreSQL uses the database quaero_bench on the harness's server (dropped and
 # re-created each run). BENCH_RUN / PGPORT_BENCH / REDIS_PORT_BENCH move the services.
-# SYSTEMS="pgqueuer ours-pg" (a subset of "pgqueuer ours-pg huey ours-sqlite") runs fewer.
+# PEERS_SRC is the harness to copy (default ../shared/peers beside the checkout).
+# SYSTEMS picks the rows (default "pgqueuer ours-pg huey ours-sqlite"; NAME@W gives a row
+# its own W, e.g. ours-sqlite@32); the row
+# ours-sqlite-before (ours-pg-before) runs quaero from the source tree BEFORE_SRC
+# (PYTHONPATH) instead of the installed one, so a change can be compared with its base in
+# the same sitting.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 N="${1:-10000}"; W="${2:-8}"; REPS="${3:-3}"
 DIR="${PEERS_DIR:-/tmp/quaero-peers}"
-if [ ! -d "$DIR" ]; then cp -r "$ROOT/../shared/peers" "$DIR"; fi
+if [ ! -d "$DIR" ]; then cp -r "${PEERS_SRC:-$ROOT/../shared/peers}" "$DIR"; fi
 cp "$ROOT/bench/peers/ours_peer.py" "$DIR/peers/ours_peer.py"
 cd "$DIR"
 mkdir -p raw
@@ -26,13 +31,17 @@ PGURL="postgresql://bench@127.0.0.1:${PGPORT_BENCH}/quaero_bench"
 echo "fsync=$(psql "$PG_DSN" -Atc 'show fsync') synchronous_commit=$(psql "$PG_DSN" -Atc 'show synchronous_commit')"
 SYSTEMS="${SYSTEMS:-pgqueuer ours-pg huey ours-sqlite}"
 for _ in $(seq 1 "$REPS"); do
-  for s in $SYSTEMS; do
-    case "$s" in
-      pgqueuer) echo "pgqueuer $(.venv/bin/python bench.py pgqueuer fanout "$N" "$W" | tail -1)" ;;
-      ours-pg) echo "ours-pg $(QUAERO_BENCH_DB_URL=$PGURL .venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)" ;;
-      huey) echo "huey $(.venv/bin/python bench.py huey fanout "$N" "$W" | tail -1)" ;;
-      ours-sqlite) echo "ours-sqlite $(.venv/bin/python bench.py ours fanout "$N" "$W" | tail -1)" ;;
-      *) echo "unknown system $s" >&2; exit 2 ;;
+  for system in $SYSTEMS; do
+    w="$W"
+    case "$system" in *@*) w="${system#*@}" ;; esac   # name@W: this row's own W
+    case "${system%@*}" in
+      pgqueuer|huey) line="$(.venv/bin/python bench.py "${system%@*}" fanout "$N" "$w" | tail -1)" ;;
+      ours-pg) line="$(QUAERO_BENCH_DB_URL=$PGURL .venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
+      ours-sqlite) line="$(.venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
+      ours-pg-before) line="$(QUAERO_BENCH_DB_URL=$PGURL PYTHONPATH="${BEFORE_SRC:?BEFORE_SRC names the base source tree}" .venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
+      ours-sqlite-before) line="$(PYTHONPATH="${BEFORE_SRC:?BEFORE_SRC names the base source tree}" .venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
+      *) echo "unknown system $system" >&2; exit 2 ;;
     esac
+    echo "$system $line"
   done
 done

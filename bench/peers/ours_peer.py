@@ -22,7 +22,11 @@ import sys
 
 from peers import common
 
-DB = os.environ.get("QUAERO_BENCH_DB", "/tmp/peers-bench/quaero-bench.db")
+# beside the harness's other data (BENCH_RUN, from its env.sh), so two harness copies
+# with their own BENCH_RUN never share a database
+DB = os.environ.get("QUAERO_BENCH_DB") or os.path.join(
+    os.environ.get("BENCH_RUN", "/tmp/peers-bench"), "quaero-bench.db"
+)
 URL = os.environ.get("QUAERO_BENCH_DB_URL") or f"sqlite:///{DB}"
 PG = URL.startswith(("postgres://", "postgresql://"))
 BACKEND = "postgres" if PG else "sqlite (embedded)"

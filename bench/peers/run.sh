@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 N="${1:-10000}"; W="${2:-8}"; shift 2 || true
 PEERS=("$@"); [ ${#PEERS[@]} -gt 0 ] || PEERS=(ours huey)
 DIR="${PEERS_DIR:-/tmp/quaero-peers}"
-if [ ! -d "$DIR" ]; then cp -r "$ROOT/../shared/peers" "$DIR"; fi
+if [ ! -d "$DIR" ]; then cp -r "${PEERS_SRC:-$ROOT/../shared/peers}" "$DIR"; fi
 cp "$ROOT/bench/peers/ours_peer.py" "$DIR/peers/ours_peer.py"
 cd "$DIR"
 mkdir -p raw

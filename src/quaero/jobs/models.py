@@ -90,7 +90,8 @@ class Counters:
     cancelled: int = 0
 
     def add(self, status: JobStatus, n: int = 1) -> None:
-        setattr(self, status.value, getattr(self, status.value) + n)
+        name = status._value_  # not .value: an enum property, slow on this hot path
+        setattr(self, name, getattr(self, name) + n)
 
     @property
     def active(self) -> int:

@@ -400,6 +400,9 @@ class Worker:
     async def _flush_loop(self) -> None:
         while True:
             await self._flush.wait()
+            # one loop turn first: jobs launched by the last flush that finish at once
+            # join this flush (one commit for all the slots, not two alternating halves)
+            await asyncio.sleep(0)
             self._flush.clear()
             try:
                 async with self._flush_lock:

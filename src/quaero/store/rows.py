@@ -14,6 +14,10 @@ from ..jobs.models import Counters, Job, JobStatus
 __all__ = ["dumps_json", "job_from_row"]
 
 
+#: JobStatus by stored value (a dict lookup is several times cheaper than JobStatus(v))
+_STATUS = {s.value: s for s in JobStatus}
+
+
 def job_from_row(r: Sequence[Any], decode: Callable[[Any], Any] | None = None) -> Job:
     """A job from a row of the backends' ``JOB_COLUMNS``.
 
@@ -28,7 +32,7 @@ def job_from_row(r: Sequence[Any], decode: Callable[[Any], Any] | None = None) -
         depth=r[3],
         job_type=r[4],
         name=r[5],
-        status=JobStatus(r[8]),
+        status=_STATUS[r[8]],
         attempts=r[9],
         max_attempts=r[10],
         lease_owner=r[11],
@@ -48,7 +52,7 @@ def job_from_row(r: Sequence[Any], decode: Callable[[Any], Any] | None = None) -
     if len(r) > 31:
         job.error_group = r[31]
         job.descendants = Counters(r[32], r[33], r[34], r[35], r[36], r[37])
-        job.progress_samples = orjson.loads(r[38]) if r[38] else []
+        job.progress_samples = orjson.loads(r[38]) if r[38] and r[38] != "[]" else []
     if decode is not None:
         job.config = decode(r[6]) if r[6] is not None else {}
         job.metadata = decode(r[7]) if r[7] is not None else {}

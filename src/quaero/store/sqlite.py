@@ -15,148 +15,44 @@ from typing import Any, TypeVar
 
 from ..errors import JobNotFound, JobStateError
 from ..events.types import JOB_PROGRESS, JOB_STATUS_CHANGE, LOG, Event, NewEvent
-from ..jobs.error_groups import SAMPLES
-from ..jobs.models import Counters, Job, JobStatus, NewJob, SpawnResult, StatusChange
+from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, Planner
+from . import sqlite_plans as plans
 from . import sqlite_sql as q
 from .base import MAX_REFERRERS, LogEntry, Page, check_log_levels, check_specs
-from .sqlite_base import _CHUNK, _chunks, _dumps, _loads, _row_to_job
+from .sqlite_base import _CHUNK, _chunks, _dumps, _loads
 from .sqlite_documents import SqliteDocuments
 from .sqlite_explain import SqliteExplain
 from .sqlite_hosts import SqliteHosts
+from .sqlite_plans import JobRows
 from .sqlite_reads import SqliteReads
 from .sqlite_retention import SqliteRetention
+from .sqlite_worker_ops import WorkerStep
 from .sqlite_writer import TxContext
 
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
 
-#: status changes after which the failure rule may cancel a subtree
-_ENDS = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
-
-
-def astuple_counters(c: Counters) -> tuple[int, int, int, int, int, int]:
-    return (c.total, c.pending, c.running, c.completed, c.failed, c.cancelled)
-
 
 class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, SqliteHosts):
     """SQLite (WAL) store at ``sqlite:///path/to/quaero.db`` or a plain path."""
 
+    #: a worker's flush claims in its own transaction (one plan, see WorkerStep)
+    claims_with_changes = True
+
     def _load(
         self, ctx: TxContext, ids: Iterable[int], into: dict[int, Job], full: bool = False
     ) -> None:
-        want = [i for i in set(ids) if i not in into]
-        for chunk in _chunks(want):
-            sql = q.SELECT_JOBS_BY_IDS.format(ids=",".join("?" * len(chunk)))
-            for r in ctx.conn.execute(sql, chunk):
-                job = _row_to_job(r, full)
-                into[job.id] = job
+        plans.load(ctx, ids, into, full)
 
     def _load_ancestors(self, ctx: TxContext, jobs: dict[int, Job]) -> None:
-        frontier = {p for j in jobs.values() if (p := j.parent_id) is not None} - jobs.keys()
-        while frontier:
-            self._load(ctx, frontier, jobs)
-            frontier = {
-                p for i in frontier if i in jobs and (p := jobs[i].parent_id) is not None
-            } - jobs.keys()
+        plans.load_ancestors(ctx, jobs)
 
     def _write_plan(self, ctx: TxContext, plan: Planner) -> list[Event]:
-        conn = ctx.conn
-        if plan.inserts:
-            conn.executemany(
-                q.INSERT_JOB,
-                [
-                    (
-                        j.id,
-                        j.parent_id,
-                        j.root_id,
-                        j.depth,
-                        j.job_type,
-                        j.name,
-                        _dumps(j.config),
-                        _dumps(j.metadata),
-                        j.status.value,
-                        j.max_attempts,
-                        j.available_at,
-                        j.created_at,
-                        j.dedupe_key,
-                    )
-                    for j in plan.inserts
-                ],
-            )
-        self._keep_replaced_lines(ctx, plan)
-        inserted = {j.id for j in plan.inserts}
-        rows = []
-        for job_id in plan.dirty:
-            j = plan.jobs[job_id]
-            if job_id in inserted and j.status is JobStatus.PENDING and j.children.total == 0:
-                continue
-            c = j.children
-            rows.append(
-                (
-                    j.status.value,
-                    j.attempts,
-                    j.lease_owner,
-                    j.lease_expires_at,
-                    j.heartbeat_at,
-                    j.available_at,
-                    j.started_at,
-                    j.completed_at,
-                    j.error,
-                    None if j.result is None else _dumps(j.result),
-                    int(j.waiting),
-                    j.progress_logged_at,
-                    c.total,
-                    c.pending,
-                    c.running,
-                    c.completed,
-                    c.failed,
-                    c.cancelled,
-                    j.error_group,
-                    *astuple_counters(j.descendants),
-                    _dumps(j.progress_samples),
-                    job_id,
-                )
-            )
-        if rows:
-            conn.executemany(q.UPDATE_JOB_STATE, rows)
-        if plan.error_deltas:
-            self._write_error_deltas(ctx, plan)
-        if plan.logs:
-            self._write_logs(ctx, plan)
-        return ctx.write_events(plan.events, _dumps)
+        return plans.write_plan(ctx, plan)
 
-    @staticmethod
-    def _write_error_deltas(ctx: TxContext, plan: Planner) -> None:
-        """Add the plan's error group deltas (rows reaching zero are removed)."""
-        keys = sorted(plan.error_deltas)
-        have: dict[tuple[int, str], tuple[int, list[int], float]] = {}
-        for chunk in _chunks(sorted({k[0] for k in keys})):
-            sql = q.ERROR_GROUPS_OF.format(ids=",".join("?" * len(chunk)))
-            for r in ctx.conn.execute(sql, chunk):
-                have[(r[0], r[1])] = (r[2], _loads(r[3]), r[4])
-        put, drop = [], []
-        for key in keys:
-            d = plan.error_deltas[key]
-            count, samples, last = have.get(key, (0, [], 0.0))
-            count += d.count
-            if count <= 0:
-                drop.append(key)
-                continue
-            gone = set(d.remove)
-            samples = [i for i in [*reversed(d.add), *samples] if i not in gone][:SAMPLES]
-            put.append((key[0], key[1], count, _dumps(samples), max(last, d.last_seen or 0.0)))
-        if drop:
-            ctx.conn.executemany("DELETE FROM job_error_groups WHERE job_id = ? AND key = ?", drop)
-        if put:
-            ctx.conn.executemany(
-                "INSERT OR REPLACE INTO job_error_groups (job_id, key, count, samples, last_seen)"
-                " VALUES (?, ?, ?, ?, ?)",
-                put,
-            )
-
-    def _load_active_below(self, ctx: TxContext, ids: Iterable[int], jobs: dict[int, Job]) -> None:
+    def _load_active_below(self, ctx: TxContext, ids: Iterable[int], jobs: JobRows) -> None:
         """Load the pending and running jobs below each of ``ids`` (what the failure rule
         cancels when one of them ends failed or cancelled)."""
         below: list[int] = []
@@ -166,50 +62,6 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
                 below.extend(r[0] for r in ctx.conn.execute(q.ACTIVE_BELOW, (i,)))
         self._load(ctx, below, jobs)
 
-    @staticmethod
-    def _keep_replaced_lines(ctx: TxContext, plan: Planner) -> None:
-        """A job row stands for one first-run and one final status line. When a job is
-        reopened (no longer terminal, or not started) or gets another such line, the line
-        its row stood for becomes a log row first, from the row as it still is (this runs
-        before the plan's writes), and the row stops standing for it."""
-        inserted = {j.id for j in plan.inserts}
-        existing = [plan.jobs[i] for i in plan.dirty if i not in inserted]
-        ends = {g.job_id for g in plan.logs if g.synthetic == "end"}
-        ends.update(j.id for j in existing if not j.status.terminal)
-        runs = {g.job_id for g in plan.logs if g.synthetic == "run"}
-        runs.update(j.id for j in existing if j.started_at is None)
-        for template, column, ids in (
-            (q.RUN_LINES, "run_log_id", sorted(runs)),
-            (q.END_LINES, "end_log_id", sorted(ends)),
-        ):
-            for chunk in _chunks(ids):
-                where = f"id IN ({','.join('?' * len(chunk))}) AND {column} IS NOT NULL"
-                if ctx.conn.execute(
-                    q.INSERT_LOG_ROWS + template.format(where=where), chunk
-                ).rowcount:
-                    ctx.conn.execute(f"UPDATE jobs SET {column} = NULL WHERE {where}", chunk)
-
-    @staticmethod
-    def _write_logs(ctx: TxContext, plan: Planner) -> None:
-        """Log lines get ids in order; a status line the job row stands for (the planner's
-        ``synthetic``) is not a row: the row keeps its id (``run_log_id``/``end_log_id``)
-        and reads rebuild it from the row's timestamps (about 160 bytes a job saved)."""
-        first = ctx.reserve_log_ids(len(plan.logs))
-        rows, runs, ends = [], [], []
-        for i, log in enumerate(plan.logs):
-            if log.synthetic == "run":
-                runs.append((first + i, log.job_id))
-            elif log.synthetic == "end":
-                ends.append((first + i, log.job_id))
-            else:
-                rows.append((first + i, log.job_id, log.root_id, log.ts, log.level, log.message))
-        if rows:
-            ctx.conn.executemany(q.INSERT_LOG_WITH_ID, rows)
-        if runs:
-            ctx.conn.executemany(q.SET_RUN_LOG_ID, runs)
-        if ends:
-            ctx.conn.executemany(q.SET_END_LOG_ID, ends)
-
     # ------------------------------------------------------------------ job writes
     async def spawn_children(
         self, specs: Sequence[NewJob], max_children: int | None = None
@@ -218,7 +70,7 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
         check_specs(specs)
 
         def op(ctx: TxContext) -> SpawnResult:
-            jobs: dict[int, Job] = {}
+            jobs = JobRows()
             parent_ids = {s.parent_id for s in specs if s.parent_id is not None}
             self._load(ctx, parent_ids, jobs)
             self._load_ancestors(ctx, jobs)
@@ -408,46 +260,32 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
     async def claim_jobs(
         self, owner: str, limit: int, lease_seconds: float, job_types: Collection[str]
     ) -> list[Job]:
-        types = sorted(job_types)
+        types = tuple(sorted(job_types))
         if limit <= 0 or not types:
             return []
-
-        def op(ctx: TxContext) -> list[Job]:
-            sql = q.CLAIM_CANDIDATES.format(types=",".join("?" * len(types)))
-            jobs: dict[int, Job] = {}
-            claimed = []
-            for r in ctx.conn.execute(sql, (ctx.now, *types, limit)):
-                job = _row_to_job(r)
-                jobs[job.id] = job
-                claimed.append(job)
-            if not claimed:
-                return []
-            self._load_ancestors(ctx, jobs)
-            plan = Planner(jobs, now=ctx.now)
-            for job in claimed:
-                plan.claim(job, owner, lease_seconds)
-            plan.finish()
-            self._write_plan(ctx, plan)
-            return claimed
-
-        return await self._write(op)
+        step = WorkerStep(self, "claim", [], owner, limit, lease_seconds, types)
+        jobs: list[Job] = await self._write(step)
+        return jobs
 
     async def apply_changes(self, changes: Sequence[StatusChange]) -> list[ChangeResult]:
-        changes = list(changes)
+        step = WorkerStep(self, "apply", list(changes))
+        results: list[ChangeResult] = await self._write(step)
+        return results
 
-        def op(ctx: TxContext) -> list[ChangeResult]:
-            jobs: dict[int, Job] = {}
-            self._load(ctx, [c.job_id for c in changes], jobs)
-            ending = [c.job_id for c in changes if c.status in _ENDS]
-            self._load_active_below(ctx, ending, jobs)
-            self._load_ancestors(ctx, jobs)
-            plan = Planner(jobs, now=ctx.now)
-            results = [plan.change(c) for c in changes]
-            plan.finish()
-            self._write_plan(ctx, plan)
-            return results
-
-        return await self._write(op)
+    async def apply_and_claim(
+        self,
+        changes: Sequence[StatusChange],
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        job_types: Collection[str],
+    ) -> tuple[list[ChangeResult], list[Job]]:
+        types = tuple(sorted(job_types))
+        if limit <= 0 or not types:
+            return await self.apply_changes(changes), []
+        step = WorkerStep(self, "both", list(changes), owner, limit, lease_seconds, types)
+        both: tuple[list[ChangeResult], list[Job]] = await self._write(step)
+        return both
 
     async def heartbeat(
         self, owner: str, job_ids: Collection[int], lease_seconds: float
@@ -475,7 +313,7 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
             ids = [r[0] for r in ctx.conn.execute(q.EXPIRED, (ctx.now, limit))]
             if not ids:
                 return []
-            jobs: dict[int, Job] = {}
+            jobs = JobRows()
             self._load(ctx, ids, jobs)
             self._load_active_below(ctx, ids, jobs)
             self._load_ancestors(ctx, jobs)
@@ -491,7 +329,7 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
 
     async def cancel_subtree(self, job_id: int, include_self: bool = True) -> int:
         def op(ctx: TxContext) -> int:
-            jobs: dict[int, Job] = {}
+            jobs = JobRows()
             self._load(ctx, [job_id], jobs)
             if job_id not in jobs:
                 raise JobNotFound(job_id)
@@ -503,7 +341,7 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
         ids = list(job_ids)
 
         def op(ctx: TxContext) -> list[ChangeResult]:
-            jobs: dict[int, Job] = {}
+            jobs = JobRows()
             self._load(ctx, ids, jobs)
             results: list[ChangeResult] = []
             self._cancel(ctx, jobs, ids, None, results)
@@ -514,7 +352,7 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
     def _cancel(
         self,
         ctx: TxContext,
-        jobs: dict[int, Job],
+        jobs: JobRows,
         ids: list[int] | None,
         children_of: int | None,
         results: list[ChangeResult] | None = None,
@@ -540,7 +378,7 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
         ids = list(job_ids)
 
         def op(ctx: TxContext) -> list[ChangeResult]:
-            jobs: dict[int, Job] = {}
+            jobs = JobRows()
             self._load(ctx, ids, jobs)
             self._load_ancestors(ctx, jobs)
             plan = Planner(jobs, now=ctx.now)
@@ -553,7 +391,7 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
 
     async def delete_subtree(self, job_id: int) -> int:
         def op(ctx: TxContext) -> int:
-            jobs: dict[int, Job] = {}
+            jobs = JobRows()
             self._load(ctx, [job_id], jobs)
             if job_id not in jobs:
                 raise JobNotFound(job_id)
@@ -569,7 +407,7 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
         ids = list(job_ids)
 
         def op(ctx: TxContext) -> list[ChangeResult]:
-            jobs: dict[int, Job] = {}
+            jobs = JobRows()
             self._load(ctx, ids, jobs)
             plan = Planner(jobs, now=ctx.now)
             results = []

@@ -4,6 +4,7 @@ row decoding."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -23,13 +24,18 @@ from .base import (
 )
 from .migrations import load_migrations
 from .rows import dumps_json, job_from_row
+from .sqlite_checkpoint import Checkpointer
 from .sqlite_wake import WakeSockets, wake_dir
 from .sqlite_writer import TxContext, Writer
 
 __all__ = ["SqliteBase"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 _CHUNK = 500
+#: the writer's own checkpoint threshold in pages (~160 MB of WAL) when the checkpoint
+#: thread runs (sqlite_checkpoint.py): reached only if that thread falls behind
+WRITER_AUTOCHECKPOINT = 40_000
 
 
 _dumps = dumps_json
@@ -72,6 +78,7 @@ class SqliteBase(Store):
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._wake: WakeSockets | None = None
+        self._checkpointer: Checkpointer | None = None
 
     # ------------------------------------------------------------------ connections
     def _connect_writer(self) -> sqlite3.Connection:
@@ -79,6 +86,8 @@ class SqliteBase(Store):
         # the writer waits for other processes' locks itself (Writer._begin); a busy
         # handler here would only add sleeps
         conn.execute("PRAGMA busy_timeout = 0")
+        if self._checkpointer is not None:  # checkpoints run there; this is a safety net
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}")
         return conn
 
     def _connect(self, readonly: bool = False) -> sqlite3.Connection:
@@ -151,8 +160,13 @@ class SqliteBase(Store):
             self._wake = WakeSockets(wake_dir(self.path), self.on_wake)
             if self._wake.open():
                 notify = self._wake.notify
+        committed = None
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            self._checkpointer = Checkpointer(self._connect)
+            self._checkpointer.start()
+            committed = self._checkpointer.committed
         self._writer = Writer(
-            self._connect_writer, self._publish, self.busy_timeout_ms / 1000, notify
+            self._connect_writer, self._publish, self.busy_timeout_ms / 1000, notify, committed
         )
         self._writer.start()
         self._readers = ThreadPoolExecutor(max_workers=3, thread_name_prefix="quaero-sqlite-read")
@@ -188,6 +202,10 @@ class SqliteBase(Store):
             writer, self._writer = self._writer, None
             bound = self.busy_timeout_ms / 1000 + CLOSE_TIMEOUT
             await bounded(asyncio.to_thread(writer.stop), bound, "stopping the SQLite writer")
+        if self._checkpointer is not None:
+            checkpointer, self._checkpointer = self._checkpointer, None
+            if not await asyncio.to_thread(checkpointer.stop, CLOSE_TIMEOUT):
+                log.warning("the SQLite checkpoint thread did not stop; left behind")
         readers_done = True
         if self._wake is not None:
             self._wake.close()

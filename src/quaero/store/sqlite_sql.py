@@ -12,6 +12,9 @@ JOB_COLUMNS = (
 COUNTER_NAMES = ("total", "pending", "running", "completed", "failed", "cancelled")
 
 SELECT_JOBS_BY_IDS = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({{ids}})"
+#: a plan's loads: the job columns, then whether the row stands for its status lines
+WRITE_COLUMNS = f"{JOB_COLUMNS}, run_log_id, end_log_id"
+SELECT_JOBS_FOR_WRITE = f"SELECT {WRITE_COLUMNS} FROM jobs WHERE id IN ({{ids}})"
 
 INSERT_JOB = """
 INSERT INTO jobs (id, parent_id, root_id, depth, job_type, name, config, metadata, status,
@@ -34,8 +37,6 @@ INSERT_LOG_WITH_ID = (
     "INSERT INTO job_logs (id, job_id, root_id, ts, level, message) VALUES (?, ?, ?, ?, ?, ?)"
 )
 INSERT_LOG_ROWS = "INSERT INTO job_logs (id, job_id, root_id, ts, level, message) "
-SET_RUN_LOG_ID = "UPDATE jobs SET run_log_id = ? WHERE id = ?"
-SET_END_LOG_ID = "UPDATE jobs SET end_log_id = ? WHERE id = ?"
 
 #: the status lines a job row stands for (see SqliteStore._write_logs), as log rows:
 #: (id, job_id, root_id, ts, level, message); ``{where}`` filters the jobs
@@ -50,7 +51,7 @@ FROM jobs WHERE {where}
 """
 
 CLAIM_CANDIDATES = f"""
-SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_pending
+SELECT {WRITE_COLUMNS} FROM jobs INDEXED BY jobs_pending
 WHERE status = 'pending' AND available_at <= ? AND job_type IN ({{types}})
 ORDER BY id LIMIT ?
 """

@@ -104,6 +104,25 @@ class TxContext:
         del self.events[n:]
 
 
+class Batchable:
+    """An operation the writer may run together with the operations queued right after
+    it that it :meth:`joins`, as ONE call of :meth:`run_batch` (for instance a worker's
+    completions and a claim: one plan, one write of their parent, one progress event).
+    Each operation still gets its own result, in order."""
+
+    def joins(self, other: object) -> bool:
+        """Whether ``other`` may run in the same :meth:`run_batch` call as ``self``."""
+        raise NotImplementedError
+
+    @classmethod
+    def run_batch(cls, ctx: TxContext, items: list[Any]) -> list[Any]:
+        """The results of ``items`` (same class, joined), in order."""
+        raise NotImplementedError
+
+    def __call__(self, ctx: TxContext) -> Any:
+        return self.run_batch(ctx, [self])[0]
+
+
 @dataclass
 class _Op(Generic[T]):
     fn: Callable[[TxContext], T]
@@ -120,12 +139,15 @@ class Writer:
         on_commit: Callable[[list[Event]], None],
         busy_timeout: float = 30.0,
         after_commit: Callable[[], None] | None = None,
+        committed: Callable[[], None] | None = None,
     ) -> None:
         """``after_commit`` runs on this thread right after each commit that wrote events
         (the cross-process wake-up: sooner than a hop through the event loop)."""
         self._connect = connect
         self._on_commit = on_commit
         self._after_commit = after_commit
+        #: runs on this thread after every commit (the checkpointer's signal)
+        self._committed = committed
         self._busy_timeout = busy_timeout
         self._queue: queue.SimpleQueue[_Op[Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="quaero-sqlite-writer", daemon=True)
@@ -139,6 +161,9 @@ class Writer:
         #: once the write lock is released)
         self.longest_hold = 0.0
         self.longest_commit = 0.0
+        #: when set (benchmarks), thread CPU seconds by part: each operation body by its
+        #: function's name, "begin", "commit" and "deliver" (the hand-off to the loop)
+        self.profile: dict[str, float] | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -208,6 +233,8 @@ class Writer:
 
     def _run_group(self, conn: sqlite3.Connection, ops: list[_Op[Any]]) -> None:
         outcomes: list[tuple[bool, Any]] = []
+        prof = self.profile
+        tick = time.thread_time() if prof is not None else 0.0
         try:
             self._begin(conn)
         except sqlite3.Error as exc:
@@ -215,20 +242,23 @@ class Writer:
                 _resolve(op, False, exc)
             return
         held = time.perf_counter()
+        if prof is not None:
+            tick = _add(prof, "begin", tick)
         ctx = TxContext(conn, time.time())
-        for op in ops:
-            mark = ctx.mark()
-            conn.execute("SAVEPOINT op")
-            try:
-                value = op.fn(ctx)
-            except BaseException as exc:
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                ctx.rollback_to(mark)
-                outcomes.append((False, exc))
-            else:
-                conn.execute("RELEASE op")
-                outcomes.append((True, value))
+        i = 0
+        while i < len(ops):
+            fn = ops[i].fn
+            j = i + 1
+            if isinstance(fn, Batchable):
+                while j < len(ops) and fn.joins(ops[j].fn):
+                    j += 1
+            # one operation, or a batch that failed: each on its own
+            if j - i == 1 or not _run_batch(ctx, [op.fn for op in ops[i:j]], outcomes):
+                for op in ops[i:j]:
+                    _run_one(ctx, op.fn, outcomes)
+            if prof is not None:
+                tick = _add(prof, _op_name(fn) if j - i == 1 else f"{_op_name(fn)} (batched)", tick)
+            i = j
         committing = time.perf_counter()
         try:
             conn.execute("COMMIT")
@@ -241,10 +271,66 @@ class Writer:
         self.longest_hold = max(self.longest_hold, committing - held)
         self.longest_commit = max(self.longest_commit, done - committing)
         self.commits += 1
+        if self._committed is not None:
+            self._committed()
         self.operations += len(ops)
+        if prof is not None:
+            tick = _add(prof, "commit", tick)
         if ctx.events and self._after_commit is not None:
             self._after_commit()
         _deliver(ops, outcomes, ctx.events, self._on_commit)
+        if prof is not None:
+            _add(prof, "deliver", tick)
+
+
+def _run_one(ctx: TxContext, fn: Callable[[TxContext], Any], out: list[tuple[bool, Any]]) -> None:
+    """Run one operation in its own savepoint: a refused one leaves no trace."""
+    mark = ctx.mark()
+    conn = ctx.conn
+    conn.execute("SAVEPOINT op")
+    try:
+        value = fn(ctx)
+    except BaseException as exc:
+        conn.execute("ROLLBACK TO op")
+        conn.execute("RELEASE op")
+        ctx.rollback_to(mark)
+        out.append((False, exc))
+    else:
+        conn.execute("RELEASE op")
+        out.append((True, value))
+
+
+def _run_batch(ctx: TxContext, fns: list[Any], out: list[tuple[bool, Any]]) -> bool:
+    """Run operations that join into one call (:class:`Batchable`) in one savepoint.
+    False (and no trace) when the call raised: the caller then runs them one by one, so
+    one bad operation is refused alone."""
+    mark = ctx.mark()
+    conn = ctx.conn
+    conn.execute("SAVEPOINT op")
+    try:
+        values = type(fns[0]).run_batch(ctx, fns)
+    except BaseException:
+        conn.execute("ROLLBACK TO op")
+        conn.execute("RELEASE op")
+        ctx.rollback_to(mark)
+        return False
+    conn.execute("RELEASE op")
+    out.extend((True, v) for v in values)
+    return True
+
+
+def _op_name(fn: Callable[..., Any]) -> str:
+    """``claim_jobs`` for ``SqliteStore.claim_jobs.<locals>.op``."""
+    if isinstance(fn, Batchable):
+        return type(fn).__name__
+    parts = fn.__qualname__.split(".")
+    return parts[-3] if len(parts) >= 3 and parts[-2] == "<locals>" else fn.__qualname__
+
+
+def _add(prof: dict[str, float], part: str, since: float) -> float:
+    now = time.thread_time()
+    prof[part] = prof.get(part, 0.0) + now - since
+    return now
 
 
 def _deliver(
