@@ -4,14 +4,22 @@ The bus says "there is more" (a ``log`` or ``job_status_change`` event of the jo
 its tree with ``--aggregated``); the lines themselves are read from the store after the
 last one printed, so they are complete, in order and never printed twice, whichever
 process wrote them. It stops when the job (with its children) has ended, or on Ctrl-C.
+
+A line takes its id when its transaction writes it and shows when that transaction
+commits. With one writer at a time (SQLite) that is id order; on PostgreSQL several
+processes commit concurrently (a commit may wait for a parent row), so a line may show
+after lines with higher ids were printed. There the reads start a little behind the last
+line printed (:data:`SETTLE_SECONDS` of printed lines) and print what was not printed yet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import signal
+import time
 
 import click
 
@@ -27,6 +35,9 @@ __all__ = ["follow_logs", "log_line"]
 #: polled by the bus; this only bounds a missed wake-up)
 IDLE_CHECK = 2.0
 _BATCH = 500
+#: PostgreSQL: how long after a line with a higher id was printed one with a lower id may
+#: still show (a transaction's time from taking the id to its commit, with margin)
+SETTLE_SECONDS = 2.0
 
 
 def log_line(e: LogEntry, aggregated: bool, as_json: bool) -> str:
@@ -69,15 +80,22 @@ async def follow_logs(
             LogQuery(job_id, min_level=level, descending=True, limit=limit, aggregated=aggregated)
         )
         first.reverse()
-        last_id = _print(first, aggregated, as_json, None)
+        out = _Printed(aggregated, as_json, app.store.dialect != "sqlite")
+        if first:  # the lines before the newest ``limit`` stay unprinted
+            out.settled = first[0].id - 1
+        out.print(first)
         while not stop.is_set():
-            last_id = await _drain(app, job_id, level, aggregated, as_json, last_id)
+            await _drain(app, job_id, level, aggregated, out)
             current = await app.store.get_job(job_id)
             if current is None:
                 click.echo(f"job {job_id} was deleted", err=True)
                 return 1
-            if overall_status(current.status, current.children) in TERMINAL:
-                await _drain(app, job_id, level, aggregated, as_json, last_id)
+            # the row itself ended too: a parent whose children all ended may still run
+            # its handler or wait for the commit that finishes it (its final line)
+            if current.is_terminal and (
+                overall_status(current.status, current.children) in TERMINAL
+            ):
+                await _drain(app, job_id, level, aggregated, out)
                 return 0
             wake.clear()
             waiter = asyncio.create_task(wake.wait())
@@ -93,22 +111,56 @@ async def follow_logs(
         await sub.close()
 
 
-async def _drain(
-    app: App, job_id: int, level: str | None, aggregated: bool, as_json: bool, last: int | None
-) -> int | None:
+async def _drain(app: App, job_id: int, level: str | None, aggregated: bool, out: _Printed) -> None:
+    cursor = out.floor()
     while True:
         batch = await app.store.read_logs(
-            LogQuery(job_id, min_level=level, limit=_BATCH, cursor=last, aggregated=aggregated)
+            LogQuery(job_id, min_level=level, limit=_BATCH, cursor=cursor, aggregated=aggregated)
         )
-        last = _print(batch, aggregated, as_json, last)
+        out.print(batch)
         if len(batch) < _BATCH:
-            return last
+            return
+        cursor = batch[-1].id
 
 
-def _print(
-    entries: list[LogEntry], aggregated: bool, as_json: bool, last: int | None
-) -> int | None:
-    for e in entries:
-        click.echo(log_line(e, aggregated, as_json))
-        last = e.id
-    return last
+class _Printed:
+    """What was printed: the last id and, where lines may show out of id order, the ids
+    printed in the last :data:`SETTLE_SECONDS` (reads start below them)."""
+
+    def __init__(self, aggregated: bool, as_json: bool, settle: bool) -> None:
+        self.aggregated = aggregated
+        self.as_json = as_json
+        self.settle = settle
+        self.last: int | None = None
+        #: (monotonic time, last id printed then), oldest first
+        self.marks: collections.deque[tuple[float, int | None]] = collections.deque()
+        self.settled: int | None = None
+        self.recent: set[int] = set()
+
+    def floor(self) -> int | None:
+        """The cursor to read from: every line up to it showed and was printed. Every
+        read re-reads the lines printed in the last :data:`SETTLE_SECONDS`, so a late
+        line still comes out in id order with the lines of its job printed after it."""
+        if not self.settle:
+            return self.last
+        now = time.monotonic()
+        settled = self.settled
+        while self.marks and now - self.marks[0][0] >= SETTLE_SECONDS:
+            mark = self.marks.popleft()[1]
+            if mark is not None:
+                self.settled = mark
+        if self.settled != settled and self.settled is not None:
+            self.recent = {i for i in self.recent if i > self.settled}
+        self.marks.append((now, self.last))
+        return self.settled
+
+    def print(self, entries: list[LogEntry]) -> None:
+        for e in entries:
+            if e.id in self.recent or (
+                not self.settle and self.last is not None and e.id <= self.last
+            ):
+                continue
+            click.echo(log_line(e, self.aggregated, self.as_json))
+            if self.settle:
+                self.recent.add(e.id)
+            self.last = e.id if self.last is None else max(self.last, e.id)

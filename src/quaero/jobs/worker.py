@@ -87,6 +87,8 @@ class Worker:
         self._active: dict[int, tuple[asyncio.Task[None], JobContext]] = {}
         #: claimed ahead (``prefetch``), in claim order; leased to this worker
         self._ready: dict[int, Job] = {}
+        #: when the flushes began to fail (``time.monotonic()``), None while they succeed
+        self._flush_failing_since: float | None = None
         self._wake = asyncio.Event()
         self._flush = asyncio.Event()
         #: one flush at a time: stop() waits for the flush loop's commit in flight
@@ -353,6 +355,20 @@ class Worker:
         self._logs.append(entry)
         self._flush.set()
 
+    def _keep_for_retry(self, logs: list[LogEntry], changes: list[StatusChange]) -> bool:
+        """A flush failed (the database unreachable, say): put its lines and outcomes back
+        ahead of newer ones, for the next try, as long as the jobs' leases may still be
+        held (after that the outcomes would be refused anyway, and a flush that keeps
+        failing must not stop the worker for good). Returns whether they were kept."""
+        now = time.monotonic()
+        if self._flush_failing_since is None:
+            self._flush_failing_since = now
+        if now - self._flush_failing_since >= self.lease_seconds:
+            return False
+        self._logs[:0] = logs
+        self._changes[:0] = changes
+        return True
+
     async def _flush_now(self) -> None:
         logs, self._logs = self._logs, []
         changes, self._changes = self._changes, []
@@ -360,6 +376,8 @@ class Worker:
             try:
                 await self.app.store.add_logs(logs)
             except Exception:
+                if self._keep_for_retry(logs, changes):
+                    raise
                 log.exception("could not write %d log lines", len(logs))
         if changes:
             # a failed parent's active subtree is cancelled in the same transaction (the
@@ -376,6 +394,10 @@ class Worker:
                 took = time.monotonic() - began
                 avg = self.flush_seconds
                 self.flush_seconds = took if avg is None else 0.9 * avg + 0.1 * took
+            except Exception:
+                if not self._keep_for_retry([], changes):
+                    log.error("dropped the outcomes of jobs %s", [c.job_id for c in changes])
+                raise
             finally:
                 self._claiming -= free
             self._take(jobs)
@@ -387,6 +409,7 @@ class Worker:
                         self.processed += 1
                 else:
                     log.debug("change of job %d refused: %s", ch.job_id, res.error)
+        self._flush_failing_since = None
 
     async def _flush_loop(self) -> None:
         while True:
@@ -434,7 +457,9 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             await self._register()
-            ids = [*self._active, *self._ready]
+            # and jobs whose outcome waits for a flush to retry: their leases must last
+            waiting = [c.job_id for c in self._changes if c.expect_owner == self.id]
+            ids = list(dict.fromkeys([*self._active, *self._ready, *waiting]))
             if not ids:
                 continue
             try:

@@ -116,7 +116,12 @@ class PgReads(PgBase):
                     f"unknown log level {query.min_level!r}; use one of {', '.join(LOG_LEVELS)}"
                 )
             levels = LOG_LEVELS[LOG_LEVELS.index(query.min_level) :]
-        async with self.pool.acquire() as conn:
+        # one snapshot: the log rows and the lines job rows stand for are two reads, and a
+        # commit between them (a retry turns a row's lines into log rows) would lose lines
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             job = await conn.fetchrow("SELECT id, root_id FROM jobs WHERE id = $1", query.job_id)
             if job is None:
                 raise JobNotFound(query.job_id)

@@ -109,6 +109,16 @@ class SqliteReads(SqliteBase):
             levels = LOG_LEVELS[LOG_LEVELS.index(query.min_level) :]
 
         def fn(c: sqlite3.Connection) -> list[LogEntry]:
+            # one snapshot: the log rows and the lines job rows stand for are two reads, and
+            # a commit between them (a retry turns a row's lines into log rows) would lose
+            # lines
+            c.execute("BEGIN")
+            try:
+                return read(c)
+            finally:
+                c.execute("COMMIT")
+
+        def read(c: sqlite3.Connection) -> list[LogEntry]:
             job = c.execute("SELECT id, root_id FROM jobs WHERE id = ?", (query.job_id,)).fetchone()
             if job is None:
                 raise JobNotFound(query.job_id)

@@ -90,3 +90,59 @@ async def test_copy_moves_everything_and_the_target_carries_on(pg_url: str, tmp_
         timeout=60,
     )
     assert again.returncode != 0 and "not empty" in again.stderr
+
+
+async def test_copied_status_lines_stay_once_in_order_when_the_target_retries(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The embedded store keeps a job's run and final lines as ids on its row; the copy
+    makes them log rows. A retry in place on the target then keeps them, once, in order."""
+    sqlite_url = f"sqlite:///{tmp_path}/src.db"
+    src = open_store(sqlite_url)
+    await src.open()
+    [root] = await src.create_jobs([NewJob("fanout")])
+    [root] = await src.claim_jobs("w", 1, 60, ["fanout"])
+    kids = await src.create_jobs([NewJob("noop", parent_id=root.id) for _ in range(2)])
+    await src.claim_jobs("w", 2, 60, ["noop"])
+    await src.apply_changes(
+        [
+            StatusChange(kids[0].id, JobStatus.FAILED, error="boom", expect_owner="w"),
+            StatusChange(kids[1].id, JobStatus.COMPLETED, expect_owner="w"),
+        ]
+    )
+    want = await src.read_logs(LogQuery(root.id, aggregated=True, limit=1000))
+    await src.close()
+    proc = subprocess.run(
+        [QUAERO, "db", "copy", "--from", sqlite_url, "--to", pg_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    dst = open_store(pg_url)
+    await dst.open()
+    try:
+        got = await dst.read_logs(LogQuery(root.id, aggregated=True, limit=1000))
+        assert got == want
+        [res] = await dst.retry_jobs([kids[0].id])
+        assert res.ok
+        assert [j.id for j in await dst.claim_jobs("w", 1, 60, ["noop"])] == [kids[0].id]
+        await dst.apply_changes(
+            [StatusChange(kids[0].id, JobStatus.COMPLETED, expect_owner="w", handler_done=True)]
+        )
+        lines = await dst.read_logs(LogQuery(kids[0].id))
+        assert [e.message for e in lines] == [
+            "Status changed: running",
+            "Status changed: failed",
+            "Retry in place (previous error: boom)",
+            "Status changed: pending (retry in place)",
+            "Status changed: running",
+            "Status changed: completed",
+        ]
+        assert [e.id for e in lines] == sorted({e.id for e in lines})
+        tree = await dst.read_logs(LogQuery(root.id, aggregated=True, limit=1000))
+        assert tree[: len(want)] == want
+        assert [e for e in tree if e.job_id == kids[0].id] == lines
+        assert await dst.recount() == []
+    finally:
+        await dst.close()

@@ -12,7 +12,7 @@ import asyncpg
 import orjson
 import pytest
 
-from quaero.jobs.models import NewJob
+from quaero.jobs.models import JobStatus, NewJob, StatusChange
 from quaero.store import postgres_sql as q
 from quaero.store.postgres import _SETTINGS, PostgresStore
 
@@ -79,5 +79,42 @@ async def test_hot_statements_never_scan_all_jobs(pg_url: str) -> None:
             # 20,000 pending jobs fill ~500 pages; a claim of 16 reads a few of them
             blocks = await _claim_blocks(conn)
             assert blocks < 150, f"a claim of 16 touched {blocks} buffers (analyzed={analyzed})"
+    finally:
+        await conn.close()
+
+
+async def test_a_tree_log_page_reads_few_buffers_whatever_the_direction(pg_url: str) -> None:
+    """``jobs logs ROOT --aggregated`` (and ``--tail``) on a fan-out of 20,000 children that
+    never ran (no status line on their rows): a page of lines is a few index pages, not
+    a walk over every child's index entry or row."""
+    store = PostgresStore(pg_url)
+    await store.open()
+    try:
+        [root] = await store.create_jobs([NewJob("fanout")])
+        [root] = await store.claim_jobs("w", 1, 60, ["fanout"])
+        for _ in range(4):
+            await store.create_jobs([NewJob("noop", parent_id=root.id) for _ in range(5000)])
+        for kid in await store.claim_jobs("w", 30, 60, ["noop"]):
+            await store.apply_changes(
+                [StatusChange(kid.id, JobStatus.COMPLETED, expect_owner="w", handler_done=True)]
+            )
+    finally:
+        await store.close()
+    conn = await asyncpg.connect(pg_url, server_settings=_SETTINGS)
+    try:
+        for analyzed in (False, True):
+            if analyzed:
+                await conn.execute("ANALYZE")
+            for template, column in ((q.RUN_LINES, "run_log_id"), (q.END_LINES, "end_log_id")):
+                for direction in ("ASC", "DESC"):
+                    where = (
+                        f"root_id = $1 AND {column} IS NOT NULL"
+                        f" ORDER BY {column} {direction} LIMIT $2"
+                    )
+                    sql = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + template.format(where=where)
+                    [row] = await (await conn.prepare(sql)).fetch(root.id, 50)
+                    top = orjson.loads(row[0])[0]["Plan"]
+                    blocks = int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+                    assert blocks < 40, (column, direction, analyzed, blocks, top)
     finally:
         await conn.close()
