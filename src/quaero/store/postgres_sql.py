@@ -13,6 +13,8 @@ counters to the commit hook (migration 0004), which locks the parents at COMMIT.
 
 from __future__ import annotations
 
+from .rows import STATUS_END_LINES, STATUS_RUN_LINES
+
 #: the columns of a job, in the order :func:`quaero.store.postgres_tx.row_to_job` reads them
 JOB_COLUMNS = (
     "id, parent_id, root_id, depth, job_type, name, config::text, metadata::text, status,"
@@ -458,14 +460,6 @@ WITH ins AS (
 SELECT count(*) FROM ins
 """
 
-#: the status lines a job row stands for (migration 0016), as log rows:
-#: (id, job_id, root_id, ts, level, message); ``{where}`` filters the jobs
-RUN_LINES = """
-SELECT run_log_id, id, root_id, started_at, 'info', 'Status changed: running'
-FROM jobs WHERE {where}
-"""
-END_LINES = """
-SELECT end_log_id, id, root_id, completed_at,
-       CASE status WHEN 'failed' THEN 'error' ELSE 'info' END, 'Status changed: ' || status
-FROM jobs WHERE {where}
-"""
+#: the status lines a job row stands for (migration 0016): the same SQL on both backends
+RUN_LINES = STATUS_RUN_LINES
+END_LINES = STATUS_END_LINES

@@ -11,7 +11,21 @@ import orjson
 from ..bounds import MAX_INT, MIN_INT
 from ..jobs.models import Counters, Job, JobStatus
 
-__all__ = ["dumps_json", "job_from_row"]
+__all__ = ["STATUS_END_LINES", "STATUS_RUN_LINES", "dumps_json", "job_from_row"]
+
+#: the status lines a job row stands for instead of log rows (a job's first
+#: ``Status changed: running`` and its final status line without a reason), read back as
+#: log rows ``(id, job_id, root_id, ts, level, message)``; ``{where}`` filters the jobs.
+#: The same SQL on both backends (SQLite since issue 9, PostgreSQL migration 0016).
+STATUS_RUN_LINES = """
+SELECT run_log_id, id, root_id, started_at, 'info', 'Status changed: running'
+FROM jobs WHERE {where}
+"""
+STATUS_END_LINES = """
+SELECT end_log_id, id, root_id, completed_at,
+       CASE status WHEN 'failed' THEN 'error' ELSE 'info' END, 'Status changed: ' || status
+FROM jobs WHERE {where}
+"""
 
 
 #: JobStatus by stored value (a dict lookup is several times cheaper than JobStatus(v))

@@ -1,5 +1,7 @@
 """Named SQL of the SQLite backend (``{ids}``/``{types}`` are lists of ``?`` marks)."""
 
+from .rows import STATUS_END_LINES, STATUS_RUN_LINES
+
 JOB_COLUMNS = (
     "id, parent_id, root_id, depth, job_type, name, config, metadata, status, attempts,"
     " max_attempts, lease_owner, lease_expires_at, heartbeat_at, available_at, created_at,"
@@ -38,17 +40,9 @@ INSERT_LOG_WITH_ID = (
 )
 INSERT_LOG_ROWS = "INSERT INTO job_logs (id, job_id, root_id, ts, level, message) "
 
-#: the status lines a job row stands for (see SqliteStore._write_logs), as log rows:
-#: (id, job_id, root_id, ts, level, message); ``{where}`` filters the jobs
-RUN_LINES = """
-SELECT run_log_id, id, root_id, started_at, 'info', 'Status changed: running'
-FROM jobs WHERE {where}
-"""
-END_LINES = """
-SELECT end_log_id, id, root_id, completed_at,
-       CASE status WHEN 'failed' THEN 'error' ELSE 'info' END, 'Status changed: ' || status
-FROM jobs WHERE {where}
-"""
+#: the status lines a job row stands for (see SqliteStore._write_logs): shared SQL
+RUN_LINES = STATUS_RUN_LINES
+END_LINES = STATUS_END_LINES
 
 CLAIM_CANDIDATES = f"""
 SELECT {WRITE_COLUMNS} FROM jobs INDEXED BY jobs_pending
