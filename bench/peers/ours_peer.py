@@ -119,7 +119,13 @@ def worker_argv(w):
     procs = max(1, int(os.environ.get("QUAERO_BENCH_PROCS", "1")))
     # the driver builds the workers' environment before asking for argv: pass it here
     env = ["env", "QUAERO_PLUGINS=peers.ours_peer", "QUAERO_WORKER_POLL_INTERVAL=0.05"]
+    # claiming ahead ("auto", for jobs under 50 ms) is what these no-op children want;
+    # it is not quaero's default (see the README, "Claiming ahead"). Empty: no flag (a
+    # quaero from before the flag, for "before" rows)
+    prefetch = os.environ.get("QUAERO_BENCH_PREFETCH", "auto")
     one = [*env, exe, "--db", URL, "worker", "--concurrency", str(max(1, w // procs))]
+    if prefetch:
+        one += ["--prefetch", prefetch]
     if procs == 1:
         return one
     line = " & ".join(" ".join(one) for _ in range(procs))

@@ -60,10 +60,10 @@ class WorkerSettings:
     backoff_max: float = 300.0
     shutdown_timeout: float = 10.0
     #: jobs a worker claims ahead of its free slots (leased to it, started the moment a
-    #: slot frees, so no slot waits for a claim's round trip): a number, or "auto" to
-    #: claim up to ``concurrency`` ahead only while its jobs run shorter than 50 ms
-    #: (long jobs, such as crawled pages, are never held back from other workers)
-    prefetch: str = "auto"
+    #: slot frees, so no slot waits for a claim's round trip): 0 (the default: a killed
+    #: worker would use up an attempt of each job it held ahead), a number, or "auto"
+    #: to claim ahead only while its jobs run shorter than 50 ms
+    prefetch: str = "0"
 
 
 @dataclass

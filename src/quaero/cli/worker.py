@@ -39,8 +39,8 @@ PREFETCH = _Prefetch()
 @click.option(
     "--prefetch",
     type=PREFETCH,
-    help='Jobs to claim ahead of free slots: a number, or "auto" (the default: only while '
-    "jobs run shorter than 50 ms).",
+    help='Jobs to claim ahead of free slots: 0 (the default), a number, or "auto" (only '
+    "while jobs run shorter than 50 ms).",
 )
 @click.pass_obj
 def worker(
