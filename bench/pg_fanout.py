@@ -251,7 +251,15 @@ async def main() -> None:
     ap.add_argument("--parents", type=int, default=1)
     ap.add_argument("--backends", nargs="+", default=["postgres", "sqlite"])
     ap.add_argument("--pg-url", default=os.environ.get("QUAERO_TEST_PG_URL"))
+    ap.add_argument(
+        "--prefetch",
+        default="auto",
+        help='the workers\' claim-ahead ("auto", the default here: no-op children are short; '
+        "quaero's own default is 0); empty: leave it to the settings",
+    )
     args = ap.parse_args()
+    if args.prefetch:
+        os.environ["QUAERO_WORKER_PREFETCH"] = args.prefetch  # read by the worker processes
     if "postgres" in args.backends and not args.pg_url:
         raise SystemExit('no PostgreSQL: eval "$(scripts/pg-start.sh)" or pass --pg-url')
     results = []
