@@ -98,7 +98,7 @@ class PgBase:
                     else:
                         async with conn.transaction():
                             value = await fn(tx)
-                        await tx.after_commit(True)
+                        await tx.after_commit()
             except _RETRYABLE as exc:
                 if attempt == _MAX_TRIES - 1:
                     raise StoreError(f"PostgreSQL transaction kept failing: {exc}") from exc

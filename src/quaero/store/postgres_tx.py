@@ -328,16 +328,15 @@ class PgTx:
         if text.startswith(_FINISH_NOTICE):
             self.finish = [int(i) for i in text[len(_FINISH_NOTICE) :].split(",") if i]
 
-    async def after_commit(self, want_events: bool) -> None:
-        """Read what the commit hook did: the seqs it gave the queued events (and, when
-        ``want_events``, the events it made itself), and the parents to finish."""
+    async def after_commit(self) -> None:
+        """Read what the commit hook did (for an ``on_commit`` that takes the events):
+        the seqs it gave the queued events, the events it made itself, and the parents
+        to finish."""
         if not self.hooked:
             return
-        last, n, finish, made = await self.conn.fetchrow(
-            q.AFTER_COMMIT, len(self.queued), want_events
-        )
+        last, n, finish, made = await self.conn.fetchrow(q.AFTER_COMMIT, len(self.queued), True)
         self.finish = [int(i) for i in finish.split(",")] if finish else []
-        if not n or not want_events:
+        if not n:
             return
         first = int(last) - n + 1
         self.events = [
