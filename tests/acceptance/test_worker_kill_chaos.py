@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,31 +20,11 @@ from quaero import App, Settings
 from quaero.jobs.models import JobStatus
 from quaero.store.base import JobQuery, LogQuery
 from tests.conftest import QUAERO, ROOT
-from tests.integration.store.pgdb import PG_URL, PgDatabases
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 CHILDREN = 300
 PREFETCH_2 = ("--prefetch", "2")
-
-
-@pytest.fixture(scope="module")
-def pg_databases() -> PgDatabases:
-    return PgDatabases()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def url(
-    request: pytest.FixtureRequest, tmp_path: Path, pg_databases: PgDatabases
-) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/quaero.db"
-        return
-    if not PG_URL:
-        pytest.skip("QUAERO_TEST_PG_URL is not set (make test starts PostgreSQL and sets it)")
-    u = await pg_databases.create()
-    yield u
-    await pg_databases.drop(u)
 
 
 def worker(url: str, log: Path, prefetch: str) -> subprocess.Popen[bytes]:
