@@ -112,15 +112,21 @@ async def follow_logs(
 
 
 async def _drain(app: App, job_id: int, level: str | None, aggregated: bool, out: _Printed) -> None:
-    cursor = out.floor()
+    """Print the lines not printed yet. Each read starts at the floor and is one snapshot
+    (``read_logs``) long enough for the re-read lines and :data:`_BATCH` new ones, so a
+    job's line that shows late (its transaction took the id before others committed)
+    comes out before that job's later lines: a snapshot holding a later line of a job
+    holds its earlier ones (the job's transactions commit in order). Reading on from the
+    last line of a full batch in a new snapshot could print such a later line first."""
     while True:
+        cursor = out.floor()
+        limit = len(out.recent) + _BATCH
         batch = await app.store.read_logs(
-            LogQuery(job_id, min_level=level, limit=_BATCH, cursor=cursor, aggregated=aggregated)
+            LogQuery(job_id, min_level=level, limit=limit, cursor=cursor, aggregated=aggregated)
         )
         out.print(batch)
-        if len(batch) < _BATCH:
+        if len(batch) < limit:
             return
-        cursor = batch[-1].id
 
 
 class _Printed:
