@@ -15,6 +15,9 @@ import { bulkBar, errorsPanel, explainPanel, retryButtons } from "./operate.js";
 const CHILD_PAGE = 25;
 const LOG_PAGE = 200;
 const MAX_LOG_LINES = 5000;
+// how long after a line with a higher id showed one with a lower id may still show
+// (a transaction's time from taking the id to its commit, with margin; the CLI's too)
+const LOG_SETTLE_MS = 2000;
 const LEVELS = ["debug", "info", "warning", "error"];
 
 export function jobPage(view, params, query) {
@@ -32,9 +35,11 @@ export function jobPage(view, params, query) {
     level: "info",
     aggregated: false,
     olderCursor: null,
-    lastId: null,
     trimmed: false,
   };
+  // The live tail's read floor (see fetchNew): every line with an id up to ``settled``
+  // showed; ``shown`` holds the ids above it; ``marks`` the last id shown at each read
+  const tailState = { settled: null, shown: new Set(), marks: [], last: null };
   const msg = h("div", { class: "messages" });
   const head = h("div", { class: "page-head" });
   const details = h("dl", { class: "details" });
@@ -463,7 +468,7 @@ export function jobPage(view, params, query) {
 
   function logLine(e) {
     const who = e.job_id !== id ? h("a", { class: "log-job", href: `#/jobs/${e.job_id}` }, `#${e.job_id}`) : "";
-    return h("li", { class: `log log-${e.level}` },
+    return h("li", { class: `log log-${e.level}`, dataset: { id: String(e.id) } },
       h("time", { datetime: e.timestamp }, fmtTime(e.timestamp)), " ",
       h("span", { class: "log-level" }, e.level.toUpperCase()), " ", who, who ? " " : "",
       h("span", { class: "log-message" }, e.message));
@@ -474,7 +479,7 @@ export function jobPage(view, params, query) {
     try {
       const page = await api(logPath(), { params: { level: state.level, order: "desc", limit: LOG_PAGE } });
       const items = page.items.slice().reverse();
-      state.lastId = items.length ? items[items.length - 1].id : null;
+      resetTail(items);
       state.olderCursor = page.next_cursor;
       state.trimmed = false;
       logList.replaceChildren(...items.map(logLine));
@@ -500,27 +505,69 @@ export function jobPage(view, params, query) {
   }
 
   // The live tail: log and status events say "there is more"; the lines themselves come
-  // from the REST log after the last line shown, so they are complete and in order.
+  // from the REST log, so they are complete. A line takes its id when its transaction
+  // writes it and shows when that commits: on PostgreSQL (several processes commit at
+  // once) a line can show after lines with higher ids were read, so each read starts at
+  // a floor LOG_SETTLE_MS of reads behind the last line shown (as `jobs logs --follow`
+  // does), and a line not shown yet goes in at its id's place: the list stays in id
+  // order, and each job's lines in their order.
+  function resetTail(items) {
+    tailState.settled = items.length ? items[0].id - 1 : null;
+    tailState.shown = new Set(items.map((e) => e.id));
+    tailState.marks = [];
+    tailState.last = items.length ? items[items.length - 1].id : null;
+  }
+
+  function tailFloor() {
+    const now = performance.now();
+    let moved = false;
+    while (tailState.marks.length && now - tailState.marks[0][0] >= LOG_SETTLE_MS) {
+      const mark = tailState.marks.shift()[1];
+      if (mark !== null) { tailState.settled = mark; moved = true; }
+    }
+    if (moved) {
+      for (const i of tailState.shown) if (i <= tailState.settled) tailState.shown.delete(i);
+    }
+    tailState.marks.push([now, tailState.last]);
+    return tailState.settled;
+  }
+
+  function insertLine(e) {
+    const li = logLine(e);
+    let after = logList.lastElementChild;
+    while (after && Number(after.dataset.id) > e.id) after = after.previousElementSibling;
+    if (after) after.after(li);
+    else if (!state.trimmed) logList.prepend(li);
+    else return; // older than the oldest line kept: it is in the log, not in the view
+    tailState.shown.add(e.id);
+    tailState.last = tailState.last === null ? e.id : Math.max(tailState.last, e.id);
+  }
+
   async function fetchNew() {
-    for (let round = 0; round < 10; round += 1) {
+    let cursor = tailFloor();
+    for (let round = 0; round < 20; round += 1) {
       let page;
       try {
         page = await api(logPath(), {
-          params: { level: state.level, order: "asc", limit: 500, cursor: state.lastId ?? undefined },
+          params: { level: state.level, order: "asc", limit: 1000, cursor: cursor ?? undefined },
         });
       } catch {
         return;
       }
-      if (!page.items.length) return;
-      logList.append(...page.items.map(logLine));
-      state.lastId = page.items[page.items.length - 1].id;
+      let added = 0;
+      for (const e of page.items) {
+        if (tailState.shown.has(e.id) || (tailState.settled !== null && e.id <= tailState.settled)) continue;
+        insertLine(e);
+        added += 1;
+      }
       while (logList.childElementCount > MAX_LOG_LINES) {
         logList.firstElementChild.remove();
         state.trimmed = true;
         olderButton.disabled = true;
       }
-      if (autoScroll.checked) logBox.scrollTop = logBox.scrollHeight;
+      if (added && autoScroll.checked) logBox.scrollTop = logBox.scrollHeight;
       if (!page.next_cursor) return;
+      cursor = page.items[page.items.length - 1].id;
     }
   }
   const tail = throttle(fetchNew, 500);
