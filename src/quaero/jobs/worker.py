@@ -39,11 +39,8 @@ log = logging.getLogger(__name__)
 
 #: "auto" prefetch claims ahead only while handlers take less than this on average (s)
 AUTO_PREFETCH_BELOW = 0.05
-#: "auto" holds at most this many jobs claimed ahead (or ``concurrency``, if larger): the
-#: most a killed worker's claimed-ahead jobs wait for their leases. In the peers harness
-#: (8 slots, PostgreSQL) 64 ahead (the earlier 8 x ``concurrency``) left slots waiting for
-#: flushes; 1,024 kept them busy (about 3,400 -> 4,000 children/s, one sitting)
-AUTO_PREFETCH_MAX = 1024
+#: "auto" claims ahead at most this many times ``concurrency``
+AUTO_PREFETCH_MAX_FACTOR = 8
 
 #: status changes a worker reacts to: new due work (retries, requeues) and cancels
 _WAKE_STATUSES = frozenset({JobStatus.PENDING.value, JobStatus.CANCELLED.value})
@@ -249,8 +246,8 @@ class Worker:
         least ``concurrency`` jobs ran, on average shorter than :data:`AUTO_PREFETCH_BELOW`,
         and none while a running job has been running longer (a switch to long jobs stops
         claiming ahead at once); then enough for every slot to stay busy through one
-        flush (``concurrency`` x flush time / run time), from ``concurrency`` to
-        :data:`AUTO_PREFETCH_MAX` jobs."""
+        flush (``concurrency`` x flush time / run time), from 1 to
+        :data:`AUTO_PREFETCH_MAX_FACTOR` times ``concurrency``."""
         if self.prefetch is not None:
             return self.prefetch
         avg = self.run_seconds
@@ -262,8 +259,7 @@ class Worker:
         # enough to keep every slot busy through one flush's round trips: a slot runs
         # about flush/run jobs while a flush is in flight
         per_flush = (self.flush_seconds or 0.0) / max(avg, 1e-4)
-        wanted = self.concurrency * max(1, math.ceil(per_flush))
-        return min(wanted, max(self.concurrency, AUTO_PREFETCH_MAX))
+        return self.concurrency * max(1, min(AUTO_PREFETCH_MAX_FACTOR, math.ceil(per_flush)))
 
     def _free(self) -> int:
         """How many jobs a claim may take now: free slots plus room to claim ahead."""

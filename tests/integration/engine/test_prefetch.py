@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from quaero import App, JobContext, JobStatus, NewJob
-from quaero.jobs.worker import AUTO_PREFETCH_BELOW, AUTO_PREFETCH_MAX
+from quaero.jobs.worker import AUTO_PREFETCH_BELOW, AUTO_PREFETCH_MAX_FACTOR
 
 
 async def until(pred: Any, timeout: float = 10.0) -> None:
@@ -120,9 +120,7 @@ async def test_auto_prefetch_claims_ahead_only_for_short_jobs(app: App) -> None:
     w.flush_seconds = 2.5 * w.run_seconds  # a slot runs ~3 jobs while a flush is out
     assert w._free() == 4 + 3 * 4
     w.flush_seconds = 100 * w.run_seconds
-    assert w._free() == 4 + 100 * 4
-    w.flush_seconds = 10_000 * w.run_seconds  # capped: at most AUTO_PREFETCH_MAX held
-    assert w._free() == 4 + AUTO_PREFETCH_MAX
+    assert w._free() == 4 + AUTO_PREFETCH_MAX_FACTOR * 4
     w.flush_seconds = None
     assert w._free() == 8
     w._started[1] = time.monotonic() - 2 * AUTO_PREFETCH_BELOW  # one job runs long now
