@@ -21,7 +21,7 @@ from .jobs.planner import TreeLimits
 from .jobs.registry import Handler, JobType, Registry, Validator
 from .jobs.worker import Worker
 from .jobs.worker_registry import WorkerInfo
-from .shutdown import cancel_and_wait
+from .shutdown import cancel_and_wait, wait_event
 from .store.base import Store, open_store
 
 __all__ = ["App"]
@@ -247,7 +247,6 @@ class App:
                         raise JobNotFound(job_id)
                     if job.is_terminal:
                         return job
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(done.wait(), 1.0)
+                    await wait_event(done, 1.0)
         finally:
             await sub.close()

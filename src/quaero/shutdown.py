@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
-__all__ = ["CLOSE_TIMEOUT", "bounded", "cancel_and_wait"]
+__all__ = ["CLOSE_TIMEOUT", "bounded", "cancel_and_wait", "wait_event"]
 
 log = logging.getLogger(__name__)
 
@@ -71,4 +71,24 @@ async def bounded(aw: Awaitable[Any], timeout: float = CLOSE_TIMEOUT, what: str 
     exc = task.exception()
     if exc is not None:
         log.warning("%s failed: %r", what, exc)
+    return True
+
+
+async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:
+    """Wait until ``event`` is set or ``timeout`` seconds pass (None: no limit); True if
+    it was set. A cancel of the waiting task always propagates.
+
+    Not ``asyncio.wait_for(event.wait(), timeout)``: on Python 3.11 that returns the
+    inner result, dropping the cancel, when the event is set in the same loop turn as
+    the task is cancelled (CPython gh-86296, fixed in 3.12), and a loop woken often (the
+    event bus on NOTIFY, a worker's claim loop) then never stops: its close waited out
+    its bound and the task ran on against a closed store. ``asyncio.timeout`` counts
+    cancels (``Task.cancelling``), so it tells its own timeout from a cancel."""
+    if event.is_set():
+        return True
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
     return True

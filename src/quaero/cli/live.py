@@ -23,6 +23,7 @@ from ..app import App
 from ..events.types import JOB_STATUS_CHANGE, PARENT_JOB_PROGRESS, Event
 from ..jobs.models import Job
 from ..jobs.progress import progress_text
+from ..shutdown import wait_event
 
 __all__ = ["ConsoleLogHandler", "Eta", "logs_through", "watch_job"]
 
@@ -168,8 +169,7 @@ async def watch_job(
                     if job.is_terminal:
                         return job
                     changed.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(changed.wait(), 0.5)
+                    await wait_event(changed, 0.5)
                     await asyncio.sleep(0.1)  # redraw at most ~10 times a second
     finally:
         await sub.close()

@@ -21,14 +21,13 @@ Time comes from ``clock`` so tests can drive :meth:`tick` through days in no tim
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
 from ..errors import InvalidJobSpec
 from ..jobs.models import Job, iso
-from ..shutdown import cancel_and_wait
+from ..shutdown import cancel_and_wait, wait_event
 from . import cron
 from .catalog import Catalog
 from .models import JobDefinition
@@ -85,8 +84,7 @@ class Scheduler:
                 await self.tick()
             except Exception:
                 log.exception("scheduler pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._sleep_for(self.clock()))
+            await wait_event(self._wake, self._sleep_for(self.clock()))
 
     def _sleep_for(self, now: float) -> float:
         delay = self.poll_interval

@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
-from ..shutdown import cancel_and_wait
+from ..shutdown import cancel_and_wait, wait_event
 from .types import GAP, Event
 
 if TYPE_CHECKING:
@@ -265,9 +265,7 @@ class EventBus:
             if not self._inbox and not self._poll_due:
                 # no await between the checks and the clear: a wake-up is never lost
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                except TimeoutError:
+                if not await wait_event(self._wake, self.poll_interval):
                     self._poll_due = True  # the fallback: look at the log anyway
             try:
                 if self._inbox:
@@ -302,6 +300,7 @@ class EventBus:
 
         sub = self.subscribe(check)
         try:
-            return await asyncio.wait_for(fut, timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see wait_event
+                return await fut
         finally:
             await sub.close()

@@ -12,7 +12,6 @@ as they were: an exact, durable summary. ``quaero serve`` and ``quaero worker`` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..config import RetentionSettings
 from ..errors import JobNotFound, JobStateError
+from ..shutdown import wait_event
 from ..store.base import Store
 from .models import Job, JobStatus
 
@@ -193,8 +193,7 @@ class Pruner:
                 raise
             except Exception:
                 log.exception("retention: pruning failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+            await wait_event(stop, interval)
 
 
 _FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import JobCancelled, PermanentJobError, RetryJob
 from ..events.types import JOB_CREATED, JOB_SPAWN, JOB_STATUS_CHANGE, Event
-from ..shutdown import CLOSE_TIMEOUT, bounded, cancel_and_wait
+from ..shutdown import CLOSE_TIMEOUT, bounded, cancel_and_wait, wait_event
 from ..store.base import LogEntry
 from .context import JobContext
 from .models import Job, JobStatus, StatusChange
@@ -238,8 +237,7 @@ class Worker:
                     return
                 if len(jobs) == free:
                     continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            await wait_event(self._wake, self.poll_interval)
 
     def _ahead(self) -> int:
         """How many jobs to hold claimed ahead of free slots now. "auto": none until at

@@ -24,13 +24,13 @@ Every operation is O(1) per event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..events.types import Event
+from ..shutdown import wait_event
 
 __all__ = ["Message", "Outbox", "Resync"]
 
@@ -163,11 +163,7 @@ class Outbox:
                 head = next(iter(self._items.values()))
                 timeout = max(0.0, head.release_at - time.monotonic())
             self._changed.clear()
-            if timeout is None:
-                await self._changed.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout)
+            await wait_event(self._changed, timeout)
 
     def _prune(self, now: float) -> None:
         horizon = now - max(self.intervals.values(), default=0.0)
