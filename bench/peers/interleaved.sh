@@ -31,6 +31,7 @@ for _ in $(seq 1 150); do   # Redis answers "loading" for a while after a restar
 done
 PGURL="postgresql://bench@127.0.0.1:${PGPORT_BENCH}/quaero_bench"
 echo "fsync=$(psql "$PG_DSN" -Atc 'show fsync') synchronous_commit=$(psql "$PG_DSN" -Atc 'show synchronous_commit')"
+PYTHONPATH=. .venv/bin/python "$ROOT/bench/peers/side_channel.py"   # what a child's body costs
 SYSTEMS="${SYSTEMS:-pgqueuer ours-pg huey ours-sqlite}"
 for _ in $(seq 1 "$REPS"); do
   for system in $SYSTEMS; do
