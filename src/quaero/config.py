@@ -280,14 +280,20 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 raise ValueError("expected an integer")
             if isinstance(value, str) and len(value.strip()) > 25:
                 raise ValueError("integer too large")
-            n = int(value)
+            try:
+                n = int(value)
+            except ValueError:
+                raise ValueError("expected an integer") from None
             if not MIN_INT <= n <= MAX_INT:
                 raise ValueError("integer out of the 64-bit range")
             return n
         if tp is float:
             if isinstance(value, bool):
                 raise ValueError("expected a number")
-            f = float(value)
+            try:
+                f = float(value)
+            except ValueError:
+                raise ValueError("expected a number") from None
             if not math.isfinite(f):
                 raise ValueError("expected a finite number")
             return f
@@ -314,7 +320,16 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
-def _apply(settings: Settings, section: str, key: str, value: Any, where: str) -> None:
+def _apply(
+    settings: Settings,
+    section: str,
+    key: str,
+    value: Any,
+    where: str,
+    origin: dict[str, str] | None = None,
+) -> None:
+    """Set ``section.key`` from ``value`` (coerced to the field's type), recording in
+    ``origin`` where it came from (a file, a variable, "command line")."""
     if section == "crawler":
         if not isinstance(value, dict):
             settings.crawler[key] = value
@@ -328,6 +343,8 @@ def _apply(settings: Settings, section: str, key: str, value: Any, where: str) -
         known = ", ".join(hints)
         raise ConfigError(f"{where}: unknown key {section}.{key} (known: {known})")
     coerced = _coerce(value, hints[key], f"{where}: {section}.{key}")
+    if origin is not None:
+        origin[f"{section}.{key}"] = where
     if section == "retention":
         try:
             parse_duration(coerced)
@@ -351,6 +368,25 @@ def load_settings(
     exists), then the environment, then ``overrides`` (``{"worker.concurrency": 8}``)."""
     env = os.environ if env is None else env
     settings = Settings()
+    origin: dict[str, str] = {}  # "section.key" -> where its value came from
+    _load(settings, path, env, overrides, origin)
+    try:
+        return settings.validate()
+    except ConfigError as exc:
+        # "worker.concurrency must be at least 1": say which file or variable set it
+        where = origin.get(str(exc).split(" ", 1)[0])
+        if where is not None:
+            raise ConfigError(f"{where}: {exc}") from None
+        raise
+
+
+def _load(
+    settings: Settings,
+    path: str | Path | None,
+    env: Mapping[str, str],
+    overrides: Mapping[str, Any] | None,
+    origin: dict[str, str],
+) -> None:
     file = path or env.get("QUAERO_CONFIG")
     if file is None and Path("quaero.toml").is_file():
         file = "quaero.toml"
@@ -371,21 +407,20 @@ def load_settings(
             if not isinstance(table, dict):
                 raise ConfigError(f"{p}: [{section}] must be a table")
             for key, value in table.items():
-                _apply(settings, section, key, value, str(p))
+                _apply(settings, section, key, value, str(p), origin)
     for name, (section, key) in ENV_ALIASES.items():
         if name in env:
-            _apply(settings, section, key, env[name], name)
+            _apply(settings, section, key, env[name], name, origin)
     for name, value in env.items():
         if not name.startswith("QUAERO_") or name in ENV_ALIASES or name == "QUAERO_CONFIG":
             continue
         rest = name[len("QUAERO_") :].lower()
         for f in dataclasses.fields(settings):
             if rest.startswith(f.name + "_") and f.name != "crawler":
-                _apply(settings, f.name, rest[len(f.name) + 1 :], value, name)
+                _apply(settings, f.name, rest[len(f.name) + 1 :], value, name, origin)
                 break
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
         section, _, key = dotted.partition(".")
-        _apply(settings, section, key, value, "command line")
-    return settings.validate()
+        _apply(settings, section, key, value, "command line", origin)

@@ -286,3 +286,87 @@ def test_launcher_runs_quaero_from_any_directory(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["total"] == 0
     assert p.stderr == ""  # a current .venv: the bootstrap says nothing
+
+
+def _on_a_16_colour_terminal(args: list[str]) -> tuple[int, str]:
+    """Run ``quaero ARGS`` with stderr on a pseudo-terminal that says TERM=xterm (16
+    colours); returns the exit code and everything written to the terminal."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
+    for name in ("NO_COLOR", "COLORTERM", "FORCE_COLOR"):
+        env.pop(name, None)
+    proc = subprocess.Popen([QUAERO, *args], stdout=subprocess.DEVNULL, stderr=slave, env=env)
+    os.close(slave)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(60), b"".join(chunks).decode(errors="replace")
+
+
+def test_the_bar_reads_right_in_16_colours(db: str) -> None:
+    """The done part of `run --wait`'s bar is green while it runs and when it is full:
+    rich's default RGB colours became bright red (read as failures) and grey (a full bar
+    that looked empty) in a 16-colour terminal (found by a fresh user)."""
+    config = '{"children": 200, "child_config": {"sleep_ms": 40}}'
+    code, raw = _on_a_16_colour_terminal(
+        ["--db", db, "run", "fanout", "--config", config, "--wait"]
+    )
+    assert code == 0, raw
+    bar_colours = set(re.findall(r"\x1b\[([0-9;]*)m━", raw))
+    assert bar_colours, raw[-2000:]
+    assert not bar_colours & {"91", "31", "35", "95"}, bar_colours  # no red, no magenta
+    assert "32" in bar_colours and "1;32" in bar_colours, bar_colours  # running, full
+
+
+def test_not_found_is_exit_1_on_every_command(db: str) -> None:
+    """A well-formed id that names no job is exit 1 with one line on every command
+    (malformed input is 2): `show`/`logs`/`why` said 1 and `retry`/`cancel`/... 2."""
+    assert quaero(db, "jobs", "ls").returncode == 0  # the store exists, empty
+    for args in (
+        ["jobs", "show", "4242"],
+        ["jobs", "logs", "4242"],
+        ["jobs", "logs", "4242", "--follow"],
+        ["jobs", "why", "4242"],
+        ["jobs", "retry", "4242"],
+        ["jobs", "cancel", "4242"],
+        ["jobs", "delete", "4242"],
+        ["jobs", "errors", "4242"],
+        ["jobs", "rerun", "4242"],
+        ["jobs", "bulk", "4242", "retry", "--status", "failed"],
+        ["crawl", "skipped", "4242"],
+    ):
+        p = quaero(db, *args)
+        assert p.returncode == 1, (args, p.returncode, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, p.stderr)
+        assert "4242" in lines[0], (args, p.stderr)
+
+
+def test_logs_says_when_it_shows_part_of_the_log(db: str) -> None:
+    """`jobs logs` shows 200 lines by default; it says so on stderr when the log has
+    more (stdout stays the lines alone)."""
+    started = json.loads(
+        quaero(db, "run", "fanout", "--config", '{"children": 120}', "--wait", "--json").stdout
+    )
+    root = str(started["id"])
+    full = quaero(db, "jobs", "logs", root, "-a", "--limit", "100000")
+    assert full.returncode == 0 and full.stderr == ""
+    total = len(full.stdout.splitlines())
+    assert total > 200
+    part = quaero(db, "jobs", "logs", root, "-a")
+    assert len(part.stdout.splitlines()) == 200
+    assert part.stdout.splitlines() == full.stdout.splitlines()[:200]
+    assert part.stderr.strip() == "note: the oldest 200 lines; the log has more (--limit N, --tail)"
+    tail = quaero(db, "jobs", "logs", root, "-a", "--tail", "--limit", "10")
+    assert tail.stdout.splitlines() == full.stdout.splitlines()[-10:]
+    assert "newest 10 lines" in tail.stderr
+    exact = quaero(db, "jobs", "logs", root, "-a", "--limit", str(total))
+    assert exact.stderr == "" and len(exact.stdout.splitlines()) == total

@@ -95,3 +95,53 @@ def test_usage_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
         p = run(*args, cwd=tmp_path)
         one_line_error(p)
         assert p.stderr.strip().splitlines()[1].startswith("hint: see 'quaero")
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "soon", "1e12"])
+def test_a_bad_timeout_is_refused_before_a_job_is_made(tmp_path: Path, value: str) -> None:
+    db = f"sqlite:///{tmp_path}/q.db"
+    args = ["--db", db, "run", "noop", "--wait", "--timeout", value]
+    assert "--timeout" in one_line_error(run(*args, cwd=tmp_path))
+    assert not (tmp_path / "q.db").exists()  # refused before the store was opened
+
+
+def test_a_bad_setting_names_the_file_or_variable_it_came_from(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/q.db"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[worker]\nconcurrency = -4\n")
+    line = one_line_error(run("--config-file", str(bad), "--db", db, "jobs", "ls", cwd=tmp_path))
+    assert line == f"error: {bad}: worker.concurrency must be at least 1"
+    p = subprocess.run(
+        [QUAERO, "--db", db, "jobs", "ls"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "QUAERO_WORKER_LEASE_SECONDS": "-3"},
+    )
+    assert one_line_error(p) == (
+        "error: QUAERO_WORKER_LEASE_SECONDS: worker.lease_seconds must be positive"
+    )
+    p = subprocess.run(
+        [QUAERO, "--db", db, "jobs", "ls"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "QUAERO_WORKER_CONCURRENCY": "abc"},
+    )
+    line = one_line_error(p)
+    assert line.startswith("error: QUAERO_WORKER_CONCURRENCY: ") and "expected an integer" in line
+    assert "int()" not in line  # no Python wording
+    assert not (tmp_path / "q.db").exists()
+
+
+def test_a_store_in_a_directory_that_is_not_there_is_an_error(tmp_path: Path) -> None:
+    """A mistyped --db path is refused, not a new empty store (the store's own
+    directory is made, as ./data is for the default store)."""
+    missing = tmp_path / "no" / "such"
+    line = one_line_error(run("--db", f"sqlite:///{missing}/q.db", "jobs", "ls", cwd=tmp_path))
+    assert "does not exist" in line and str(tmp_path / "no") in line
+    assert not (tmp_path / "no").exists()
+    p = run("--db", f"sqlite:///{tmp_path}/data/q.db", "jobs", "ls", cwd=tmp_path)
+    assert p.returncode == 0 and (tmp_path / "data" / "q.db").exists()

@@ -18,7 +18,7 @@ from rich.console import Console
 from ..documents.models import MARK_END, MARK_START
 from ..jobs.models import Job, JobStatus
 from .live import watch_job
-from .main import JOB_ID, OFFSET, Ctx, cli, fail, make_app, print_json, run_async
+from .main import JOB_ID, NOT_FOUND, OFFSET, Ctx, cli, fail, make_app, print_json, run_async
 from .output import failure_reasons, reasons_text
 
 __all__ = [
@@ -79,7 +79,7 @@ class _CrawlGroup(click.Group):
 
 @cli.group(cls=_CrawlGroup)
 def crawl() -> None:
-    """Crawl websites into searchable documents (``quaero crawl URL...`` = ``crawl run``)."""
+    """Crawl websites into searchable documents (`quaero crawl URL...` = `crawl run`)."""
 
 
 @crawl.command("run")
@@ -330,7 +330,7 @@ def crawl_aliases(ctx: Ctx, job_id: int, limit: int, offset: int, as_json: bool)
 async def _crawl_or_fail(app: Any, job_id: int) -> None:
     job = await app.store.get_job(job_id)
     if job is None or job.job_type != "crawl":
-        fail(f"job {job_id} is not a crawl", code=1)
+        fail(f"job {job_id} is not a crawl", code=NOT_FOUND)
 
 
 @cli.command()
@@ -390,7 +390,7 @@ def docs_show(ctx: Ctx, ref: str, as_json: bool) -> None:
                     norm = try_normalize(ref)
                     doc = await app.store.get_document(url=norm) if norm else None
         if doc is None:
-            fail(f"no document {ref!r}", code=1)
+            fail(f"no document {ref!r}", code=NOT_FOUND)
             return 1
         if as_json:
             print_json(doc.to_dict())

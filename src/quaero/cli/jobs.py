@@ -11,7 +11,7 @@ from ..errors import InvalidArgument
 from ..jobs.models import JobStatus, iso, job_to_dict
 from ..store.base import JOB_ORDER_KEYS, LOG_LEVELS, JobQuery, LogQuery
 from .follow import follow_logs, log_line
-from .main import JOB_ID, OFFSET, Ctx, cli, fail, make_app, print_json, run_async
+from .main import JOB_ID, NOT_FOUND, OFFSET, Ctx, cli, fail, make_app, print_json, run_async
 from .output import (
     children_text,
     failure_reasons,
@@ -141,7 +141,7 @@ def show(ctx: Ctx, job_id: int, as_json: bool) -> None:
         async with make_app(ctx) as app:
             job = await app.store.get_job(job_id)
             if job is None:
-                fail(f"job {job_id} not found", code=1)
+                fail(f"job {job_id} not found", code=NOT_FOUND)
                 return
             reasons = await failure_reasons(app.store, job_id) if job.children.failed else None
         d = job_to_dict(job)
@@ -234,22 +234,32 @@ def logs(
     async def go() -> int:
         async with make_app(ctx) as app:
             if await app.store.get_job(job_id) is None:
-                fail(f"job {job_id} not found", code=1)
+                fail(f"job {job_id} not found", code=NOT_FOUND)
             if follow:
                 return await follow_logs(app, job_id, level, limit, aggregated, as_json)
+            # one line more than shown: whether to say the log goes on
             entries = await app.store.read_logs(
                 LogQuery(
                     job_id,
                     min_level=level,
                     descending=tail,
-                    limit=limit,
+                    limit=limit + 1,
                     aggregated=aggregated,
                 )
             )
+        more = len(entries) > limit
+        entries = entries[:limit]
         if tail:
             entries.reverse()
         for e in entries:
             click.echo(log_line(e, aggregated, as_json))
+        if more:  # on stderr: stdout stays the lines alone (pipes, --json)
+            which = "newest" if tail else "oldest"
+            click.echo(
+                f"note: the {which} {limit} lines; the log has more"
+                f" (--limit N, {'--follow' if tail else '--tail'})",
+                err=True,
+            )
         return 0
 
     raise SystemExit(run_async(go))

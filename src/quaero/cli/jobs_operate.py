@@ -31,7 +31,7 @@ __all__ = ["bulk", "errors", "retry"]
 @click.pass_obj
 def retry(ctx: Ctx, job_id: int, failed: bool, failed_and_cancelled: bool, as_json: bool) -> None:
     """Retry failed work IN PLACE: same id(s), attempts reset, previous error kept in the
-    log; finished ancestors reopen and wait for their children. (``rerun`` makes a copy.)"""
+    log; finished ancestors reopen and wait for their children. (`rerun` makes a copy.)"""
     if failed and failed_and_cancelled:
         fail("use only one of --failed-children and --failed-and-cancelled-children")
     children = "failed" if failed else "failed_and_cancelled" if failed_and_cancelled else None

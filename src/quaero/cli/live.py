@@ -128,7 +128,9 @@ async def watch_job(
     started = time.monotonic()
     progress = Progress(
         TextColumn("[bold]{task.fields[status]}"),
-        BarColumn(),
+        # named colours, not rich's default RGB ones: in a 16-colour terminal those
+        # became bright red (the done part, as if failed) and grey (a finished bar)
+        BarColumn(complete_style="green", finished_style="bold green", pulse_style="cyan"),
         MofNCompleteColumn(),
         TextColumn("{task.fields[text]}"),
         TextColumn("{task.fields[rate]}"),

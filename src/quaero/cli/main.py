@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -14,14 +15,16 @@ import click
 from ..app import App
 from ..bounds import MAX_INT, check_int, parse_id
 from ..config import Settings, load_settings
-from ..errors import InvalidArgument, QuaeroError
+from ..errors import InvalidArgument, JobNotFound, QuaeroError
 
 __all__ = [
     "JOB_ID",
+    "NOT_FOUND",
     "OFFSET",
     "BoundedInt",
     "Ctx",
     "QuaeroGroup",
+    "Seconds",
     "cli",
     "fail",
     "main",
@@ -46,6 +49,11 @@ class Ctx:
         return load_settings(self.config_file, overrides=o)
 
 
+#: the exit status when what a command names does not exist (a job, a document, a crawl);
+#: 2 is for input that is malformed (an id of 2**63, bad JSON, an unknown option)
+NOT_FOUND = 1
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print a clear error and exit non-zero (no stack trace)."""
     click.secho(f"error: {message}", fg="red", err=True)
@@ -64,6 +72,9 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine; turn quaero errors into a message and exit code 2."""
     try:
         return asyncio.run(fn())  # type: ignore[arg-type]
+    except JobNotFound as exc:  # the id is well-formed, there is no such job: exit 1
+        fail(str(exc), code=NOT_FOUND)
+        raise AssertionError("unreachable") from None
     except QuaeroError as exc:
         fail(str(exc))
         raise AssertionError("unreachable") from None
@@ -71,6 +82,24 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
+
+
+class Seconds(click.ParamType[float]):
+    """A duration in seconds: a finite number above 0 (at most a year). Anything else is
+    a one-line usage error (exit 2) before the command does anything."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            n = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(n) or n <= 0 or n > 366 * 86400:
+            self.fail(f"{value!r} is not a number of seconds above 0 (at most a year)", param, ctx)
+        return n
 
 
 class BoundedInt(click.ParamType[int]):
@@ -169,6 +198,8 @@ class QuaeroGroup(click.Group):
         except click.Abort:
             click.echo("aborted", err=True)
             sys.exit(1)
+        except JobNotFound as exc:
+            fail(str(exc), code=NOT_FOUND)
         except QuaeroError as exc:  # raised while building settings, etc.
             fail(str(exc))
         except Exception as exc:  # a bug: one line, the traceback only with -vv

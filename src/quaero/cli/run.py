@@ -13,7 +13,7 @@ from ..jobs.models import JobStatus, job_to_dict
 from ..jobs.worker import Worker
 from ..jobs.worker_registry import served_types
 from .live import watch_job
-from .main import Ctx, cli, fail, make_app, print_json, run_async
+from .main import Ctx, Seconds, cli, fail, make_app, print_json, run_async
 from .output import children_text
 
 __all__ = ["run"]
@@ -42,7 +42,7 @@ def parse_json_config(text: str | None) -> dict[str, object]:
     type=click.IntRange(1, 10_000),
     help="In-process worker slots when --wait runs workers.",
 )
-@click.option("--timeout", type=float, help="Give up waiting after this many seconds.")
+@click.option("--timeout", type=Seconds(), help="Give up waiting after this many seconds.")
 @click.pass_obj
 def run(
     ctx: Ctx,

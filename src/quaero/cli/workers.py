@@ -10,7 +10,7 @@ from ..errors import JobNotFound
 from ..jobs.models import job_to_dict
 from ..jobs.worker_registry import served_types, worker_to_dict
 from .jobs import jobs
-from .main import JOB_ID, Ctx, cli, fail, make_app, print_json, run_async
+from .main import JOB_ID, NOT_FOUND, Ctx, cli, fail, make_app, print_json, run_async
 from .output import print_rows
 
 __all__ = ["why", "workers"]
@@ -79,7 +79,7 @@ def why(ctx: Ctx, job_id: int, as_json: bool) -> None:
             try:
                 answer = await app.explain(job_id)
             except JobNotFound as exc:
-                fail(str(exc), code=1)
+                fail(str(exc), code=NOT_FOUND)
                 return
             job = await app.store.get_job(job_id)
         if as_json:

@@ -134,11 +134,19 @@ class SqliteBase(Store):
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> None:
         if self.path != ":memory:":
+            # the store's own directory is made (./data for the default store), not a
+            # whole path: a mistyped --db names a directory that is not there, and gets
+            # an error, not a new empty store
             parent = Path(self.path).parent
+            if not parent.parent.is_dir():
+                raise StoreError(
+                    f"cannot create SQLite database {self.path}: directory {parent.parent}"
+                    " does not exist"
+                )
             try:
-                parent.mkdir(parents=True, exist_ok=True)
+                parent.mkdir(exist_ok=True)
             except OSError as exc:
-                raise StoreError(f"cannot create directory {parent}: {exc}") from exc
+                raise StoreError(f"cannot create directory {parent}: {exc.strerror}") from exc
         try:
             conn = self._connect()
         except sqlite3.Error as exc:
