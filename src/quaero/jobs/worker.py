@@ -166,6 +166,13 @@ class Worker:
                     log.warning("%d job handler(s) ignored cancellation", len(stuck))
             self._changes.extend(releases)
 
+        # a claim in flight may already be committed: let the claim loop see its reply
+        # and give the jobs back in the last flush (cancelled, they would stay leased to
+        # a worker that is gone until the lease ran out)
+        claim_loop = [t for t in self._tasks if t.get_name() == "quaero-worker-claim"]
+        if claim_loop:
+            await asyncio.wait(claim_loop, timeout=CLOSE_TIMEOUT)
+
         async def last_flush() -> None:
             async with self._flush_lock:
                 await self._flush_now()

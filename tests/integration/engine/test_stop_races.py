@@ -1,0 +1,50 @@
+"""A worker's stop under way while its own store calls are in flight: whatever the store
+already committed for the worker (a claim) is given back, never left leased to a worker
+that is gone (those jobs would wait out the lease). On both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from quaero import App, JobContext, JobStatus
+from quaero.store.base import JobQuery
+
+
+async def test_stop_gives_back_the_jobs_of_a_claim_in_flight(app: App) -> None:
+    @app.job("noop")
+    async def noop(ctx: JobContext) -> None:
+        return None
+
+    store = app.store
+    real_claim = store.claim_jobs
+    committed = asyncio.Event()
+    reply = asyncio.Event()
+
+    async def claim_with_a_slow_reply(*args: Any, **kwargs: Any) -> Any:
+        # the claim commits, its reply is still on the way (a slow network) when the
+        # worker is told to stop
+        jobs = await real_claim(*args, **kwargs)
+        if jobs:
+            committed.set()
+            await reply.wait()
+        return jobs
+
+    store.claim_jobs = claim_with_a_slow_reply  # type: ignore[method-assign]
+    w = app.worker(concurrency=2, lease_seconds=60.0, prefetch=0)
+    await w.start()
+    job = await app.submit("noop")
+    async with asyncio.timeout(10):
+        await committed.wait()
+    stopping = asyncio.create_task(w.stop(timeout=1.0))
+    await asyncio.sleep(0.05)  # the stop is under way
+    reply.set()
+    async with asyncio.timeout(20):
+        await stopping
+    store.claim_jobs = real_claim  # type: ignore[method-assign]
+    got = await store.get_job(job.id)
+    assert got is not None
+    assert got.status is JobStatus.PENDING and got.lease_owner is None, got
+    page = await store.list_jobs(JobQuery(statuses=(JobStatus.RUNNING,)))
+    assert page.total == 0
+    assert await store.recount() == []
