@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -158,11 +157,12 @@ class App:
             self._pruner = asyncio.get_running_loop().create_task(pruner.run())
 
     async def stop_pruner(self) -> None:
+        """Stop :meth:`start_pruner`'s task: bounded (a prune in flight on PostgreSQL
+        ends only once its cancel reached the server), and a cancel of the caller always
+        propagates."""
         if self._pruner is not None:
-            self._pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
-            self._pruner = None
+            pruner, self._pruner = self._pruner, None
+            await cancel_and_wait(pruner, what="pruner")
 
     async def _maintain(self) -> None:
         while True:

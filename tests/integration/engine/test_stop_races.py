@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from quaero import App, JobContext, JobStatus
 from quaero.store.base import JobQuery
 
@@ -48,3 +50,27 @@ async def test_stop_gives_back_the_jobs_of_a_claim_in_flight(app: App) -> None:
     page = await store.list_jobs(JobQuery(statuses=(JobStatus.RUNNING,)))
     assert page.total == 0
     assert await store.recount() == []
+
+
+async def test_a_cancel_of_stop_pruner_propagates(app: App) -> None:
+    store = app.store
+    entered = asyncio.Event()
+
+    async def slow_to_cancel(*_args: Any, **_kwargs: Any) -> Any:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            # like asyncpg: a cancelled query ends once the server confirmed the cancel
+            await asyncio.sleep(0.5)
+
+    store.prunable_trees = slow_to_cancel  # type: ignore[method-assign]
+    app.start_pruner()  # [retention] completed = 7d: the first pass asks at once
+    async with asyncio.timeout(10):
+        await entered.wait()
+    stopping = asyncio.create_task(app.stop_pruner())
+    await asyncio.sleep(0)  # stop_pruner has cancelled the pruner and waits for it
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(10):
+            await stopping
