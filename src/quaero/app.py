@@ -62,6 +62,8 @@ class App:
         #: per-app state of extensions (e.g. the crawler's connection pools)
         self.state: dict[str, Any] = {}
         self._on_close: list[Callable[[], Awaitable[None]]] = []
+        #: workers of this app that started and did not stop yet (close stops them)
+        self._workers: set[Worker] = set()
 
     # ------------------------------------------------------------------ job types
     def job(
@@ -123,6 +125,13 @@ class App:
         self._on_close.append(callback)
 
     async def close(self) -> None:
+        """Stop this app's running workers (as :meth:`Worker.stop`: their jobs finish or
+        go back to pending), then close what the app opened, the store last. Every step
+        is bounded."""
+        # before anything they use closes: left running, a worker's loops and jobs would
+        # go on against a closed store, their outcomes lost and their leases left to expire
+        for w in list(self._workers):
+            await w.stop()
         callbacks, self._on_close = self._on_close, []
         for cb in reversed(callbacks):
             try:

@@ -98,6 +98,7 @@ class Worker:
         self._claiming = 0
         self._logs: list[LogEntry] = []
         self._stopping = False
+        self._stopped = False
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Any] = []
         #: jobs finished by this worker (completed, failed or retried)
@@ -109,6 +110,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         self.started_at = time.time()
         await self._register()  # registered before it claims anything
+        self.app._workers.add(self)  # the app's close stops it
         bus = self.app.bus
         self._subs.append(bus.subscribe(self._on_new_work, types=(JOB_CREATED, JOB_SPAWN)))
         self._subs.append(
@@ -135,6 +137,10 @@ class Worker:
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop claiming; let running jobs finish, or release them after ``timeout``."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.app._workers.discard(self)
         self._stopping = True
         self._wake.set()
         timeout = self.shutdown_timeout if timeout is None else timeout

@@ -74,3 +74,31 @@ async def test_a_cancel_of_stop_pruner_propagates(app: App) -> None:
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(10):
             await stopping
+
+
+async def test_closing_the_app_stops_its_running_workers(app: App) -> None:
+    started = asyncio.Event()
+
+    @app.job("slow")
+    async def slow(ctx: JobContext) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    w = app.worker(concurrency=2, lease_seconds=60.0, shutdown_timeout=0.2)
+    await w.start()
+    job = await app.submit("slow")
+    async with asyncio.timeout(10):
+        await started.wait()
+    before = asyncio.all_tasks()
+    async with asyncio.timeout(20):
+        await app.close()  # no w.stop() first
+    left = {t for t in before if not t.done() and t.get_name().startswith("quaero-")}
+    # the worker's loops and its job ran on against the closed store
+    assert left == set(), sorted(t.get_name() for t in left)
+    await w.stop()  # a second stop is a no-op
+    await app.open()
+    got = await app.store.get_job(job.id)
+    assert got is not None
+    # released by the stop: not left leased to a worker that is gone
+    assert got.status is JobStatus.PENDING and got.lease_owner is None, got
+    assert await app.store.recount() == []
