@@ -308,8 +308,16 @@ class Worker:
         try:
             handler = self.app.registry.get(job.job_type).handler
             result = await handler(ctx)
-        except (JobCancelled, asyncio.CancelledError):
-            change = None  # the cancel (or a shutdown release) already changed the status
+        except JobCancelled:
+            change = None  # the cancel already changed the status
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            # ours (a cancel, a lost lease, a shutdown release): the status changed
+            # already. Not aimed at this job (the handler awaited something another task
+            # cancelled): a failure like any other, not a job left running until its
+            # lease runs out
+            ours = task is not None and task.cancelling() > 0
+            change = None if ours else self._failure(job, exc)
         except Exception as exc:  # the handler failed: retry or fail
             change = self._failure(job, exc)
         else:
@@ -330,7 +338,7 @@ class Worker:
             self._changes.append(change)
             self._flush.set()
 
-    def _failure(self, job: Job, exc: Exception) -> StatusChange:
+    def _failure(self, job: Job, exc: BaseException) -> StatusChange:
         if isinstance(exc, RetryJob | PermanentJobError):
             error = str(exc)
         else:

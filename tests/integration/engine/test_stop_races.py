@@ -102,3 +102,30 @@ async def test_closing_the_app_stops_its_running_workers(app: App) -> None:
     # released by the stop: not left leased to a worker that is gone
     assert got.status is JobStatus.PENDING and got.lease_owner is None, got
     assert await app.store.recount() == []
+
+
+async def test_a_cancel_not_aimed_at_the_job_fails_it_instead_of_leaving_it_running(
+    app: App,
+) -> None:
+    shared: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    started = asyncio.Event()
+
+    @app.job("waits_on_shared", max_attempts=1)
+    async def waits_on_shared(ctx: JobContext) -> None:
+        started.set()
+        await shared  # e.g. a fetch shared by several jobs, closed under them
+
+    w = app.worker(concurrency=1, lease_seconds=60.0)
+    await w.start()
+    try:
+        job = await app.submit("waits_on_shared")
+        async with asyncio.timeout(10):
+            await started.wait()
+        shared.cancel()
+        # the old worker took any CancelledError for a cancel of the job: it stayed
+        # running, unheartbeated, until its 60 s lease ran out
+        done = await app.wait(job.id, timeout=10)
+        assert done.status is JobStatus.FAILED and "CancelledError" in (done.error or ""), done
+    finally:
+        await w.stop()
+    assert await app.store.recount() == []
