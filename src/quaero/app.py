@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -63,6 +62,8 @@ class App:
         #: per-app state of extensions (e.g. the crawler's connection pools)
         self.state: dict[str, Any] = {}
         self._on_close: list[Callable[[], Awaitable[None]]] = []
+        #: workers of this app that started and did not stop yet (close stops them)
+        self._workers: set[Worker] = set()
 
     # ------------------------------------------------------------------ job types
     def job(
@@ -124,6 +125,13 @@ class App:
         self._on_close.append(callback)
 
     async def close(self) -> None:
+        """Stop this app's running workers (as :meth:`Worker.stop`: their jobs finish or
+        go back to pending), then close what the app opened, the store last. Every step
+        is bounded."""
+        # before anything they use closes: left running, a worker's loops and jobs would
+        # go on against a closed store, their outcomes lost and their leases left to expire
+        for w in list(self._workers):
+            await w.stop()
         callbacks, self._on_close = self._on_close, []
         for cb in reversed(callbacks):
             try:
@@ -158,11 +166,12 @@ class App:
             self._pruner = asyncio.get_running_loop().create_task(pruner.run())
 
     async def stop_pruner(self) -> None:
+        """Stop :meth:`start_pruner`'s task: bounded (a prune in flight on PostgreSQL
+        ends only once its cancel reached the server), and a cancel of the caller always
+        propagates."""
         if self._pruner is not None:
-            self._pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
-            self._pruner = None
+            pruner, self._pruner = self._pruner, None
+            await cancel_and_wait(pruner, what="pruner")
 
     async def _maintain(self) -> None:
         while True:

@@ -155,7 +155,9 @@ class Fetcher:
         await self.close()
 
     async def close(self) -> None:
-        """Close connections. The fetcher cannot be used afterwards."""
+        """Close connections (after giving back any shared turn on a host). The fetcher
+        cannot be used afterwards."""
+        await self.throttle.close()
         await self.transport.close()
 
     def set_host_delay(self, host: str, delay: float | None) -> None:

@@ -33,6 +33,8 @@ import logging
 import uuid
 from typing import Protocol
 
+from ..shutdown import CLOSE_TIMEOUT
+
 __all__ = ["HostLedger", "HostThrottle"]
 
 log = logging.getLogger(__name__)
@@ -184,6 +186,15 @@ class HostThrottle:
             await self._ledger.release_host(host, token, interval)
         except Exception as exc:  # the lease runs out after `hold` seconds
             log.warning("could not release the turn on %s: %s", host, exc)
+
+    async def close(self) -> None:
+        """Wait (bounded) for the releases and deferrals still on their way to the
+        store: a process that exits right after a request must give its turn back, or
+        every other process waits for that host until the turn's ``hold`` runs out."""
+        if self._pending:
+            _, left = await asyncio.wait(set(self._pending), timeout=CLOSE_TIMEOUT)
+            if left:
+                log.warning("%d host turn update(s) did not reach the store", len(left))
 
     def _prune(self, now: float) -> None:
         for host in [h for h, t in self._next.items() if t <= now]:

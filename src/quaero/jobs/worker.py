@@ -98,6 +98,7 @@ class Worker:
         self._claiming = 0
         self._logs: list[LogEntry] = []
         self._stopping = False
+        self._stopped = False
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Any] = []
         #: jobs finished by this worker (completed, failed or retried)
@@ -109,6 +110,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         self.started_at = time.time()
         await self._register()  # registered before it claims anything
+        self.app._workers.add(self)  # the app's close stops it
         bus = self.app.bus
         self._subs.append(bus.subscribe(self._on_new_work, types=(JOB_CREATED, JOB_SPAWN)))
         self._subs.append(
@@ -135,6 +137,10 @@ class Worker:
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop claiming; let running jobs finish, or release them after ``timeout``."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.app._workers.discard(self)
         self._stopping = True
         self._wake.set()
         timeout = self.shutdown_timeout if timeout is None else timeout
@@ -165,6 +171,13 @@ class Worker:
                 if stuck:
                     log.warning("%d job handler(s) ignored cancellation", len(stuck))
             self._changes.extend(releases)
+
+        # a claim in flight may already be committed: let the claim loop see its reply
+        # and give the jobs back in the last flush (cancelled, they would stay leased to
+        # a worker that is gone until the lease ran out)
+        claim_loop = [t for t in self._tasks if t.get_name() == "quaero-worker-claim"]
+        if claim_loop:
+            await asyncio.wait(claim_loop, timeout=CLOSE_TIMEOUT)
 
         async def last_flush() -> None:
             async with self._flush_lock:
@@ -295,8 +308,16 @@ class Worker:
         try:
             handler = self.app.registry.get(job.job_type).handler
             result = await handler(ctx)
-        except (JobCancelled, asyncio.CancelledError):
-            change = None  # the cancel (or a shutdown release) already changed the status
+        except JobCancelled:
+            change = None  # the cancel already changed the status
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            # ours (a cancel, a lost lease, a shutdown release): the status changed
+            # already. Not aimed at this job (the handler awaited something another task
+            # cancelled): a failure like any other, not a job left running until its
+            # lease runs out
+            ours = task is not None and task.cancelling() > 0
+            change = None if ours else self._failure(job, exc)
         except Exception as exc:  # the handler failed: retry or fail
             change = self._failure(job, exc)
         else:
@@ -317,7 +338,7 @@ class Worker:
             self._changes.append(change)
             self._flush.set()
 
-    def _failure(self, job: Job, exc: Exception) -> StatusChange:
+    def _failure(self, job: Job, exc: BaseException) -> StatusChange:
         if isinstance(exc, RetryJob | PermanentJobError):
             error = str(exc)
         else:

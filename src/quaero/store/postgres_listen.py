@@ -65,8 +65,12 @@ class Listener:
 
     async def _open(self) -> None:
         conn: asyncpg.Connection = await self._connect()
-        conn.add_termination_listener(self._on_terminated)
-        await conn.add_listener(self.channel, self._on_notify)
+        try:
+            conn.add_termination_listener(self._on_terminated)
+            await conn.add_listener(self.channel, self._on_notify)
+        except BaseException:  # failed or cancelled half way: no connection left open
+            conn.terminate()
+            raise
         self._conn = conn
         self._lost.clear()
 
@@ -90,7 +94,10 @@ class Listener:
                 try:
                     await self._open()
                     break
-                except (OSError, asyncpg.PostgresError) as exc:
+                except Exception as exc:
+                    # any failure, not only the usual kinds: a connection dropped during
+                    # its set-up is an InterfaceError, and a watcher that died on it
+                    # would leave this process without notifications for good
                     log.warning("LISTEN reconnect failed (%s); retry in %.1fs", exc, delay)
                     await asyncio.sleep(delay)
                     delay = min(5.0, delay * 2)

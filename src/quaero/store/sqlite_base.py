@@ -120,7 +120,15 @@ class SqliteBase(Store):
         if self._readers is None:
             raise StoreError("store is not open")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+        try:
+            return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            # nobody cancelled this task: close() dropped the queued read. A bare
+            # CancelledError would end the caller's loop as if it had been cancelled
+            raise StoreError("the store closed before this read ran") from None
 
     async def _write(self, fn: Callable[[TxContext], T]) -> T:
         if self._writer is None:

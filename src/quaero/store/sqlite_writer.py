@@ -11,6 +11,7 @@ before any caller is resumed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -207,7 +208,12 @@ class Writer:
                         stop = True
                         break
                     ops.append(nxt)
-                self._run_group(conn, ops)
+                try:
+                    self._run_group(conn, ops)
+                except Exception as exc:
+                    # the thread must outlive any failure: dead, it would leave every
+                    # caller (this group's and all later ones) waiting forever
+                    _abandon(conn, ops, exc)
                 if stop:
                     return
         finally:
@@ -263,7 +269,8 @@ class Writer:
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             for op in ops:
                 _resolve(op, False, exc)
             return
@@ -291,6 +298,8 @@ def _run_one(ctx: TxContext, fn: Callable[[TxContext], Any], out: list[tuple[boo
     try:
         value = fn(ctx)
     except BaseException as exc:
+        if not conn.in_transaction:
+            raise  # SQLite rolled back the whole transaction: the group fails
         conn.execute("ROLLBACK TO op")
         conn.execute("RELEASE op")
         ctx.rollback_to(mark)
@@ -310,6 +319,8 @@ def _run_batch(ctx: TxContext, fns: list[Any], out: list[tuple[bool, Any]]) -> b
     try:
         values = type(fns[0]).run_batch(ctx, fns)
     except BaseException:
+        if not conn.in_transaction:
+            raise  # SQLite rolled back the whole transaction: the group fails
         conn.execute("ROLLBACK TO op")
         conn.execute("RELEASE op")
         ctx.rollback_to(mark)
@@ -317,6 +328,17 @@ def _run_batch(ctx: TxContext, fns: list[Any], out: list[tuple[bool, Any]]) -> b
     conn.execute("RELEASE op")
     out.extend((True, v) for v in values)
     return True
+
+
+def _abandon(conn: sqlite3.Connection, ops: list[_Op[Any]], exc: Exception) -> None:
+    """A group failed outside any one operation's savepoint (SQLite rolled back the
+    whole transaction on a full disk or an I/O error, say): nothing of it is committed,
+    so every operation in it fails with ``exc``."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+    for op in ops:
+        _resolve(op, False, exc)
 
 
 def _op_name(fn: Callable[..., Any]) -> str:

@@ -9,7 +9,6 @@ resumes with no gap and no duplicate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -21,6 +20,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from ..bounds import MAX_INT, check_id, parse_id
 from ..config import Settings
+from ..shutdown import cancel_and_wait
 from .deps import token_ok
 from .hub import Client, Filter, Hub
 from .outbox import Message, Resync
@@ -130,11 +130,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            # not 'suppress(CancelledError): await t': a cancel of this handler (the
+            # server shutting down) must propagate, and a send stuck on a dead peer
+            # must not hold it
+            await cancel_and_wait(tasks, what="WebSocket loop")
     except (WebSocketDisconnect, OSError, RuntimeError) as exc:
         log.debug("WebSocket closed: %r", exc)
     finally:

@@ -76,3 +76,23 @@ async def test_defer_holds_later_turns_back(store: Store) -> None:
     await store.defer_host("slow.example", 1.0)  # never pulls a later start earlier
     assert 4.0 < await store.acquire_host("slow.example", "t", 60, 0.1) <= 5.0
     await store.defer_host("slow.example", 0)  # nothing
+
+
+async def test_a_process_closing_right_after_a_request_gives_its_turn_back(
+    store: Store, store_url: str
+) -> None:
+    from quaero.crawler.fetch import FetchConfig, Fetcher
+
+    leaving = open_store(store_url)  # a crawl process about to exit
+    await leaving.open()
+    try:
+        fetcher = Fetcher(FetchConfig())
+        fetcher.throttle.share(leaving, hold=60.0)
+        fetcher.throttle.set_delay("example.org", 0.01)
+        await fetcher.throttle.wait("example.org")  # holds the turn on the host
+        fetcher.throttle.done("example.org")  # its request is over
+        await fetcher.close()
+    finally:
+        await leaving.close()
+    # another process: the turn is free (not held until the 60 s hold runs out)
+    assert await store.acquire_host("example.org", "another", 60.0, 5.0) < 1.0
