@@ -35,6 +35,21 @@ def quaero(db: str, *args: str, timeout: float = 120) -> subprocess.CompletedPro
     )
 
 
+def read_terminal(master: int) -> str:
+    """Everything written to a pseudo-terminal until the child closes it; closes it."""
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return b"".join(chunks).decode(errors="replace")
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/q.db"
@@ -221,21 +236,11 @@ def test_crawl_bar_with_a_robots_warning_eta_and_failure_reasons(db: str, site: 
         env=env,
     )
     os.close(slave)
-    chunks: list[bytes] = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
+    raw = read_terminal(master)
     assert proc.stdout is not None
     stdout = proc.stdout.read().decode()
     proc.stdout.close()
     proc.wait(60)
-    raw = b"".join(chunks).decode(errors="replace")
     text = ANSI.sub("", raw)
     segments = [s for s in re.split(r"[\r\n]", text) if s.strip()]
 
@@ -298,17 +303,8 @@ def _on_a_16_colour_terminal(args: list[str]) -> tuple[int, str]:
         env.pop(name, None)
     proc = subprocess.Popen([QUAERO, *args], stdout=subprocess.DEVNULL, stderr=slave, env=env)
     os.close(slave)
-    chunks: list[bytes] = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return proc.wait(60), b"".join(chunks).decode(errors="replace")
+    raw = read_terminal(master)
+    return proc.wait(60), raw
 
 
 def test_the_bar_reads_right_in_16_colours(db: str) -> None:

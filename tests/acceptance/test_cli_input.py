@@ -111,25 +111,21 @@ def test_a_bad_setting_names_the_file_or_variable_it_came_from(tmp_path: Path) -
     bad.write_text("[worker]\nconcurrency = -4\n")
     line = one_line_error(run("--config-file", str(bad), "--db", db, "jobs", "ls", cwd=tmp_path))
     assert line == f"error: {bad}: worker.concurrency must be at least 1"
-    p = subprocess.run(
-        [QUAERO, "--db", db, "jobs", "ls"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={**os.environ, "QUAERO_WORKER_LEASE_SECONDS": "-3"},
-    )
-    assert one_line_error(p) == (
+
+    def with_env(name: str, value: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [QUAERO, "--db", db, "jobs", "ls"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={**os.environ, name: value},
+        )
+
+    assert one_line_error(with_env("QUAERO_WORKER_LEASE_SECONDS", "-3")) == (
         "error: QUAERO_WORKER_LEASE_SECONDS: worker.lease_seconds must be positive"
     )
-    p = subprocess.run(
-        [QUAERO, "--db", db, "jobs", "ls"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={**os.environ, "QUAERO_WORKER_CONCURRENCY": "abc"},
-    )
+    p = with_env("QUAERO_WORKER_CONCURRENCY", "abc")
     line = one_line_error(p)
     assert line.startswith("error: QUAERO_WORKER_CONCURRENCY: ") and "expected an integer" in line
     assert "int()" not in line  # no Python wording
