@@ -98,7 +98,7 @@ class Worker:
         self._claiming = 0
         self._logs: list[LogEntry] = []
         self._stopping = False
-        self._stopped = False
+        self._stop_task: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Any] = []
         #: jobs finished by this worker (completed, failed or retried)
@@ -136,10 +136,15 @@ class Worker:
         await self.stop()
 
     async def stop(self, timeout: float | None = None) -> None:
-        """Stop claiming; let running jobs finish, or release them after ``timeout``."""
-        if self._stopped:
-            return
-        self._stopped = True
+        """Stop claiming; let running jobs finish, or release them after ``timeout``.
+        Every call returns once the worker has stopped: a second one (``App.close``
+        while a signal handler stops it) waits for the first, whose ``timeout`` holds."""
+        if self._stop_task is None:
+            self._stop_task = asyncio.ensure_future(self._stop(timeout))
+        # shielded: a cancel of one caller does not cut the stop short for the others
+        await asyncio.shield(self._stop_task)
+
+    async def _stop(self, timeout: float | None) -> None:
         self.app._workers.discard(self)
         self._stopping = True
         self._wake.set()

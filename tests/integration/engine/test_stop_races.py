@@ -129,3 +129,31 @@ async def test_a_cancel_not_aimed_at_the_job_fails_it_instead_of_leaving_it_runn
     finally:
         await w.stop()
     assert await app.store.recount() == []
+
+
+async def test_a_second_stop_returns_only_once_the_worker_has_stopped(app: App) -> None:
+    """Two stops at once (a signal handler and ``App.close``): the second used to return
+    at once, with the first still waiting for a running job."""
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    @app.job("gated")
+    async def gated(ctx: JobContext) -> None:
+        started.set()
+        await release.wait()
+
+    w = app.worker(concurrency=1, prefetch=0)
+    await w.start()
+    job = await app.submit("gated")
+    async with asyncio.timeout(10):
+        await started.wait()
+    first = asyncio.create_task(w.stop(timeout=30.0))
+    second = asyncio.create_task(w.stop())
+    await asyncio.sleep(0.2)
+    assert not first.done() and not second.done()  # both wait for the running job
+    release.set()
+    async with asyncio.timeout(20):
+        await asyncio.gather(first, second)
+    got = await app.store.get_job(job.id)
+    assert got is not None and got.status is JobStatus.COMPLETED, got
+    await w.stop()  # and a later one returns at once
