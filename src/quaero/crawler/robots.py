@@ -32,6 +32,9 @@ from typing import Literal
 
 from protego import Protego
 
+from .. import shutdown
+from ..shutdown import cancel_and_wait
+
 __all__ = [
     "RobotsCache",
     "RobotsFetch",
@@ -168,10 +171,10 @@ class RobotsCache:
 
     async def close(self) -> None:
         """Cancel in-flight fetches and clear the cache."""
-        tasks = list(self._pending.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # bounded: a fetch whose cancel has to wait for the network must not hang a close
+        await cancel_and_wait(
+            list(self._pending.values()), shutdown.CLOSE_TIMEOUT, "robots.txt fetch"
+        )
         self._pending.clear()
         self._cache.clear()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -148,3 +149,35 @@ def test_x_robots_tag_directives_for_us_or_everyone() -> None:
     assert robots_directives("NONE", ua) == {"none"}
     assert robots_directives("googlebot: noindex, nofollow", ua) == set()
     assert robots_directives("googlebot: noindex, QuaeroBot: nofollow", ua) == {"nofollow"}
+
+
+async def test_close_is_bounded_when_a_fetch_ignores_its_cancel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A robots.txt fetch whose cancel waits on the network (here: never ends) cannot hang
+    the cache's close (it waited for it without a bound)."""
+    monkeypatch.setattr("quaero.shutdown.CLOSE_TIMEOUT", 0.2)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def stuck(url: str) -> RobotsResponse:
+        started.set()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue  # a network call that does not end on cancel
+        return RobotsResponse(200, "")
+
+    bot = RobotsCache(stuck, "QuaeroBot")
+    asking = asyncio.create_task(bot.allowed("https://example.com/x"))
+    await asyncio.wait_for(started.wait(), 5)
+    began = time.monotonic()
+    closing = asyncio.create_task(bot.close())
+    try:
+        done, _ = await asyncio.wait({closing}, timeout=3)
+        assert closing in done, "close() waited for the stuck fetch"
+        assert time.monotonic() - began < 2
+    finally:
+        release.set()  # the stuck fetch ends; so does a close still waiting for it
+        await asyncio.wait({asking, closing}, timeout=5)
