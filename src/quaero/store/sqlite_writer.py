@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from ..errors import StoreError
 from ..events.types import Event, NewEvent
 from ..jobs.models import iso
 from .event_codec import encode_payload
@@ -373,9 +374,20 @@ def _deliver(
             if ok:
                 op.future.set_result(value)
             else:
-                op.future.set_exception(value)
+                op.future.set_exception(_as_store_error(value))
 
     ops[0].loop.call_soon_threadsafe(done)
+
+
+def _as_store_error(exc: BaseException) -> BaseException:
+    """SQLite's own failures (a full disk, an I/O error, a database locked past the busy
+    timeout) reach callers as :class:`StoreError` with SQLite's message (HTTP 503, one
+    CLI line), not as ``sqlite3`` exceptions; an operation's own errors pass unchanged."""
+    if isinstance(exc, sqlite3.Error):
+        err = StoreError(f"the SQLite store failed: {exc}")
+        err.__cause__ = exc
+        return err
+    return exc
 
 
 def _resolve(op: _Op[Any], ok: bool, value: Any) -> None:

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from quaero.errors import StoreError
 from quaero.jobs.models import NewJob
 from quaero.store.sqlite import SqliteStore
 from quaero.store.sqlite_writer import TxContext
@@ -39,8 +40,8 @@ async def test_a_full_disk_fails_the_writes_and_the_writer_goes_on(tmp_path: Pat
             for _ in range(5):
                 try:
                     await store.create_jobs([NewJob("t", big) for _ in range(5)])
-                except sqlite3.Error as exc:
-                    assert "full" in str(exc)
+                except StoreError as exc:  # one clear error (HTTP 503), not sqlite3's
+                    assert "full" in str(exc) and isinstance(exc.__cause__, sqlite3.Error)
                     failures += 1
         assert failures == 5
         await store.run_in_transaction(_cap_pages(None))  # space again
