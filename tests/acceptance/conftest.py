@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.store.pgdb import PG_URL, PgDatabases
+from tests.integration.store.pgdb import BACKENDS, PgDatabases, backend_url
 
 
 @pytest.fixture(scope="module")
@@ -16,15 +16,9 @@ def pg_databases() -> PgDatabases:
     return PgDatabases()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 async def url(
     request: pytest.FixtureRequest, tmp_path: Path, pg_databases: PgDatabases
 ) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/quaero.db"
-        return
-    if not PG_URL:
-        pytest.skip("QUAERO_TEST_PG_URL is not set (make test starts PostgreSQL and sets it)")
-    u = await pg_databases.create()
-    yield u
-    await pg_databases.drop(u)
+    async for u in backend_url(request.param, tmp_path, pg_databases):
+        yield u

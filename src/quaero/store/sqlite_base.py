@@ -171,13 +171,11 @@ class SqliteBase(Store):
             raise StoreError(f"cannot use SQLite database {self.path}: {exc}") from exc
         finally:
             conn.close()
-        notify = None
-        if self.path != ":memory:" and not self.path.startswith("file:"):
+        notify = committed = None
+        if self.path != ":memory:" and not self.path.startswith("file:"):  # a file
             self._wake = WakeSockets(wake_dir(self.path), self.on_wake)
             if self._wake.open():
                 notify = self._wake.notify
-        committed = None
-        if self.path != ":memory:" and not self.path.startswith("file:"):
             self._checkpointer = Checkpointer(self._connect)
             self._checkpointer.start()
             committed = self._checkpointer.committed

@@ -16,7 +16,7 @@ from quaero.events.types import Event
 from quaero.store.base import Store, open_store
 
 from ...conftest import close_or_fail
-from .pgdb import PG_URL, PgDatabases
+from .pgdb import BACKENDS, PgDatabases, backend_url
 
 
 class Recorder:
@@ -40,20 +40,12 @@ def pg_databases() -> Iterator[PgDatabases]:
     dbs.drop_template()
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-)
+@pytest.fixture(params=BACKENDS)
 async def store_url(
     request: pytest.FixtureRequest, tmp_path: Path, pg_databases: PgDatabases
 ) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/quaero.db"
-        return
-    if not PG_URL:
-        pytest.skip("QUAERO_TEST_PG_URL is not set (make test starts PostgreSQL and sets it)")
-    url = await pg_databases.create()
-    yield url
-    await pg_databases.drop(url)
+    async for url in backend_url(request.param, tmp_path, pg_databases):
+        yield url
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -19,7 +21,7 @@ import pytest
 
 from quaero.store.postgres import PostgresStore
 
-__all__ = ["PG_URL", "PgDatabases", "requires_pg"]
+__all__ = ["BACKENDS", "PG_URL", "PgDatabases", "backend_url", "requires_pg"]
 
 PG_URL = os.environ.get("QUAERO_TEST_PG_URL", "")
 #: seconds any one admin step (connect, CREATE/DROP DATABASE) may take before the test
@@ -102,3 +104,20 @@ class PgDatabases:
                 f"drop {self.template}", f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'
             )
         )
+
+
+#: ``params`` of a fixture that runs a test once per backend
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+async def backend_url(backend: str, tmp_path: Path, dbs: PgDatabases) -> AsyncIterator[str]:
+    """The body of a per-backend store fixture: a SQLite file in ``tmp_path``, or a fresh
+    migrated PostgreSQL database dropped afterwards (skips without a test server)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path}/quaero.db"
+        return
+    if not PG_URL:
+        pytest.skip("QUAERO_TEST_PG_URL is not set (make test starts PostgreSQL and sets it)")
+    url = await dbs.create()
+    yield url
+    await dbs.drop(url)
