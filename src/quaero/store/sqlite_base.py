@@ -226,13 +226,20 @@ class SqliteBase(Store):
             self._wake = None
         if self._readers is not None:
             readers, self._readers = self._readers, None
-            with self._lock:
-                for conn in self._reader_conns:
-                    conn.interrupt()  # a long read ends now with an error
             readers.shutdown(wait=False, cancel_futures=True)
-            readers_done = await bounded(
-                asyncio.to_thread(readers.shutdown, True), CLOSE_TIMEOUT, "stopping SQLite readers"
-            )
+            stopping = asyncio.ensure_future(asyncio.to_thread(readers.shutdown, True))
+            deadline = time.monotonic() + CLOSE_TIMEOUT
+            # interrupted until the threads are done, not once: sqlite3_interrupt only
+            # ends statements running at that moment, and a read a thread had taken off
+            # the queue may start right after (a long one would then run unbounded)
+            while not stopping.done() and time.monotonic() < deadline:
+                with self._lock:
+                    for conn in self._reader_conns:
+                        conn.interrupt()
+                await asyncio.wait({stopping}, timeout=0.05)
+            readers_done = stopping.done()
+            if not readers_done:
+                log.warning("SQLite readers did not stop within %.1fs", CLOSE_TIMEOUT)
         with self._lock:
             if readers_done:  # never close a connection a thread may still use
                 for conn in self._reader_conns:
