@@ -141,10 +141,15 @@ def test_killed_crawl_resumes_with_same_documents_and_no_duplicates(tmp_path: Pa
             QUAERO_WORKER_LEASE_SECONDS="1.5",
         )
         summary = json.loads(resumed.stdout)
-        assert summary["documents"] == len(expected.saved)
         conn = sqlite3.connect(path)
         urls = conn.execute("SELECT url FROM documents").fetchall()
+        missing = set(expected.saved) - {u for (u,) in urls}
+        jobs = conn.execute(
+            "SELECT id, status, attempts, config, error FROM jobs WHERE parent_id = 1"
+        ).fetchall()
         conn.close()
+        why = [j for j in jobs if any(m in str(j[3]) for m in missing)]
+        assert summary["documents"] == len(expected.saved), (missing, why)
         assert {u for (u,) in urls} == set(expected.saved)  # the same documents, once each
         assert count(path, "SELECT COUNT(*) FROM jobs WHERE parent_id = 1") == summary["pages"]
         assert quaero(db, "db", "check").returncode == 0

@@ -8,8 +8,11 @@ URLs reachable from it (Bellman-Ford style). What it returns is what must be spa
 URLs, and URLs whose depth dropped (a pending page then runs at its new depth; a fetched
 page's links are re-expanded here, so pages a depth limit had cut off are reached).
 
-It is per process (the crawl's runtime): a crawl run by several processes, or resumed
-after a restart, relaxes only through the pages this process fetched.
+It is per process (the crawl's runtime) and knows only the pages this process fetched.
+What it finds is made durable by the crawler (``_spawn`` in ``jobs.py``): a shorter
+depth of a page that has a job already goes to the store
+(:meth:`~quaero.store.base.Store.lower_page_depths`), so a crawl resumed after a restart,
+or run by several processes, follows the same links.
 """
 
 from __future__ import annotations

@@ -21,8 +21,13 @@ Each URL is fetched once: a redirect answer is not followed inline; its target i
 as the page (a target already seen, queued or fetched is not created again) and the URL
 recorded as an alias, as are meta-refresh pages and canonical twins (stored once, under the
 canonical URL). Depths are shortest link distances, kept by the crawl's
-:class:`~quaero.crawler.frontier.Frontier` whatever order pages finish in. The crawl parent
-seeds pages from the start origins' sitemaps (``sitemaps``, on by default).
+:class:`~quaero.crawler.frontier.Frontier` whatever order pages finish in, and in the store
+when a page that has a job already is found closer: a pending page takes the new depth; a
+page running in another process, or fetched before at a larger depth (by a process that
+stopped since), is spawned again at the new depth (``dedupe_key`` ``"<url> depth=<d>"``)
+and fetched again unless saved at that depth already. So a crawl resumed after a crash,
+or run by several processes, saves the same documents as one run in one process. The crawl
+parent seeds pages from the start origins' sitemaps (``sitemaps``, on by default).
 """
 
 from __future__ import annotations
@@ -32,11 +37,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..documents.models import NewDocument
+from ..documents.models import Document, NewDocument
 from ..errors import JobNotFound, PermanentJobError, RetryJob
 from ..jobs.context import JobContext
 from ..jobs.models import NewJob
 from ..jobs.registry import JobType
+from ..store.base import depth_key
 from .extract import canonical_from_link_header, extract
 from .fetch import Fetcher, FetchError
 from .frontier import Frontier
@@ -90,6 +96,8 @@ class CrawlRuntime:
     frontier: Frontier = field(default_factory=lambda: Frontier(0))
     #: broken links this process found: URL -> status
     broken: dict[str, int] = field(default_factory=dict)
+    #: ids of this crawl's page jobs running in this process
+    running: set[int] = field(default_factory=set)
 
     def add_referrer(self, url: str, page: str) -> None:
         refs = self.referrers.get(url)
@@ -177,13 +185,16 @@ def _child(
     discovered_by: str | None,
     settings: CrawlSettings,
     redirected_from: list[str] | None = None,
+    key: str | None = None,
 ) -> NewJob:
     cfg: dict[str, Any] = {"url": url, "depth": depth}
     if discovered_by is not None:
         cfg["discovered_by"] = discovered_by
     if redirected_from:
         cfg["redirected_from"] = redirected_from
-    return NewJob("crawl_url", cfg, name=url, dedupe_key=url, max_attempts=settings.max_attempts)
+    return NewJob(
+        "crawl_url", cfg, name=url, dedupe_key=key or url, max_attempts=settings.max_attempts
+    )
 
 
 async def crawl(ctx: JobContext) -> dict[str, Any]:
@@ -241,13 +252,22 @@ async def crawl_url(ctx: JobContext) -> dict[str, Any]:
         raise PermanentJobError("a crawl_url job must be a child of a crawl job")
     url = str(ctx.config["url"])
     rt = await _runtimes(ctx.app).get(crawl_id)
+    rt.running.add(ctx.id)
+    try:
+        return await _crawl_page(ctx, rt, crawl_id, url)
+    finally:
+        rt.running.discard(ctx.id)
+
+
+async def _crawl_page(ctx: JobContext, rt: CrawlRuntime, crawl_id: int, url: str) -> dict[str, Any]:
     # its shortest link distance as known now (it may have dropped since the job was made)
     depth = rt.frontier.visit(url, int(ctx.config.get("depth", 0)))
     s = rt.settings
     store = ctx.app.store
     existing = await store.get_document(url=url)
-    if existing is not None and crawl_id in existing.job_ids:
-        # fetched already in this crawl as the target of a redirect
+    if existing is not None and crawl_id in existing.job_ids and _depth_of(existing) <= depth:
+        # fetched already in this crawl (as the target of a redirect, a canonical URL, or
+        # by this page's job at a larger depth, spawned again when a shorter path was found)
         return {"url": url, "skipped": "already_fetched", "document_id": existing.id}
     async with rt.semaphore:
         ctx.check_cancelled()
@@ -405,6 +425,8 @@ async def _spawn(
     s = rt.settings
     items = list(spawns.items())
     created = 0
+    #: URLs that had a page already: their new, smaller depth must outlive this process
+    known: dict[str, int] = {}
     for i in range(0, len(items), _SPAWN_CHUNK):
         chunk = items[i : i + _SPAWN_CHUNK]
         res = await ctx.spawn(
@@ -414,10 +436,38 @@ async def _spawn(
         )
         created += len(res.created)
         skipped.update(dict.fromkeys(res.over_budget_keys, "budget"))
+        if res.duplicates:
+            taken = {j.dedupe_key for j in res.created}
+            taken.update(res.over_budget_keys)
+            # a page fetched by this process was re-expanded above from its links in memory
+            known.update(
+                (u, d) for u, (d, _) in chunk if u not in taken and not rt.frontier.fetched(u)
+            )
+    if known:
+        # pending pages take the depth in place; one running elsewhere or done at a larger
+        # depth is spawned again at this one (it fetches again unless saved at it already)
+        again = await ctx.app.store.lower_page_depths(crawl_id, known, rt.running)
+        if again:
+            res = await ctx.spawn(
+                (
+                    _child(
+                        u, known[u], spawns[u][1], s, (chains or {}).get(u), depth_key(u, known[u])
+                    )
+                    for u in again
+                ),
+                parent_id=crawl_id,
+                max_children=s.max_pages,
+            )
     for u, (d, _) in items:
         if rt.frontier.fetched(u):  # a fetched page got closer: correct its document
             await ctx.app.store.patch_document_metadata(u, {"depth": d})
     return created
+
+
+def _depth_of(doc: Document) -> int:
+    """The depth a crawl saved ``doc`` at (its links were followed from that depth)."""
+    depth = doc.metadata.get("depth", 0)
+    return depth if isinstance(depth, int) else 0
 
 
 #: hops a chain of redirects may take before the page fails with ``too_many_redirects``

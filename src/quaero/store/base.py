@@ -46,6 +46,7 @@ __all__ = [
     "PruneStep",
     "Store",
     "apply_prune_marks",
+    "depth_key",
     "metadata_filter",
     "open_store",
 ]
@@ -416,6 +417,27 @@ class Store(abc.ABC):
         """The job's aliases ordered by URL: ``{"url", "target", "reason"}``."""
 
     @abc.abstractmethod
+    async def lower_page_depths(
+        self, job_id: int, depths: Mapping[str, int], running_here: Collection[int] = ()
+    ) -> list[str]:
+        """Make a crawl's shorter link distances outlive the process that found them.
+
+        ``job_id`` is the crawl; its page children are keyed by URL (``dedupe_key`` the
+        URL, or :func:`depth_key` for a page spawned again at a smaller depth) with their
+        depth in ``config["depth"]``. For each ``{url: depth}``, in one transaction:
+
+        * a child of that URL already at ``depth`` or less: nothing to do;
+        * else the child keyed by the URL is pending, or running with its id in
+          ``running_here`` (the caller's process runs it and applies the depth itself):
+          its ``config["depth"]`` becomes ``depth``, so whoever runs it uses it;
+        * else (running elsewhere, or finished at the larger depth): the URL is returned,
+          and the caller spawns it again under ``depth_key(url, depth)``.
+
+        A URL with no child is left out (it was not created, e.g. over the page budget).
+        Raises JobNotFound for an unknown crawl.
+        """
+
+    @abc.abstractmethod
     async def claim_jobs(
         self, owner: str, limit: int, lease_seconds: float, job_types: Collection[str]
     ) -> list[Job]:
@@ -709,3 +731,46 @@ def open_store(url: str, **kwargs: Any) -> Store:
 
         return SqliteStore(url, **kwargs)
     raise StoreError(f"unsupported store URL {url!r} (use sqlite:///path or postgresql://...)")
+
+
+def depth_key(url: str, depth: int) -> str:
+    """The ``dedupe_key`` of a crawl page spawned again at a smaller ``depth`` than its
+    first job (see :meth:`Store.lower_page_depths`). A normalised URL holds no space, so
+    it cannot be mistaken for another page's URL."""
+    return f"{url} depth={depth}"
+
+
+def page_keys(depths: Mapping[str, int]) -> list[str]:
+    """Every ``dedupe_key`` that may hold a page of ``depths`` at its depth or less."""
+    keys: list[str] = []
+    for url, depth in depths.items():
+        keys.append(url)
+        keys.extend(depth_key(url, d) for d in range(depth + 1))
+    return keys
+
+
+def plan_page_depths(
+    depths: Mapping[str, int],
+    rows: Sequence[tuple[int, str, str, Any]],
+    running_here: Collection[int],
+) -> tuple[dict[int, int], list[str]]:
+    """The decisions of :meth:`Store.lower_page_depths` from the children found under
+    :func:`page_keys` (``(id, dedupe_key, status, depth)``): ``({job id: new depth}``
+    to set in place, URLs to spawn again)."""
+    by_url: dict[str, list[tuple[int, str, str, Any]]] = {}
+    for row in rows:
+        by_url.setdefault(row[1].split(" ", 1)[0], []).append(row)
+    updates: dict[int, int] = {}
+    again: list[str] = []
+    for url, depth in sorted(depths.items()):
+        found = by_url.get(url, [])
+        if any(isinstance(r[3], int) and r[3] <= depth for r in found):
+            continue
+        first = next((r for r in found if r[1] == url), None)
+        if first is None:
+            continue
+        if first[2] == "pending" or (first[2] == "running" and first[0] in running_here):
+            updates[first[0]] = depth
+        else:
+            again.append(url)
+    return updates, again

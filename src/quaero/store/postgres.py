@@ -38,7 +38,16 @@ from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange, iso
 from ..jobs.planner import ChangeResult, Planner
 from ..shutdown import bounded
 from . import postgres_sql as q
-from .base import MAX_REFERRERS, LogEntry, Page, Store, check_log_levels, check_specs
+from .base import (
+    MAX_REFERRERS,
+    LogEntry,
+    Page,
+    Store,
+    check_log_levels,
+    check_specs,
+    page_keys,
+    plan_page_depths,
+)
 from .migrations import load_migrations
 from .postgres_documents import PgDocuments
 from .postgres_explain import PgExplain
@@ -268,6 +277,30 @@ class PostgresStore(PgRetention, PgDocuments, PgExplain, PgReads, PgHosts, Store
                 names = sorted(["aliases", f"aliases_{reason}"])
                 await conn.execute(q.ADD_JOB_STATS, job_id, names, [new, new])
         return new
+
+    async def lower_page_depths(
+        self, job_id: int, depths: Mapping[str, int], running_here: Collection[int] = ()
+    ) -> list[str]:
+        if not depths:
+            return []
+        mine = sorted(set(running_here))
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM jobs WHERE id = $1", job_id) is None:
+                raise JobNotFound(job_id)
+            rows = [tuple(r) for r in await conn.fetch(q.PAGE_DEPTHS, job_id, page_keys(depths))]
+            updates, again = plan_page_depths(depths, rows, mine)
+            if updates:
+                ids = sorted(updates)
+                done = {
+                    r[0]
+                    for r in await conn.fetch(
+                        q.SET_PAGE_DEPTHS, ids, [updates[i] for i in ids], mine
+                    )
+                }
+                # claimed by another process meanwhile: spawn the page again at its depth
+                url_of = {r[0]: r[1] for r in rows}
+                again.extend(url_of[i] for i in ids if i not in done)
+        return sorted(again)
 
     async def list_aliases(self, job_id: int, limit: int = 50, offset: int = 0) -> Page:
         async with self.pool.acquire() as conn:

@@ -460,6 +460,26 @@ WITH ins AS (
 SELECT count(*) FROM ins
 """
 
+#: a crawl's page children under some dedupe keys, with their depth (lower_page_depths)
+PAGE_DEPTHS = """
+SELECT id, dedupe_key, status,
+       CASE WHEN jsonb_typeof(config -> 'depth') = 'number'
+            THEN (config ->> 'depth')::numeric::bigint END
+FROM jobs WHERE parent_id = $1 AND dedupe_key = ANY($2::text[])
+"""
+
+#: the new depths of pending pages (and of running ones in ``$3``), re-checked under the
+#: row locks (taken in id order, as everywhere): a page claimed by another process since
+#: PAGE_DEPTHS is left as it is
+SET_PAGE_DEPTHS = """
+WITH locked AS (SELECT id FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE)
+UPDATE jobs j SET config = jsonb_set(j.config, '{depth}', to_jsonb(u.depth))
+FROM unnest($1::bigint[], $2::bigint[]) AS u(id, depth), locked
+WHERE j.id = u.id AND locked.id = u.id
+  AND (j.status = 'pending' OR (j.status = 'running' AND j.id = ANY($3::bigint[])))
+RETURNING j.id
+"""
+
 #: the status lines a job row stands for (migration 0016): the same SQL on both backends
 RUN_LINES = STATUS_RUN_LINES
 END_LINES = STATUS_END_LINES

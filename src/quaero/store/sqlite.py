@@ -19,7 +19,15 @@ from ..jobs.models import Job, JobStatus, NewJob, SpawnResult, StatusChange
 from ..jobs.planner import ChangeResult, Planner
 from . import sqlite_plans as plans
 from . import sqlite_sql as q
-from .base import MAX_REFERRERS, LogEntry, Page, check_log_levels, check_specs
+from .base import (
+    MAX_REFERRERS,
+    LogEntry,
+    Page,
+    check_log_levels,
+    check_specs,
+    page_keys,
+    plan_page_depths,
+)
 from .sqlite_base import _CHUNK, _chunks, _dumps, _loads
 from .sqlite_documents import SqliteDocuments
 from .sqlite_explain import SqliteExplain
@@ -194,6 +202,31 @@ class SqliteStore(SqliteRetention, SqliteDocuments, SqliteExplain, SqliteReads, 
                 conn.execute(q.ADD_JOB_STAT, (job_id, "aliases", new))
                 conn.execute(q.ADD_JOB_STAT, (job_id, f"aliases_{reason}", new))
             return new
+
+        return await self._write(op)
+
+    async def lower_page_depths(
+        self, job_id: int, depths: Mapping[str, int], running_here: Collection[int] = ()
+    ) -> list[str]:
+        if not depths:
+            return []
+        keys = page_keys(depths)
+        mine = frozenset(running_here)
+
+        def op(ctx: TxContext) -> list[str]:
+            conn = ctx.conn
+            if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                raise JobNotFound(job_id)
+            rows: list[tuple[int, str, str, Any]] = []
+            for chunk in _chunks(keys):
+                rows.extend(
+                    conn.execute(
+                        q.PAGE_DEPTHS.format(keys=",".join("?" * len(chunk))), (job_id, *chunk)
+                    )
+                )
+            updates, again = plan_page_depths(depths, rows, mine)
+            conn.executemany(q.SET_PAGE_DEPTH, [(d, i) for i, d in sorted(updates.items())])
+            return again
 
         return await self._write(op)
 

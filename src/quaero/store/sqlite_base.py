@@ -58,7 +58,7 @@ def _row_to_job(r: sqlite3.Row | tuple[Any, ...], full: bool = True) -> Job:
     return job_from_row(r, _loads if full else None)
 
 
-def _chunks(ids: Sequence[int], n: int = _CHUNK) -> Iterable[Sequence[int]]:
+def _chunks(ids: Sequence[T], n: int = _CHUNK) -> Iterable[Sequence[T]]:
     for i in range(0, len(ids), n):
         yield ids[i : i + n]
 

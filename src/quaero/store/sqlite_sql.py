@@ -161,3 +161,10 @@ WITH RECURSIVE sub(id, depth) AS (
 SELECT jobs.id FROM sub JOIN jobs USING (id) WHERE sub.depth > 0 {where}
 ORDER BY sub.depth, jobs.id
 """
+
+#: a crawl's page children under some dedupe keys, with their depth (lower_page_depths)
+PAGE_DEPTHS = (
+    "SELECT id, dedupe_key, status, json_extract(config, '$.depth') FROM jobs"
+    " WHERE parent_id = ? AND dedupe_key IN ({keys})"
+)
+SET_PAGE_DEPTH = "UPDATE jobs SET config = json_set(config, '$.depth', ?) WHERE id = ?"
