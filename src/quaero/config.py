@@ -29,6 +29,8 @@ DEFAULT_DB_URL = "sqlite:///./data/quaero.db"
 #: values of ``[crawler] private_networks``
 PRIVATE_NETWORK_POLICIES = ("never", "per-crawl")
 
+#: the most worker processes one ``quaero worker`` supervises
+MAX_PROCESSES = 256
 #: what :func:`parse_prefetch` returns for a value that is neither "auto" nor 0-10000
 PREFETCH_INVALID = -1
 
@@ -64,6 +66,9 @@ class WorkerSettings:
     #: worker would use up an attempt of each job it held ahead), a number, or "auto"
     #: to claim ahead only while its jobs run shorter than 50 ms
     prefetch: str = "0"
+    #: worker processes ``quaero worker`` runs on this machine, each with ``concurrency``
+    #: slots, kept running by a supervisor (0: one per CPU; see ``cli/supervisor.py``)
+    processes: int = 1
 
 
 @dataclass
@@ -163,6 +168,10 @@ class Settings:
         _check(self.worker.backoff_base >= 0, "worker.backoff_base must not be negative")
         _check(self.worker.backoff_max >= 0, "worker.backoff_max must not be negative")
         _check(self.worker.shutdown_timeout >= 0, "worker.shutdown_timeout must not be negative")
+        _check(
+            0 <= self.worker.processes <= MAX_PROCESSES,
+            f"worker.processes must be between 0 (one per CPU) and {MAX_PROCESSES}",
+        )
         _check(
             parse_prefetch(self.worker.prefetch) is not PREFETCH_INVALID,
             'worker.prefetch must be "auto" or a number from 0 to 10000',

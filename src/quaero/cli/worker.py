@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 
 import click
 
-from ..config import PREFETCH_INVALID, parse_prefetch
-from .main import Ctx, cli, make_app, run_async
+from ..config import MAX_PROCESSES, PREFETCH_INVALID, parse_prefetch
+from ..errors import QuaeroError
+from .main import Ctx, cli, fail, make_app, run_async
+from .supervisor import supervise, worker_command
 
 __all__ = ["worker"]
 
@@ -42,6 +46,12 @@ PREFETCH = _Prefetch()
     help='Jobs to claim ahead of free slots: 0 (the default), a number, or "auto" (only '
     "while jobs run shorter than 50 ms).",
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(0, MAX_PROCESSES),
+    help="Worker processes on this machine, each with --concurrency slots, restarted if "
+    "they die (0: one per CPU; default 1). One process uses about one core.",
+)
 @click.pass_obj
 def worker(
     ctx: Ctx,
@@ -50,20 +60,36 @@ def worker(
     prefetch: str | None,
     config_file: str | None,
     job_types: tuple[str, ...],
+    processes: int | None,
 ) -> None:
     """Run jobs from the store until interrupted."""
     if config_file:
         ctx.config_file = config_file
+    overrides = {
+        "worker.concurrency": concurrency,
+        "worker.lease_seconds": lease_seconds,
+        "worker.prefetch": prefetch,
+        "worker.processes": processes,
+    }
+
+    async def supervised(n: int) -> int:
+        # open the store once: a bad URL fails here, and migrations run before any worker
+        app = make_app(ctx, **overrides)
+        async with app:
+            for t in job_types:
+                app.registry.get(t)
+            timeout = app.settings.worker.shutdown_timeout
+        return await supervise(worker_command(sys.argv[1:]), n, timeout)
+
+    try:
+        n = ctx.settings(**overrides).worker.processes
+    except QuaeroError as exc:
+        fail(str(exc))
+    if n != 1:
+        sys.exit(run_async(lambda: supervised(n or os.cpu_count() or 1)))
 
     async def go() -> None:
-        app = make_app(
-            ctx,
-            **{
-                "worker.concurrency": concurrency,
-                "worker.lease_seconds": lease_seconds,
-                "worker.prefetch": prefetch,
-            },
-        )
+        app = make_app(ctx, **overrides)
         async with app:
             for t in job_types:
                 app.registry.get(t)

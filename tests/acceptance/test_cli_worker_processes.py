@@ -1,0 +1,123 @@
+"""``quaero worker --processes N``: N worker processes kept running by a supervisor, on
+both backends: they share the work, one SIGKILLed is restarted, SIGTERM stops them all
+(exit 0); bad values and a store that cannot open fail before any process starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .test_cli_engine import QUAERO, quaero
+
+
+def _wait(pred: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
+def _live_pids(url: str) -> set[int]:
+    p = quaero(url, "workers", "ls", "--json")
+    assert p.returncode == 0, p.stderr
+    return {int(w["pid"]) for w in json.loads(p.stdout)["items"]}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its parent) counts as gone
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_processes_share_the_work_restart_and_stop(url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "QUAERO_WORKER_POLL_INTERVAL": "0.1", "QUAERO_WORKER_LEASE_SECONDS": "2"}
+    log = tmp_path / "supervisor.log"
+    with log.open("w") as out:
+        sup = subprocess.Popen(
+            [QUAERO, "--db", url, "worker", "--processes", "3", "--concurrency", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+    children: set[int] = set()
+    try:
+        _wait(lambda: len(_live_pids(url)) == 3)
+        children = _live_pids(url)
+        assert sup.pid not in children
+        done = quaero(url, "run", "fanout", "--config", '{"children": 400}', "--wait", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["children"]["completed"] == 400
+        p = quaero(url, "workers", "ls", "--json")
+        processed = [w["processed"] for w in json.loads(p.stdout)["items"]]
+        assert sum(processed) >= 400 and sum(1 for n in processed if n) >= 2  # shared
+        victim = min(children)
+        os.kill(victim, signal.SIGKILL)
+        # restarted: a fourth pid registers, and three processes are live again
+        _wait(lambda: len(_live_pids(url) - children) == 1 and not _alive(victim))
+        children |= _live_pids(url)
+        again = quaero(url, "run", "fanout", "--config", '{"children": 50}', "--wait")
+        assert again.returncode == 0, again.stderr
+        sup.send_signal(signal.SIGTERM)
+        assert sup.wait(60) == 0
+        err = log.read_text()
+        assert "supervisor: 3 worker processes" in err
+        assert f"(pid {victim}) was killed by SIGKILL; restarting in 1 s" in err
+        assert "Traceback" not in err
+        assert not any(_alive(pid) for pid in children)
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait(10)
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--processes", "-1"], {}, "'--processes': -1 is not in the range 0<=x<=256"),
+        (["--processes", "1000"], {}, "1000 is not in the range"),
+        (["--processes", "two"], {}, "'two' is not a valid integer"),
+        ([], {"QUAERO_WORKER_PROCESSES": "two"}, "QUAERO_WORKER_PROCESSES"),
+        ([], {"QUAERO_WORKER_PROCESSES": "-3"}, "worker.processes must be between 0"),
+    ],
+)
+def test_bad_processes_exit_2(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    p = subprocess.run(
+        [QUAERO, "--db", f"sqlite:///{tmp_path}/q.db", "worker", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert p.returncode == 2, p.stderr
+    assert message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_store_that_cannot_open_fails_before_any_process(tmp_path: Path) -> None:
+    p = subprocess.run(
+        [QUAERO, "--db", f"sqlite:///{tmp_path}/missing/dir/q.db", "worker", "--processes", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 2
+    assert p.stderr.startswith("error: ") and "supervisor" not in p.stderr
