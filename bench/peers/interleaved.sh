@@ -43,8 +43,8 @@ for _ in $(seq 1 "$REPS"); do
       pgqueuer|pgqueuer2|huey) line="$(.venv/bin/python bench.py "$name" fanout "$N" "$w" | tail -1)" ;;
       ours-pg) line="$(QUAERO_BENCH_DB_URL=$PGURL .venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
       ours-sqlite) line="$(.venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
-      ours-pg-before) line="$(QUAERO_BENCH_PREFETCH="${BEFORE_PREFETCH-}" QUAERO_BENCH_DB_URL=$PGURL PYTHONPATH="${BEFORE_SRC:?BEFORE_SRC names the base source tree}" .venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
-      ours-sqlite-before) line="$(QUAERO_BENCH_PREFETCH="${BEFORE_PREFETCH-}" PYTHONPATH="${BEFORE_SRC:?BEFORE_SRC names the base source tree}" .venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
+      ours-pg-before) line="$(QUAERO_BENCH_SUPERVISOR=0 QUAERO_BENCH_PREFETCH="${BEFORE_PREFETCH-}" QUAERO_BENCH_DB_URL=$PGURL PYTHONPATH="${BEFORE_SRC:?BEFORE_SRC names the base source tree}" .venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
+      ours-sqlite-before) line="$(QUAERO_BENCH_SUPERVISOR=0 QUAERO_BENCH_PREFETCH="${BEFORE_PREFETCH-}" PYTHONPATH="${BEFORE_SRC:?BEFORE_SRC names the base source tree}" .venv/bin/python bench.py ours fanout "$N" "$w" | tail -1)" ;;
       *) echo "unknown system $system" >&2; exit 2 ;;
     esac
     echo "$system $line"

@@ -30,7 +30,7 @@ DB = os.environ.get("QUAERO_BENCH_DB") or os.path.join(
 URL = os.environ.get("QUAERO_BENCH_DB_URL") or f"sqlite:///{DB}"
 PG = URL.startswith(("postgres://", "postgresql://"))
 BACKEND = "postgres" if PG else "sqlite (embedded)"
-CONCURRENCY_MODEL = "QUAERO_BENCH_PROCS processes (default 1) sharing W async slots (quaero worker --concurrency W/P)"
+CONCURRENCY_MODEL = "QUAERO_BENCH_PROCS processes (default 1) sharing W async slots (quaero worker --concurrency W/P --processes P)"
 FANOUT_MECHANISM = (
     "native: parent status completed in the same transaction as its last child (O(1) counters)"
 )
@@ -128,6 +128,10 @@ def worker_argv(w):
         one += ["--prefetch", prefetch]
     if procs == 1:
         return one
+    if os.environ.get("QUAERO_BENCH_SUPERVISOR", "1") == "1":
+        # the product's own way: one supervisor, P worker processes (quaero worker --processes)
+        return [*one, "--processes", str(procs)]
+    # a quaero from before --processes ("before" rows): P processes under one shell
     line = " & ".join(" ".join(one) for _ in range(procs))
     return ["sh", "-c", f"{line} & wait"]
 
