@@ -121,3 +121,34 @@ def test_a_store_that_cannot_open_fails_before_any_process(tmp_path: Path) -> No
     )
     assert p.returncode == 2
     assert p.stderr.startswith("error: ") and "supervisor" not in p.stderr
+
+
+def test_processes_stop_when_the_supervisor_is_killed(url: str, tmp_path: Path) -> None:
+    """A SIGKILLed supervisor cannot stop its processes: each notices its parent is gone
+    and stops gracefully (deregisters), instead of running on orphaned forever."""
+    env = {**os.environ, "QUAERO_WORKER_POLL_INTERVAL": "0.1"}
+    log = tmp_path / "supervisor.log"
+    with log.open("w") as out:
+        sup = subprocess.Popen(
+            [QUAERO, "--db", url, "worker", "--processes", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+    children: set[int] = set()
+    try:
+        _wait(lambda: len(_live_pids(url)) == 2)
+        children = _live_pids(url)
+        sup.kill()
+        sup.wait(10)
+        _wait(lambda: not any(_alive(pid) for pid in children), timeout=30)
+        assert _live_pids(url) == set()  # stopped, not killed: deregistered
+        err = log.read_text()
+        assert err.count("its supervisor (pid") == 2 and "Traceback" not in err
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait(10)
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
