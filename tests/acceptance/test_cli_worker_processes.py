@@ -62,9 +62,14 @@ def test_processes_share_the_work_restart_and_stop(url: str, tmp_path: Path) -> 
         done = quaero(url, "run", "fanout", "--config", '{"children": 400}', "--wait", "--json")
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["children"]["completed"] == 400
-        p = quaero(url, "workers", "ls", "--json")
-        processed = [w["processed"] for w in json.loads(p.stdout)["items"]]
-        assert sum(processed) >= 400 and sum(1 for n in processed if n) >= 2  # shared
+
+        def processed() -> list[int]:
+            p = quaero(url, "workers", "ls", "--json")
+            return [int(w["processed"]) for w in json.loads(p.stdout)["items"]]
+
+        # each process's count reaches the registry with its next heartbeat (lease / 3)
+        _wait(lambda: sum(processed()) >= 400, timeout=30)
+        assert sum(1 for n in processed() if n) >= 2  # shared
         victim = min(children)
         os.kill(victim, signal.SIGKILL)
         # restarted: a fourth pid registers, and three processes are live again
