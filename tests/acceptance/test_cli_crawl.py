@@ -155,6 +155,42 @@ def test_killed_crawl_resumes_with_same_documents_and_no_duplicates(tmp_path: Pa
         assert quaero(db, "db", "check").returncode == 0
 
 
+def test_a_crawl_killed_mid_request_frees_its_host_within_a_turn_lease(tmp_path: Path) -> None:
+    """With a delay, a request holds the host's shared turn; a process SIGKILLed then
+    cannot give it back. The turn is leased for seconds and renewed while the request
+    runs, so the resume fetches at once; before, the turn was held for the request
+    timeout + 30 s and the resume sat for a minute."""
+    from quaero.crawler.politeness import TURN_LEASE
+
+    path = tmp_path / "q.db"
+    db = f"sqlite:///{path}"
+    with SiteThread() as site:
+        args = [site.url("/"), "--depth", "3", "--delay", "0.03", "--concurrency", "4"]
+        proc = subprocess.Popen(
+            [QUAERO, "--db", db, "crawl", *args, "--allow-private-networks", "--json"],
+            env={**os.environ, "QUAERO_WORKER_LEASE_SECONDS": "1.5"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        held = "SELECT COUNT(*) FROM crawl_hosts WHERE holder IS NOT NULL"
+        deadline = time.monotonic() + 60
+        # killed while a request holds the host (a few documents in)
+        while count(path, "SELECT COUNT(*) FROM documents") < 5 or count(path, held) == 0:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        conn = sqlite3.connect(path)
+        rows = conn.execute(
+            "SELECT held_until - ? FROM crawl_hosts WHERE holder IS NOT NULL", (time.time(),)
+        ).fetchall()
+        conn.close()
+        # the dead process's turn runs out within one lease (not request timeout + 30 s)
+        assert rows and all(left <= TURN_LEASE for (left,) in rows), rows
+        resumed = quaero(db, "crawl", "--resume", "1", "--json", QUAERO_WORKER_LEASE_SECONDS="1.5")
+        assert json.loads(resumed.stdout)["documents"] == len(site.expected(max_depth=3).saved)
+
+
 def test_ctrl_c_cancels_and_keeps_documents(tmp_path: Path) -> None:
     path = tmp_path / "q.db"
     db = f"sqlite:///{path}"

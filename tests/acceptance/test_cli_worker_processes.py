@@ -62,9 +62,14 @@ def test_processes_share_the_work_restart_and_stop(url: str, tmp_path: Path) -> 
         done = quaero(url, "run", "fanout", "--config", '{"children": 400}', "--wait", "--json")
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["children"]["completed"] == 400
-        p = quaero(url, "workers", "ls", "--json")
-        processed = [w["processed"] for w in json.loads(p.stdout)["items"]]
-        assert sum(processed) >= 400 and sum(1 for n in processed if n) >= 2  # shared
+
+        def processed() -> list[int]:
+            p = quaero(url, "workers", "ls", "--json")
+            return [int(w["processed"]) for w in json.loads(p.stdout)["items"]]
+
+        # each process's count reaches the registry with its next heartbeat (lease / 3)
+        _wait(lambda: sum(processed()) >= 400, timeout=30)
+        assert sum(1 for n in processed() if n) >= 2  # shared
         victim = min(children)
         os.kill(victim, signal.SIGKILL)
         # restarted: a fourth pid registers, and three processes are live again
@@ -121,3 +126,34 @@ def test_a_store_that_cannot_open_fails_before_any_process(tmp_path: Path) -> No
     )
     assert p.returncode == 2
     assert p.stderr.startswith("error: ") and "supervisor" not in p.stderr
+
+
+def test_processes_stop_when_the_supervisor_is_killed(url: str, tmp_path: Path) -> None:
+    """A SIGKILLed supervisor cannot stop its processes: each notices its parent is gone
+    and stops gracefully (deregisters), instead of running on orphaned forever."""
+    env = {**os.environ, "QUAERO_WORKER_POLL_INTERVAL": "0.1"}
+    log = tmp_path / "supervisor.log"
+    with log.open("w") as out:
+        sup = subprocess.Popen(
+            [QUAERO, "--db", url, "worker", "--processes", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+    children: set[int] = set()
+    try:
+        _wait(lambda: len(_live_pids(url)) == 2)
+        children = _live_pids(url)
+        sup.kill()
+        sup.wait(10)
+        _wait(lambda: not any(_alive(pid) for pid in children), timeout=30)
+        assert _live_pids(url) == set()  # stopped, not killed: deregistered
+        err = log.read_text()
+        assert err.count("its supervisor (pid") == 2 and "Traceback" not in err
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait(10)
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

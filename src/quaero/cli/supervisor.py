@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -78,6 +79,9 @@ async def _keep(p: _Process, command: Sequence[str], stop: asyncio.Event) -> Non
             p.proc = await asyncio.create_subprocess_exec(*command)
             p.started_at = time.monotonic()
             p.starts += 1
+            if stop.is_set():  # stopped while it started: the stop did not signal it
+                with contextlib.suppress(ProcessLookupError):
+                    p.proc.send_signal(signal.SIGTERM)
             code = await p.proc.wait()
             ran = time.monotonic() - p.started_at
             if stop.is_set():
@@ -101,11 +105,16 @@ async def _keep(p: _Process, command: Sequence[str], stop: asyncio.Event) -> Non
         p.done.set()
 
 
-async def supervise(command: Sequence[str], processes: int, shutdown_timeout: float) -> int:
+async def supervise(
+    command: Sequence[str],
+    processes: int,
+    shutdown_timeout: float,
+    stop: asyncio.Event | None = None,
+) -> int:
     """Run ``processes`` copies of ``command`` (a ``quaero worker`` command line) until
-    SIGINT/SIGTERM; returns the exit status (0, or the status of a process that failed
-    at start)."""
-    stop = asyncio.Event()
+    SIGINT/SIGTERM (or ``stop`` is set); returns the exit status (0, or the status of a
+    process that failed at start)."""
+    stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -141,5 +150,15 @@ async def supervise(command: Sequence[str], processes: int, shutdown_timeout: fl
 
 def worker_command(argv: Sequence[str]) -> list[str]:
     """The command line of one worker process: this invocation's arguments with
-    ``--processes 1`` (the last value of a repeated option wins)."""
-    return [sys.executable, "-m", "quaero", *argv, "--processes", "1"]
+    ``--processes 1`` (the last value of a repeated option wins) and this process's pid
+    (a worker process stops when its supervisor is gone)."""
+    return [
+        sys.executable,
+        "-m",
+        "quaero",
+        *argv,
+        "--processes",
+        "1",
+        "--supervisor-pid",
+        str(os.getpid()),
+    ]

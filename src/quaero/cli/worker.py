@@ -11,6 +11,7 @@ import click
 
 from ..config import MAX_PROCESSES, PREFETCH_INVALID, parse_prefetch
 from ..errors import QuaeroError
+from ..shutdown import wait_event
 from .main import Ctx, cli, fail, make_app, run_async
 from .supervisor import supervise, worker_command
 
@@ -52,6 +53,7 @@ PREFETCH = _Prefetch()
     help="Worker processes on this machine, each with --concurrency slots, restarted if "
     "they die (0: one per CPU; default 1). One process uses about one core.",
 )
+@click.option("--supervisor-pid", type=int, hidden=True)
 @click.pass_obj
 def worker(
     ctx: Ctx,
@@ -61,6 +63,7 @@ def worker(
     config_file: str | None,
     job_types: tuple[str, ...],
     processes: int | None,
+    supervisor_pid: int | None,
 ) -> None:
     """Run jobs from the store until interrupted."""
     if config_file:
@@ -103,7 +106,32 @@ def worker(
                 f"worker {w.id}: concurrency {w.concurrency}, store {app.settings.store.url}",
                 err=True,
             )
-            await w.run(stop)
+            watch = (
+                asyncio.create_task(_watch_supervisor(supervisor_pid, w.id, stop))
+                if supervisor_pid is not None
+                else None
+            )
+            try:
+                await w.run(stop)
+            finally:
+                if watch is not None:
+                    watch.cancel()
             click.echo(f"worker {w.id}: stopped after {w.processed} job(s)", err=True)
 
     run_async(go)
+
+
+#: seconds between two looks of a supervised worker process at its supervisor
+SUPERVISOR_CHECK = 1.0
+
+
+async def _watch_supervisor(pid: int, worker_id: str, stop: asyncio.Event) -> None:
+    """Stop this worker (gracefully) once its supervisor is gone: a supervisor that was
+    SIGKILLed (or crashed) cannot stop its processes, which would run on unsupervised,
+    orphaned, forever. The parent pid changes when the parent dies (gunicorn's workers
+    check the same)."""
+    while os.getppid() == pid:
+        if await wait_event(stop, SUPERVISOR_CHECK):
+            return
+    click.echo(f"worker {worker_id}: its supervisor (pid {pid}) is gone; stopping", err=True)
+    stop.set()

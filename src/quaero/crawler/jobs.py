@@ -534,7 +534,9 @@ def register(app: App) -> None:
             "crawl",
             crawl,
             validate_crawl_config,
-            max_attempts=1,
+            # attempts as any job (worker.max_attempts): the handler only spawns pages
+            # (de-duplicated by key), so running it again after its worker was lost is
+            # safe; with one attempt that loss failed the crawl and cancelled every page
             description="crawl a website into searchable markdown documents",
         )
     )

@@ -19,8 +19,9 @@ interval apart whatever the processes' scheduling delays; the cost is the
 request's own duration on top of the interval. A caller first takes a slot in
 line (:meth:`~quaero.store.base.Store.reserve_host_slot`, one interval apart,
 so waiting fetches do not stampede), then asks for the host at that time
-(:meth:`~quaero.store.base.Store.acquire_host`, a lease of ``hold`` seconds so
-that a crashed process frees it). ``defer`` (Retry-After) is recorded in the
+(:meth:`~quaero.store.base.Store.acquire_host`, a lease of :data:`TURN_LEASE` seconds
+renewed while the request is in flight, up to ``hold`` seconds in all, so that a
+process that dies mid-request frees the host within seconds). ``defer`` (Retry-After) is recorded in the
 store too. Hosts with no interval cost no database round trip (as before,
 deferrals then stay in the process). The crawl's ``concurrency`` and
 ``max_connections_per_host`` stay per process.
@@ -43,6 +44,11 @@ _PRUNE_AT = 10_000
 #: seconds a shared turn is held at most by default (a request longer than this lets the
 #: next one start)
 HOLD = 120.0
+#: seconds a shared turn is held between two renewals (every third of it while its request
+#: is in flight): a process killed mid-request blocks the host for no longer than this.
+#: Held for all of ``hold`` at once, a crawl killed and resumed waited a minute for its
+#: own host.
+TURN_LEASE = 5.0
 #: seconds before asking again while another request holds the host (at first; capped
 #: to interval / 4, then doubling up to the interval)
 POLL = 0.02
@@ -54,6 +60,8 @@ class HostLedger(Protocol):
     async def reserve_host_slot(self, host: str, interval: float) -> float: ...
 
     async def acquire_host(self, host: str, token: str, hold: float, poll: float) -> float: ...
+
+    async def renew_host(self, host: str, token: str, hold: float) -> bool: ...
 
     async def release_host(self, host: str, token: str, interval: float) -> None: ...
 
@@ -69,7 +77,10 @@ class HostThrottle:
         self._delays: dict[str, float] = {}
         self._ledger = ledger
         self.hold = HOLD
+        self.turn_lease = TURN_LEASE
         self._pending: set[asyncio.Task[None]] = set()
+        #: host -> the task renewing the shared turn this throttle holds on it
+        self._renewals: dict[str, asyncio.Task[None]] = {}
         #: host -> the token of the shared turn this throttle holds on it
         self._held: dict[str, str] = {}
         #: asks for a shared turn that had to wait again (another request held the host)
@@ -155,7 +166,8 @@ class HostThrottle:
         token = uuid.uuid4().hex
         poll = min(POLL, interval / 4)
         try:
-            while (wait := await ledger.acquire_host(host, token, self.hold, poll)) > 0:
+            lease = min(self.hold, self.turn_lease)
+            while (wait := await ledger.acquire_host(host, token, lease, poll)) > 0:
                 self.polls += 1
                 await asyncio.sleep(wait)
                 # a slow host: requests longer than the interval leave waiters due; ask
@@ -165,13 +177,36 @@ class HostThrottle:
             self._release_soon(host, token, interval)  # the store may have granted it
             raise
         self._held[host] = token
+        if self.hold > lease:
+            self._renewals[host] = loop.create_task(self._renew(host, token))
         return loop.time() - began
+
+    async def _renew(self, host: str, token: str) -> None:
+        """Keep ``token``'s turn on ``host`` while its request is in flight, ``hold``
+        seconds at most."""
+        ledger = self._ledger
+        assert ledger is not None
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.hold
+        while True:
+            await asyncio.sleep(self.turn_lease / 3)
+            left = until - loop.time()
+            if left <= 0:
+                return
+            try:
+                if not await ledger.renew_host(host, token, min(self.turn_lease, left)):
+                    return
+            except Exception as exc:  # the lease runs out; the next renewal tries again
+                log.warning("could not renew the turn on %s: %s", host, exc)
 
     def done(self, host: str) -> None:
         """The request to ``host`` that :meth:`wait` admitted is over (answered, failed or
         abandoned): with a shared turn, the host is freed and its next request may start
         one interval from now. Safe to call when no turn is held."""
         token = self._held.pop(host, None)
+        renewal = self._renewals.pop(host, None)
+        if renewal is not None:
+            renewal.cancel()
         if token is not None:
             self._release_soon(host, token, self.delay_for(host))
 
@@ -190,7 +225,10 @@ class HostThrottle:
     async def close(self) -> None:
         """Wait (bounded) for the releases and deferrals still on their way to the
         store: a process that exits right after a request must give its turn back, or
-        every other process waits for that host until the turn's ``hold`` runs out."""
+        every other process waits for that host until the turn's lease runs out."""
+        for renewal in self._renewals.values():
+            renewal.cancel()
+        self._renewals.clear()
         if self._pending:
             _, left = await asyncio.wait(set(self._pending), timeout=CLOSE_TIMEOUT)
             if left:

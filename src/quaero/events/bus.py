@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
+from ..failures import FailureStreak
 from ..shutdown import cancel_and_wait, wait_event
 from .types import GAP, Event
 
@@ -261,6 +262,7 @@ class EventBus:
     async def _feeder(self) -> None:
         loop = asyncio.get_running_loop()
         last_read = 0.0
+        failures = FailureStreak(log, "event feed")
         while True:
             if not self._inbox and not self._poll_due:
                 # no await between the checks and the clear: a wake-up is never lost
@@ -286,9 +288,11 @@ class EventBus:
                 await self._read_until(None)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("event feed failed; retrying")
+            except Exception as exc:
+                failures.failed(exc)
                 await asyncio.sleep(self.poll_interval)
+            else:
+                failures.ok()
 
     async def wait_for(self, predicate: Callable[[Event], bool], timeout: float) -> Event:
         """Wait for the next event that satisfies ``predicate``."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import JobCancelled, PermanentJobError, RetryJob
 from ..events.types import JOB_CREATED, JOB_SPAWN, JOB_STATUS_CHANGE, Event
+from ..failures import FailureStreak
 from ..shutdown import CLOSE_TIMEOUT, bounded, cancel_and_wait, wait_event
 from ..store.base import LogEntry
 from .context import JobContext
@@ -104,6 +105,12 @@ class Worker:
         #: jobs finished by this worker (completed, failed or retried)
         self.processed = 0
         self.started_at = time.time()
+        # a store that is down fails every loop's tries: one record per streak, not per try
+        self._claim_failures = FailureStreak(log, "claim")
+        self._flush_failures = FailureStreak(log, "flush")
+        self._registry_failures = FailureStreak(log, f"update of worker {self.id} in the registry")
+        self._heartbeat_failures = FailureStreak(log, "heartbeat")
+        self._reaper_failures = FailureStreak(log, "requeue of expired leases")
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -245,10 +252,12 @@ class Worker:
                     jobs = await self.app.manager.claim(
                         self.id, free, self.lease_seconds, self._types()
                     )
-                except Exception:
-                    log.exception("claim failed")
+                except Exception as exc:
+                    self._claim_failures.failed(exc)
                     jobs = []
                     await asyncio.sleep(self.poll_interval)
+                else:
+                    self._claim_failures.ok()
                 finally:
                     self._claiming -= free
                 if not self._take(jobs):
@@ -447,10 +456,12 @@ class Worker:
                     await self._flush_now()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("flush failed; retrying")
+            except Exception as exc:
+                self._flush_failures.failed(exc)
                 await asyncio.sleep(0.5)
                 self._flush.set()
+            else:
+                self._flush_failures.ok()
 
     def info(self) -> WorkerInfo:
         """This worker's row in the worker registry, as of now."""
@@ -473,8 +484,10 @@ class Worker:
     async def _register(self) -> None:
         try:
             await self.app.store.register_worker(self.info())
-        except Exception:
-            log.exception("could not update worker %s in the registry", self.id)
+        except Exception as exc:
+            self._registry_failures.failed(exc)
+        else:
+            self._registry_failures.ok()
 
     async def _heartbeat_loop(self) -> None:
         interval = max(0.05, self.lease_seconds / 3)
@@ -488,9 +501,10 @@ class Worker:
                 continue
             try:
                 held = await self.app.store.heartbeat(self.id, ids, self.lease_seconds)
-            except Exception:
-                log.exception("heartbeat failed")
+            except Exception as exc:
+                self._heartbeat_failures.failed(exc)
                 continue
+            self._heartbeat_failures.ok()
             for job_id in ids:
                 if job_id not in held and (job_id in self._active or job_id in self._ready):
                     log.warning("lost the lease of job %d; interrupting it", job_id)
@@ -505,8 +519,10 @@ class Worker:
                 if ids:
                     log.warning("requeued %d job(s) whose lease expired", len(ids))
                     self._wake.set()
-            except Exception:
-                log.exception("requeue of expired leases failed")
+            except Exception as exc:
+                self._reaper_failures.failed(exc)
+            else:
+                self._reaper_failures.ok()
 
     @property
     def active(self) -> int:

@@ -665,6 +665,12 @@ class Store(abc.ABC):
         again (at most ``poll`` while another request holds the host)."""
 
     @abc.abstractmethod
+    async def renew_host(self, host: str, token: str, hold: float) -> bool:
+        """``token``'s request is still in flight: hold ``host`` until ``hold`` seconds
+        from now (a heartbeat of the lease :meth:`acquire_host` took, never shortening
+        it). Returns False if ``token`` does not hold the host any more."""
+
+    @abc.abstractmethod
     async def release_host(self, host: str, token: str, interval: float) -> None:
         """``token``'s request ended: free the host and allow the next request to start
         ``interval`` seconds from now. No-op if ``token`` does not hold it."""

@@ -51,6 +51,12 @@ SET holder = NULL, held_until = '-infinity',
 WHERE host = $1 AND holder = $2
 """
 
+_RENEW = """
+UPDATE crawl_hosts
+SET held_until = greatest(held_until, clock_timestamp() + make_interval(secs => $3))
+WHERE host = $1 AND holder = $2
+"""
+
 _DEFER = """
 INSERT INTO crawl_hosts AS h (host, free_at)
 VALUES ($1, clock_timestamp() + make_interval(secs => $2))
@@ -68,6 +74,10 @@ class PgHosts(PgBase):
         async with self.pool.acquire() as conn:
             await conn.execute(_ENSURE, host)
             return float(await conn.fetchval(_ACQUIRE, host, token, float(hold), float(poll)))
+
+    async def renew_host(self, host: str, token: str, hold: float) -> bool:
+        status = await self.pool.execute(_RENEW, host, token, float(hold))
+        return str(status) != "UPDATE 0"
 
     async def release_host(self, host: str, token: str, interval: float) -> None:
         await self.pool.execute(_RELEASE, host, token, max(0.0, interval))

@@ -51,6 +51,17 @@ class SqliteHosts(SqliteBase):
 
         return await self._write(op)
 
+    async def renew_host(self, host: str, token: str, hold: float) -> bool:
+        def op(ctx: TxContext) -> bool:
+            cur = ctx.conn.execute(
+                "UPDATE crawl_hosts SET held_until = max(held_until, ?)"
+                " WHERE host = ? AND holder = ?",
+                (time.time() + hold, host, token),
+            )
+            return cur.rowcount > 0
+
+        return await self._write(op)
+
     async def release_host(self, host: str, token: str, interval: float) -> None:
         def op(ctx: TxContext) -> None:
             ctx.conn.execute(

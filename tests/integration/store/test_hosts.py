@@ -96,3 +96,47 @@ async def test_a_process_closing_right_after_a_request_gives_its_turn_back(
         await leaving.close()
     # another process: the turn is free (not held until the 60 s hold runs out)
     assert await store.acquire_host("example.org", "another", 60.0, 5.0) < 1.0
+
+
+async def test_renew_extends_only_its_holders_turn_and_never_shortens_it(store: Store) -> None:
+    assert await store.acquire_host("r.example", "a", 0.5, 60.0) == 0
+    assert await store.renew_host("r.example", "a", 30.0) is True
+    assert await store.renew_host("r.example", "b", 30.0) is False  # not b's turn
+    assert await store.renew_host("nobody.example", "a", 30.0) is False
+    # held for about 30 s now: another holder is told to wait that long (poll is 60)
+    assert 25.0 < await store.acquire_host("r.example", "b", 60, 60.0) <= 30.0
+    assert await store.renew_host("r.example", "a", 0.1) is True  # never shortens
+    assert 25.0 < await store.acquire_host("r.example", "b", 60, 60.0) <= 30.0
+    await store.release_host("r.example", "a", 0.0)
+    assert await store.renew_host("r.example", "a", 30.0) is False  # released
+
+
+async def test_a_turn_is_leased_for_seconds_and_renewed_while_its_request_runs(
+    store: Store, store_url: str
+) -> None:
+    """A throttle holds a host for ``turn_lease`` seconds at a time, renewed while its
+    request is in flight: a process killed mid-request frees the host within that lease,
+    not after the whole ``hold`` (a crawl killed and resumed waited a minute for it)."""
+    from quaero.crawler.politeness import TURN_LEASE, HostThrottle
+
+    assert TURN_LEASE <= 10.0
+    other = open_store(store_url)  # another process
+    await other.open()
+    a, b = HostThrottle(0.01), HostThrottle(0.01)
+    a.share(store, hold=60.0)
+    b.share(other, hold=60.0)
+    a.turn_lease = b.turn_lease = 0.6
+    try:
+        await a.wait("lease.example")  # a's request is in flight
+        # the turn is leased for turn_lease seconds, not the whole hold
+        assert 0 < await other.acquire_host("lease.example", "probe", 60, 60.0) <= 0.6
+        waiting = asyncio.create_task(b.wait("lease.example"))
+        done, _ = await asyncio.wait({waiting}, timeout=2.0)  # > 3 leases: a renews it
+        assert not done
+        a.done("lease.example")  # a's request is over: b goes next
+        await asyncio.wait_for(waiting, 10)
+        b.done("lease.example")
+    finally:
+        await a.close()
+        await b.close()
+        await other.close()
