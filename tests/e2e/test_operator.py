@@ -159,8 +159,10 @@ def test_bulk_cancel_on_a_filtered_list(
     bar.locator(".bulk-result .notice-ok").get_by_text(
         "Cancelled 10 jobs of 10 matches."
     ).wait_for()
-    # the filtered list empties; the counts and the bar follow
+    # the filtered list empties; the counts follow; the bar keeps the result, not the buttons
     page.locator(".empty-small").get_by_text("No running children.").wait_for()
+    assert bar.locator(".bulk-result .notice-ok").inner_text() == "Cancelled 10 jobs of 10 matches."
+    page.wait_for_function("() => document.querySelector('.bulk-bar .bulk-row').hidden")
     page.locator("[data-testid=job-progress]").get_by_text(
         "0 pending, 0 running, 27 completed, 3 failed, 10 cancelled"
     ).wait_for()

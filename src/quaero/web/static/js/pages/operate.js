@@ -93,8 +93,15 @@ export function bulkBar(id, { msg, filters, onDone }) {
     }, `${verb} all`);
     return b;
   });
-  const el = h("div", { class: "bulk-bar" },
-    h("div", { class: "bulk-row" }, info, h("div", { class: "actions" }, buttons)), result);
+  const row = h("div", { class: "bulk-row" }, info, h("div", { class: "actions" }, buttons));
+  const el = h("div", { class: "bulk-bar" }, row, result);
+  // an action that empties its own list (cancel every running child) keeps its result
+  // in sight: the buttons go, the sentence stays until the filters change
+  const show = () => {
+    const f = filters();
+    row.hidden = !f.total;
+    el.hidden = !f.total && !result.childElementCount;
+  };
   return {
     el,
     result,
@@ -104,10 +111,11 @@ export function bulkBar(id, { msg, filters, onDone }) {
       for (const b of buttons) {
         b.setAttribute("aria-label", `${b.textContent} ${plural(f.total, "matching child", "matching children")}`);
       }
-      el.hidden = !f.total;
+      show();
     },
     clear() {
       notice(result, "");
+      show();
     },
   };
 }
