@@ -205,6 +205,9 @@ def crawl_run(
                     await app.manager.cancel(job.id)
                 else:
                     stopper.cancel()
+                    # the watch ends only when the crawl does: its failure is the command's,
+                    # never a summary of a crawl still running
+                    watcher.result()
             finally:
                 await worker.stop()
             final = await app.store.get_job(job.id)

@@ -20,12 +20,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..app import App
+from ..errors import JobNotFound, StoreError
 from ..events.types import JOB_STATUS_CHANGE, PARENT_JOB_PROGRESS, Event
+from ..failures import FailureStreak
 from ..jobs.models import Job
 from ..jobs.progress import progress_text
 from ..shutdown import wait_event
 
 __all__ = ["ConsoleLogHandler", "Eta", "logs_through", "watch_job"]
+
+log = logging.getLogger(__name__)
 
 #: seconds of history the rate (and so the ETA) is computed over
 RATE_WINDOW = 10.0
@@ -107,9 +111,28 @@ def fmt_eta(seconds: float | None) -> str:
 async def watch_job(
     app: App, job_id: int, show: bool = True, timeout: float | None = None, documents: bool = False
 ) -> Job:
-    """Show the job's progress until it is terminal; returns the final job."""
-    job = await app.store.get_job(job_id)
-    assert job is not None
+    """Show the job's progress until it is terminal; returns the final job.
+
+    A store read that fails (:class:`StoreError`: PostgreSQL restarting, a locked file)
+    is logged once per streak and tried again; ``timeout`` bounds the whole watch."""
+    streak = FailureStreak(log, f"reading job {job_id}")
+
+    async def read() -> Job | None:
+        """The job as stored now, or None when the read failed."""
+        try:
+            found = await app.store.get_job(job_id)
+        except StoreError as exc:
+            streak.failed(exc)
+            return None
+        streak.ok()
+        if found is None:
+            raise JobNotFound(job_id)
+        return found
+
+    async with asyncio.timeout(timeout):
+        while (first := await read()) is None:
+            await asyncio.sleep(0.5)
+    job = first
     console = Console(stderr=True)
     show = show and sys.stderr.isatty()
     changed = asyncio.Event()
@@ -146,7 +169,7 @@ async def watch_job(
         with routed, progress:
             async with asyncio.timeout(timeout):
                 while True:
-                    job = await app.store.get_job(job_id) or job
+                    job = await read() or job  # a failed read: the last one shown
                     c = job.children
                     done = c.completed + c.failed + c.cancelled
                     now = time.monotonic()
