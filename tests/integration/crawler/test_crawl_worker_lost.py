@@ -9,9 +9,6 @@ job it was running."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import pytest
 
 from quaero import JobStatus
@@ -22,24 +19,8 @@ from tests.integration.crawler.test_depth_across_processes import (
     make_app,
     start_crawl,
 )
-from tests.integration.store.pgdb import BACKENDS, PgDatabases, backend_url
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def pg_databases() -> Iterator[PgDatabases]:
-    dbs = PgDatabases()
-    yield dbs
-    dbs.drop_template()
-
-
-@pytest.fixture(params=BACKENDS)
-async def store_url(
-    request: pytest.FixtureRequest, tmp_path: Path, pg_databases: PgDatabases
-) -> AsyncIterator[str]:
-    async for url in backend_url(request.param, tmp_path, pg_databases):
-        yield url
 
 
 async def test_a_crawl_whose_worker_died_in_its_handler_runs_again(store_url: str) -> None:

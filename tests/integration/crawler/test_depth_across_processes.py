@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -26,7 +25,6 @@ from quaero import App, JobStatus, Settings
 from quaero.crawler.jobs import register
 from quaero.jobs.models import Job
 from quaero.store import JobQuery
-from tests.integration.store.pgdb import BACKENDS, PgDatabases, backend_url
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -79,21 +77,6 @@ class GatedSite:
             gate.set()
         if self._runner is not None:
             await self._runner.cleanup()
-
-
-@pytest.fixture(scope="module")
-def pg_databases() -> Iterator[PgDatabases]:
-    dbs = PgDatabases()
-    yield dbs
-    dbs.drop_template()
-
-
-@pytest.fixture(params=BACKENDS)
-async def store_url(
-    request: pytest.FixtureRequest, tmp_path: Path, pg_databases: PgDatabases
-) -> AsyncIterator[str]:
-    async for url in backend_url(request.param, tmp_path, pg_databases):
-        yield url
 
 
 def make_app(url: str) -> App:

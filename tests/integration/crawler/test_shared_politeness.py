@@ -113,13 +113,6 @@ def site() -> Iterator[AccessLogSite]:
         yield s
 
 
-@pytest.fixture(scope="module")
-def pg_databases() -> Iterator[PgDatabases]:
-    dbs = PgDatabases()
-    yield dbs
-    dbs.drop_template()
-
-
 @pytest.fixture
 async def pg_url(pg_databases: PgDatabases) -> AsyncIterator[str]:
     if not PG_URL:

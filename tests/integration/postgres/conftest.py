@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.integration.store.pgdb import PG_URL, PgDatabases
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="session")
-def pg_databases() -> Iterator[PgDatabases]:
-    dbs = PgDatabases()
-    yield dbs
-    dbs.drop_template()
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,7 +15,6 @@ from quaero.events.types import Event
 from quaero.store.base import Store, open_store
 
 from ...conftest import close_or_fail
-from .pgdb import BACKENDS, PgDatabases, backend_url
 
 
 class Recorder:
@@ -31,21 +29,6 @@ class Recorder:
 
     def on_wake(self) -> None:
         self.wakes += 1
-
-
-@pytest.fixture(scope="session")
-def pg_databases() -> Iterator[PgDatabases]:
-    dbs = PgDatabases()
-    yield dbs
-    dbs.drop_template()
-
-
-@pytest.fixture(params=BACKENDS)
-async def store_url(
-    request: pytest.FixtureRequest, tmp_path: Path, pg_databases: PgDatabases
-) -> AsyncIterator[str]:
-    async for url in backend_url(request.param, tmp_path, pg_databases):
-        yield url
 
 
 @pytest.fixture
