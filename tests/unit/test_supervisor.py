@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import sys
 import time
 from typing import Any
@@ -61,3 +62,15 @@ async def test_a_stop_while_a_process_restarts_stops_it_gracefully(
     # SIGTERM (handled or not yet), not SIGKILL once the shutdown timeout and grace ran out
     assert started[1].returncode in (0, -signal.SIGTERM)
     assert time.monotonic() - began < 1.0 + supervisor.KILL_GRACE
+
+
+def test_processes_0_counts_the_cpus_this_process_may_use() -> None:
+    # one CPU in the affinity mask (as in a container limited to one, or under taskset):
+    # one process, whatever os.cpu_count() says
+    code = (
+        "import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
+        "from quaero.cli.worker import usable_cpus; print(usable_cpus(), os.cpu_count())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    usable, total = out.stdout.split()
+    assert usable == "1" and int(total) >= 1

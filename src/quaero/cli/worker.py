@@ -32,6 +32,15 @@ class _Prefetch(click.ParamType[str]):
 PREFETCH = _Prefetch()
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask: a container's or ``taskset``'s
+    limit), as ``--processes 0`` counts them; ``os.cpu_count()`` where there is none."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 @cli.command()
 @click.option(
     "--concurrency", type=click.IntRange(1, 10_000), help="Async job slots in this process."
@@ -51,7 +60,7 @@ PREFETCH = _Prefetch()
     "--processes",
     type=click.IntRange(0, MAX_PROCESSES),
     help="Worker processes on this machine, each with --concurrency slots, restarted if "
-    "they die (0: one per CPU; default 1). One process uses about one core.",
+    "they die (0: one per usable CPU; default 1). One process uses about one core.",
 )
 @click.option("--supervisor-pid", type=int, hidden=True)
 @click.pass_obj
@@ -89,7 +98,7 @@ def worker(
     except QuaeroError as exc:
         fail(str(exc))
     if n != 1:
-        sys.exit(run_async(lambda: supervised(n or os.cpu_count() or 1)))
+        sys.exit(run_async(lambda: supervised(n or usable_cpus())))
 
     async def go() -> None:
         app = make_app(ctx, **overrides)
