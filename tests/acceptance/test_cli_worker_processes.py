@@ -25,6 +25,20 @@ def _wait(pred: Any, timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
+def start_supervisor(
+    url: str, log: Path, env: dict[str, str], *args: str
+) -> subprocess.Popen[bytes]:
+    """``quaero worker ARGS`` on ``url``, its stderr (the supervisor's and its processes'
+    lines) written to ``log``."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [QUAERO, "--db", url, "worker", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+
+
 def _live_pids(url: str) -> set[int]:
     p = quaero(url, "workers", "ls", "--json")
     assert p.returncode == 0, p.stderr
@@ -47,13 +61,7 @@ def _alive(pid: int) -> bool:
 def test_processes_share_the_work_restart_and_stop(url: str, tmp_path: Path) -> None:
     env = {**os.environ, "QUAERO_WORKER_POLL_INTERVAL": "0.1", "QUAERO_WORKER_LEASE_SECONDS": "2"}
     log = tmp_path / "supervisor.log"
-    with log.open("w") as out:
-        sup = subprocess.Popen(
-            [QUAERO, "--db", url, "worker", "--processes", "3", "--concurrency", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-        )
+    sup = start_supervisor(url, log, env, "--processes", "3", "--concurrency", "2")
     children: set[int] = set()
     try:
         _wait(lambda: len(_live_pids(url)) == 3)
@@ -133,13 +141,7 @@ def test_processes_stop_when_the_supervisor_is_killed(url: str, tmp_path: Path) 
     and stops gracefully (deregisters), instead of running on orphaned forever."""
     env = {**os.environ, "QUAERO_WORKER_POLL_INTERVAL": "0.1"}
     log = tmp_path / "supervisor.log"
-    with log.open("w") as out:
-        sup = subprocess.Popen(
-            [QUAERO, "--db", url, "worker", "--processes", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-        )
+    sup = start_supervisor(url, log, env, "--processes", "2")
     children: set[int] = set()
     try:
         _wait(lambda: len(_live_pids(url)) == 2)

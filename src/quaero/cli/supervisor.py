@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -57,7 +57,6 @@ class _Process:
     delay: float = _BACKOFF_FIRST
     #: the status that stopped the supervisor (a failure at start)
     fatal: int | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _say(message: str) -> None:
@@ -74,35 +73,32 @@ def _describe(code: int) -> str:
 
 async def _keep(p: _Process, command: Sequence[str], stop: asyncio.Event) -> None:
     """Run one worker process, restarting it until ``stop`` is set."""
-    try:
-        while not stop.is_set():
-            p.proc = await asyncio.create_subprocess_exec(*command)
-            p.started_at = time.monotonic()
-            p.starts += 1
-            if stop.is_set():  # stopped while it started: the stop did not signal it
-                with contextlib.suppress(ProcessLookupError):
-                    p.proc.send_signal(signal.SIGTERM)
-            code = await p.proc.wait()
-            ran = time.monotonic() - p.started_at
-            if stop.is_set():
-                return
-            what = f"worker process {p.index + 1} (pid {p.proc.pid}) {_describe(code)}"
-            if code == 0:
-                _say(f"{what}; not restarted")
-                return
-            if p.starts == 1 and ran < START_GRACE and code > 0:
-                _say(f"{what} {ran:.1f} s after it started; stopping")
-                p.fatal = code
-                stop.set()
-                return
-            if ran >= _BACKOFF_RESET:
-                p.delay = _BACKOFF_FIRST
-            _say(f"{what}; restarting in {p.delay:g} s")
-            if await wait_event(stop, p.delay):
-                return
-            p.delay = min(p.delay * 2, _BACKOFF_MAX)
-    finally:
-        p.done.set()
+    while not stop.is_set():
+        p.proc = await asyncio.create_subprocess_exec(*command)
+        p.started_at = time.monotonic()
+        p.starts += 1
+        if stop.is_set():  # stopped while it started: the stop did not signal it
+            with contextlib.suppress(ProcessLookupError):
+                p.proc.send_signal(signal.SIGTERM)
+        code = await p.proc.wait()
+        ran = time.monotonic() - p.started_at
+        if stop.is_set():
+            return
+        what = f"worker process {p.index + 1} (pid {p.proc.pid}) {_describe(code)}"
+        if code == 0:
+            _say(f"{what}; not restarted")
+            return
+        if p.starts == 1 and ran < START_GRACE and code > 0:
+            _say(f"{what} {ran:.1f} s after it started; stopping")
+            p.fatal = code
+            stop.set()
+            return
+        if ran >= _BACKOFF_RESET:
+            p.delay = _BACKOFF_FIRST
+        _say(f"{what}; restarting in {p.delay:g} s")
+        if await wait_event(stop, p.delay):
+            return
+        p.delay = min(p.delay * 2, _BACKOFF_MAX)
 
 
 async def supervise(
@@ -122,9 +118,7 @@ async def supervise(
     tasks = [asyncio.ensure_future(_keep(p, command, stop)) for p in procs]
     _say(f"{processes} worker processes")
     try:
-        all_done: asyncio.Future[Any] = asyncio.ensure_future(
-            asyncio.gather(*(p.done.wait() for p in procs))
-        )
+        all_done: asyncio.Future[Any] = asyncio.gather(*tasks)
         stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
         await asyncio.wait({all_done, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -140,8 +134,7 @@ async def supervise(
                         _say(f"worker process {p.index + 1} (pid {p.proc.pid}) did not stop")
                         with contextlib.suppress(ProcessLookupError):
                             p.proc.kill()
-                await all_done
-        await asyncio.gather(*tasks)
+        await all_done
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
