@@ -244,9 +244,19 @@ def test_explain_panel_for_a_child_type_no_worker_serves(
         30,
         "5 ghost children pending",
     )
-    explained = call(server, f"/api/jobs/{job_id}/explain")
+
+    # The fan-out handler may still be running after its children are pending (it
+    # returns after the spawn commits): wait until the answer has settled.
+    answers: list[dict[str, Any]] = []
+
+    def settled() -> bool:
+        answers.append(call(server, f"/api/jobs/{job_id}/explain"))
+        kinds = {r["kind"] for r in answers[-1]["reasons"]}
+        return "handler_running" not in kinds and "children_type_unserved" in kinds
+
+    wait_until(settled, 30, "the parent's handler to return, its children unserved")
+    explained = answers[-1]
     unserved = [r for r in explained["reasons"] if r["kind"] == "children_type_unserved"]
-    assert unserved, explained
     page.set_viewport_size(DESKTOP)
     page.goto(f"{server.url}/#/jobs/{job_id}")
     live(page)
