@@ -159,3 +159,99 @@ def test_processes_stop_when_the_supervisor_is_killed(url: str, tmp_path: Path) 
         for pid in children:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _job(url: str, job_id: int) -> dict[str, Any]:
+    p = quaero(url, "jobs", "show", str(job_id), "--json")
+    assert p.returncode == 0, p.stderr
+    job: dict[str, Any] = json.loads(p.stdout)
+    return job
+
+
+def _held_job(url: str) -> int:
+    """A job that runs for an hour unless released."""
+    p = quaero(url, "run", "noop", "--config", '{"sleep_ms": 3600000}', "--json")
+    assert p.returncode == 0, p.stderr
+    job_id = int(json.loads(p.stdout)["id"])
+    _wait(lambda: _job(url, job_id)["status"] == "running")
+    return job_id
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_second_interrupt_releases_running_jobs_now(
+    url: str, tmp_path: Path, processes: str
+) -> None:
+    """The first Ctrl-C lets running jobs finish (up to the shutdown timeout, 600 s here);
+    the second releases them at once: the job is pending again, no attempt used, and the
+    command exits 0 long before the timeout. With ``--processes``, a Ctrl-C of the whole
+    terminal (the process group) reaches the processes once, through the supervisor: the
+    first stays graceful."""
+    env = {
+        **os.environ,
+        "QUAERO_WORKER_POLL_INTERVAL": "0.1",
+        "QUAERO_WORKER_SHUTDOWN_TIMEOUT": "600",
+    }
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        sup = subprocess.Popen(
+            [QUAERO, "--db", url, "worker", "--processes", processes],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+            start_new_session=True,  # its own process group, as a terminal gives it
+        )
+    children: set[int] = set()
+    try:
+        _wait(lambda: len(_live_pids(url)) == int(processes))
+        children = _live_pids(url)
+        job_id = _held_job(url)
+        os.killpg(sup.pid, signal.SIGINT)  # Ctrl-C
+        # each process once (twice would be a hurry: see below)
+        stopping = "stopping; running jobs have 600 s"
+        _wait(lambda: log.read_text().count(stopping) == int(processes))
+        # every process stops claiming; the held job's process waits for it
+        _wait(lambda: len(_live_pids(url)) <= 1)
+        assert sup.poll() is None and _job(url, job_id)["status"] == "running"
+        assert "releasing running jobs now" not in log.read_text()
+        os.killpg(sup.pid, signal.SIGINT)  # Ctrl-C again
+        assert sup.wait(60) == 0  # not the 600 s
+        job = _job(url, job_id)
+        assert job["status"] == "pending" and job["attempts"] == 0, job
+        err = log.read_text()
+        assert "releasing running jobs now" in err and "Traceback" not in err
+        assert not any(_alive(pid) for pid in children)
+    finally:
+        if sup.poll() is None:
+            os.killpg(sup.pid, signal.SIGKILL)
+            sup.wait(10)
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_process_stopped_on_its_own_is_restarted(url: str, tmp_path: Path) -> None:
+    """A SIGTERM sent to one worker process (not to the supervisor) stops it gracefully
+    with status 0: the supervisor starts another, as for a process that died."""
+    env = {**os.environ, "QUAERO_WORKER_POLL_INTERVAL": "0.1"}
+    log = tmp_path / "supervisor.log"
+    sup = start_supervisor(url, log, env, "--processes", "2")
+    children: set[int] = set()
+    try:
+        _wait(lambda: len(_live_pids(url)) == 2)
+        children = _live_pids(url)
+        victim = min(children)
+        os.kill(victim, signal.SIGTERM)
+        _wait(lambda: len(_live_pids(url) - children) == 1 and not _alive(victim))
+        children |= _live_pids(url)
+        assert len(_live_pids(url)) == 2
+        assert f"(pid {victim}) exited with status 0; restarting in 1 s" in log.read_text()
+        sup.send_signal(signal.SIGTERM)
+        assert sup.wait(60) == 0
+        assert not any(_alive(pid) for pid in children)
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait(10)
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

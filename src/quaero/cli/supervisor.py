@@ -4,12 +4,16 @@ One Python process runs Python code on one core at a time (the GIL), so one work
 process uses about one core however many slots it has. The supervisor starts N
 ``quaero worker`` processes with the same options (each with ``--concurrency`` slots) and:
 
-* restarts one that dies (killed, crashed) after a backoff of 1 s, doubling up to 30 s,
+* restarts one that stops (killed, crashed, or stopped by a signal sent to it alone)
+  after a backoff of 1 s, doubling up to 30 s,
   back to 1 s once a process has run for a minute; its running jobs come back to pending
   when their leases expire, as with any worker that dies;
 * on SIGINT or SIGTERM sends SIGTERM to every process (each lets its running jobs finish
-  or releases them within its shutdown timeout), waits for them and exits 0; a process
-  still there ``KILL_GRACE`` seconds after its shutdown timeout is killed;
+  or releases them within its shutdown timeout), waits for them and exits 0; a second
+  SIGINT/SIGTERM passes one more SIGTERM on (each process then releases its running jobs
+  at once); a process still there ``KILL_GRACE`` seconds after its shutdown timeout is
+  killed. The processes have a process group of their own, so a terminal's Ctrl-C
+  reaches them through the supervisor only, once;
 * stops everything and exits with a process's status when it fails in its first
   ``START_GRACE`` seconds (a bad store URL, a plugin that does not import): restarting
   cannot fix that.
@@ -74,7 +78,9 @@ def _describe(code: int) -> str:
 async def _keep(p: _Process, command: Sequence[str], stop: asyncio.Event) -> None:
     """Run one worker process, restarting it until ``stop`` is set."""
     while not stop.is_set():
-        p.proc = await asyncio.create_subprocess_exec(*command)
+        # a process group of its own: a terminal's Ctrl-C goes to the supervisor only,
+        # which passes it on once (a process counts its signals: the second is a hurry)
+        p.proc = await asyncio.create_subprocess_exec(*command, process_group=0)
         p.started_at = time.monotonic()
         p.starts += 1
         if stop.is_set():  # stopped while it started: the stop did not signal it
@@ -85,9 +91,6 @@ async def _keep(p: _Process, command: Sequence[str], stop: asyncio.Event) -> Non
         if stop.is_set():
             return
         what = f"worker process {p.index + 1} (pid {p.proc.pid}) {_describe(code)}"
-        if code == 0:
-            _say(f"{what}; not restarted")
-            return
         if p.starts == 1 and ran < START_GRACE and code > 0:
             _say(f"{what} {ran:.1f} s after it started; stopping")
             p.fatal = code
@@ -112,9 +115,18 @@ async def supervise(
     process that failed at start)."""
     stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     procs = [_Process(i) for i in range(processes)]
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+            return
+        # again: each process releases its running jobs now (its own second signal)
+        _say("releasing running jobs now")
+        _signal_all(procs, signal.SIGTERM)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
     tasks = [asyncio.ensure_future(_keep(p, command, stop)) for p in procs]
     _say(f"{processes} worker processes")
     try:
@@ -123,10 +135,7 @@ async def supervise(
         await asyncio.wait({all_done, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         if not all_done.done():
-            for p in procs:
-                if p.proc is not None and p.proc.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        p.proc.send_signal(signal.SIGTERM)
+            _signal_all(procs, signal.SIGTERM)
             _, late = await asyncio.wait({all_done}, timeout=shutdown_timeout + KILL_GRACE)
             if late:
                 for p in procs:
@@ -139,6 +148,13 @@ async def supervise(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return next((p.fatal for p in procs if p.fatal is not None), 0)
+
+
+def _signal_all(procs: list[_Process], sig: signal.Signals) -> None:
+    for p in procs:
+        if p.proc is not None and p.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                p.proc.send_signal(sig)
 
 
 def worker_command(argv: Sequence[str]) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import os
 import signal
 import sys
@@ -11,6 +13,7 @@ import click
 
 from ..config import MAX_PROCESSES, PREFETCH_INVALID, parse_prefetch
 from ..errors import QuaeroError
+from ..jobs.worker import Worker
 from ..shutdown import wait_event
 from .main import Ctx, cli, fail, make_app, run_async
 from .supervisor import supervise, worker_command
@@ -106,15 +109,18 @@ def worker(
             for t in job_types:
                 app.registry.get(t)
             stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGINT, stop.set)
-            loop.add_signal_handler(signal.SIGTERM, stop.set)
             w = app.worker(job_types=list(job_types) or None)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, _on_signal, w, stop)
             app.start_pruner()
             click.echo(
                 f"worker {w.id}: concurrency {w.concurrency}, store {app.settings.store.url}",
                 err=True,
             )
+            if supervisor_pid is not None:
+                loop.add_signal_handler(signal.SIGHUP, _orphaned, supervisor_pid, w.id, stop)
+                _die_with(supervisor_pid)
             watch = (
                 asyncio.create_task(_watch_supervisor(supervisor_pid, w.id, stop))
                 if supervisor_pid is not None
@@ -130,6 +136,41 @@ def worker(
     run_async(go)
 
 
+def _on_signal(w: Worker, stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM: the first stops the worker gracefully (running jobs get up to the
+    shutdown timeout to finish), the next releases the running jobs at once."""
+    if not stop.is_set():
+        stop.set()
+        click.echo(
+            f"worker {w.id}: stopping; running jobs have {w.shutdown_timeout:g} s to finish "
+            "(interrupt again to release them now)",
+            err=True,
+        )
+    else:
+        w.hurry()
+        click.echo(f"worker {w.id}: releasing running jobs now", err=True)
+
+
+def _die_with(pid: int) -> None:
+    """Have the kernel send this process SIGHUP (handled as a graceful stop) the moment its
+    parent, the supervisor ``pid``, dies (Linux ``PR_SET_PDEATHSIG``; elsewhere the
+    once-a-second check of :func:`_watch_supervisor` alone notices)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGHUP), 0, 0, 0)
+    if os.getppid() != pid:  # it died before the request: no signal will come
+        os.kill(os.getpid(), signal.SIGHUP)
+
+
+def _orphaned(pid: int, worker_id: str, stop: asyncio.Event) -> None:
+    if not stop.is_set():
+        click.echo(f"worker {worker_id}: its supervisor (pid {pid}) is gone; stopping", err=True)
+        stop.set()
+
+
+#: ``prctl`` option: the signal this process gets when its parent dies (linux/prctl.h)
+_PR_SET_PDEATHSIG = 1
 #: seconds between two looks of a supervised worker process at its supervisor
 SUPERVISOR_CHECK = 1.0
 
@@ -142,5 +183,4 @@ async def _watch_supervisor(pid: int, worker_id: str, stop: asyncio.Event) -> No
     while os.getppid() == pid:
         if await wait_event(stop, SUPERVISOR_CHECK):
             return
-    click.echo(f"worker {worker_id}: its supervisor (pid {pid}) is gone; stopping", err=True)
-    stop.set()
+    _orphaned(pid, worker_id, stop)

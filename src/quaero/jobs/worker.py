@@ -100,6 +100,8 @@ class Worker:
         self._logs: list[LogEntry] = []
         self._stopping = False
         self._stop_task: asyncio.Future[None] | None = None
+        #: set by :meth:`hurry`: the stop releases running jobs without waiting more
+        self._hurry = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Any] = []
         #: jobs finished by this worker (completed, failed or retried)
@@ -151,6 +153,13 @@ class Worker:
         # shielded: a cancel of one caller does not cut the stop short for the others
         await asyncio.shield(self._stop_task)
 
+    def hurry(self) -> None:
+        """Cut a stop's grace short: the jobs still running are released back to pending
+        now (their handlers cancelled), as when the shutdown timeout runs out. A second
+        SIGINT/SIGTERM to ``quaero worker`` calls it (celery's "cold" shutdown after a
+        "warm" one). Before a stop it only makes the coming stop release at once."""
+        self._hurry.set()
+
     async def _stop(self, timeout: float | None) -> None:
         self.app._workers.discard(self)
         self._stopping = True
@@ -163,8 +172,20 @@ class Worker:
             )
             self._ready.clear()
         if self._active:
-            tasks = [t for t, _ in self._active.values()]
-            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            pending: set[asyncio.Future[Any]] = {t for t, _ in self._active.values()}
+            deadline = time.monotonic() + timeout
+            hurry = asyncio.ensure_future(self._hurry.wait())
+            try:
+                while pending and not self._hurry.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    _, pending = await asyncio.wait(
+                        {*pending, hurry}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    pending.discard(hurry)
+            finally:
+                hurry.cancel()
             releases = []
             for job_id, (task, _ctx) in list(self._active.items()):
                 if task in pending:

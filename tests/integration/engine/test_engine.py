@@ -204,6 +204,42 @@ async def test_graceful_shutdown_releases_unfinished_jobs(app: App) -> None:
     assert job.status is JobStatus.PENDING and job.attempts == 0 and job.lease_owner is None
 
 
+async def test_hurry_releases_running_jobs_without_waiting_the_shutdown_timeout(
+    app: App,
+) -> None:
+    """A second interrupt (``Worker.hurry``) during a graceful stop releases the jobs
+    still running at once, as the end of the shutdown timeout would."""
+    gate = asyncio.Event()
+    finished: list[int] = []
+
+    @app.job("blocker")
+    async def blocker(ctx: JobContext) -> None:
+        gate.set()
+        await asyncio.sleep(60)
+
+    @app.job("quick")
+    async def quick(ctx: JobContext) -> None:
+        finished.append(ctx.job.id)
+
+    job = await app.submit("blocker")
+    w = app.worker(concurrency=2, shutdown_timeout=300.0)
+    await w.start()
+    await asyncio.wait_for(gate.wait(), 5)
+    stopping = asyncio.ensure_future(w.stop())
+
+    async def stopping_started() -> bool:
+        return w._stopping
+
+    await until(stopping_started)
+    assert not stopping.done()  # waiting for the blocker, up to 300 s
+    w.hurry()
+    await asyncio.wait_for(stopping, 30)
+    job = await app.store.get_job(job.id)  # type: ignore[assignment]
+    assert job.status is JobStatus.PENDING and job.attempts == 0 and job.lease_owner is None
+    assert finished == []  # stopping: it claimed nothing more
+    assert await app.store.recount() == []
+
+
 async def test_nested_tree_rolls_status_up(app: App) -> None:
     @app.job("mid")
     async def mid(ctx: JobContext) -> None:
