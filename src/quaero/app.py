@@ -62,7 +62,7 @@ class App:
         #: per-app state of extensions (e.g. the crawler's connection pools)
         self.state: dict[str, Any] = {}
         self._on_close: list[Callable[[], Awaitable[None]]] = []
-        #: workers of this app that started and did not stop yet (close stops them)
+        #: workers of this app that started and did not finish stopping (close stops them)
         self._workers: set[Worker] = set()
 
     # ------------------------------------------------------------------ job types
@@ -123,6 +123,14 @@ class App:
     def on_close(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run ``callback`` when the app closes (before the store closes)."""
         self._on_close.append(callback)
+
+    def hurry(self) -> None:
+        """Have this app's workers, stopping or about to stop, release their running jobs
+        at once instead of waiting up to ``shutdown_timeout`` (:meth:`Worker.hurry`;
+        ``quaero serve`` calls it on a second SIGINT/SIGTERM). Safe in a signal handler
+        of the loop's thread."""
+        for w in list(self._workers):
+            w.hurry()
 
     async def close(self) -> None:
         """Stop this app's running workers (as :meth:`Worker.stop`: their jobs finish or

@@ -162,3 +162,32 @@ def test_access_log_redacts_every_token_spelling(
     assert "/api/jobs?token=<redacted>" in log
     assert "/api/jobs?%74oken=<redacted>" in log
     assert "/api/jobs?x=1&token=<redacted>" in log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_second_signal_releases_running_jobs_at_once(
+    quaero_server: Callable[..., ServerProcess], sig: int
+) -> None:
+    """With a shutdown timeout of 600 s, the first signal waits for the running job; the
+    second releases it at once: the server exits 0 and the job is pending again."""
+    server = quaero_server(env={"QUAERO_WORKER_SHUTDOWN_TIMEOUT": "600"})
+    _, created = http(
+        "POST", f"{server.url}/api/jobs", {"job_type": "noop", "config": {"sleep_ms": 3_600_000}}
+    )
+    wait_until(lambda: job(server, created["id"])["status"] == "running", 30, "the job to run")
+    assert server.proc is not None
+    server.proc.send_signal(sig)
+    wait_until(lambda: "Waiting for application shutdown" in server.log(), 30, "the stop")
+    assert server.proc.poll() is None  # waiting for the running job (up to 600 s)
+    server.proc.send_signal(sig)
+    assert server.proc.wait(60) == 0
+    assert "releasing running jobs now" in server.log()
+    shown = subprocess.run(
+        [QUAERO, "--db", server.db, "jobs", "show", str(created["id"]), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=server.env,
+    )
+    got = json.loads(shown.stdout)
+    assert got["status"] == "pending" and got["attempts"] == 0, got

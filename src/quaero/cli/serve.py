@@ -2,17 +2,20 @@
 
 SIGINT/SIGTERM stop it gracefully: WebSocket clients are closed (1012, "service
 restart": the dashboard reconnects and resumes), running jobs finish within the worker's
-shutdown timeout or are released for another worker, then the store is closed.
+shutdown timeout or are released for another worker, then the store is closed. A second
+SIGINT/SIGTERM releases the running jobs at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
 import socket
 import threading
 from collections.abc import Iterator
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -22,14 +25,26 @@ from .main import Ctx, cli, fail, make_app, run_async
 if TYPE_CHECKING:
     import uvicorn
 
+    from ..app import App
+
 __all__ = ["serve"]
 
 
-def _server(config: uvicorn.Config) -> uvicorn.Server:
+def _server(config: uvicorn.Config, app: App) -> uvicorn.Server:
     import uvicorn
 
     class Server(uvicorn.Server):
-        """Exits with status 0 after a graceful stop (uvicorn re-raises the signal)."""
+        """Exits with status 0 after a graceful stop (uvicorn re-raises the signal); a
+        second SIGINT/SIGTERM also has the in-process workers release their running jobs
+        at once (:meth:`App.hurry`), as ``quaero worker`` does."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            again = self.should_exit
+            super().handle_exit(sig, frame)
+            if again:
+                click.echo("quaero: releasing running jobs now", err=True)
+                with contextlib.suppress(RuntimeError):  # no loop: nothing runs
+                    asyncio.get_running_loop().call_soon_threadsafe(app.hurry)
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
@@ -127,7 +142,7 @@ def serve(
         f"{', API token required' if s.api_token else ''})",
         err=True,
     )
-    server = _server(config)
+    server = _server(config, app)
     try:
         server.run(sockets=[sock])
     finally:

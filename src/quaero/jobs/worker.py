@@ -161,7 +161,12 @@ class Worker:
         self._hurry.set()
 
     async def _stop(self, timeout: float | None) -> None:
-        self.app._workers.discard(self)
+        try:
+            await self._shut_down(timeout)
+        finally:  # until here, App.hurry reaches it
+            self.app._workers.discard(self)
+
+    async def _shut_down(self, timeout: float | None) -> None:
         self._stopping = True
         self._wake.set()
         timeout = self.shutdown_timeout if timeout is None else timeout
