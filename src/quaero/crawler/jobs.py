@@ -458,6 +458,9 @@ async def _spawn(
                 parent_id=crawl_id,
                 max_children=s.max_pages,
             )
+            # the shorter path is not followed: say so (the page itself was counted)
+            by_key = {depth_key(u, known[u]): u for u in again}
+            skipped.update((by_key[k], "budget") for k in res.over_budget_keys if k in by_key)
     for u, (d, _) in items:
         if rt.frontier.fetched(u):  # a fetched page got closer: correct its document
             await ctx.app.store.patch_document_metadata(u, {"depth": d})

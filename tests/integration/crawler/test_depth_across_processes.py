@@ -101,12 +101,13 @@ async def until(cond: Callable[[], Awaitable[bool]], timeout: float = 30) -> Non
             await asyncio.sleep(0.02)
 
 
-async def start_crawl(app: App, site: GatedSite) -> int:
+async def start_crawl(app: App, site: GatedSite, max_pages: int = 1000) -> int:
     job = await app.submit(
         "crawl",
         {
             "start_urls": [site.url("/")],
             "max_depth": 3,
+            "max_pages": max_pages,
             "allow_private_networks": True,
             "request_timeout": 30,
             "sitemaps": False,
@@ -179,3 +180,34 @@ async def test_a_page_done_at_a_larger_depth_is_fetched_again_at_the_smaller(
     assert saved == {"/", "/x", "/y", "/slow", "/t", "/u"}
     assert site.hits["/t"] == 2  # once at depth 3, again at depth 2 by the second process
     assert site.hits["/u"] == 1
+
+
+async def test_a_shorter_path_over_the_page_budget_is_recorded_as_skipped(
+    store_url: str,
+) -> None:
+    """With the budget spent (5 pages: /, /x, /slow, /y, /t), the page cannot be spawned
+    again at its smaller depth: the crawl records that it skipped it ("budget") instead of
+    dropping the shorter path without a word."""
+    async with GatedSite() as site:
+        site.gates["/slow"] = asyncio.Event()
+        app = make_app(store_url)
+        async with app:
+            w = app.worker(concurrency=4)
+            await w.start()
+            crawl_id = await start_crawl(app, site, max_pages=5)
+
+            async def t_done() -> bool:
+                t = await page_job(app, crawl_id, site.url("/t"))
+                return t is not None and t.status is JobStatus.COMPLETED
+
+            await until(t_done)
+            await asyncio.wait_for(site.arrived["/slow"].wait(), 30)
+            await w.stop(timeout=0.2)
+        site.gates["/slow"].set()
+        saved = await finish_elsewhere(store_url, crawl_id, site)
+        app = make_app(store_url)
+        async with app:
+            skips = await app.store.list_skips(crawl_id, reason="budget")
+    assert saved == {"/", "/x", "/y", "/slow", "/t"}
+    assert site.hits["/t"] == 1
+    assert [i["url"] for i in skips.items] == [site.url("/t")]
