@@ -44,11 +44,27 @@ INSERT_LOG_ROWS = "INSERT INTO job_logs (id, job_id, root_id, ts, level, message
 RUN_LINES = STATUS_RUN_LINES
 END_LINES = STATUS_END_LINES
 
-CLAIM_CANDIDATES = f"""
-SELECT {WRITE_COLUMNS} FROM jobs INDEXED BY jobs_pending
-WHERE status = 'pending' AND available_at <= ? AND job_type IN ({{types}})
-ORDER BY id LIMIT ?
-"""
+#: one arm of :func:`claim_candidates` per job type: its first due pending jobs in due
+#: order (an index range scan of jobs_due that stops at the limit)
+_CLAIM_ARM = """SELECT * FROM (SELECT id FROM jobs INDEXED BY jobs_due
+WHERE status = 'pending' AND job_type = ? AND available_at <= ?
+ORDER BY available_at, id LIMIT ?)"""
+_CLAIM_SQL: dict[int, str] = {}
+
+
+def claim_candidates(types: int) -> str:
+    """Up to ``limit`` due pending jobs of ``types`` job types, in due order (available_at,
+    then id). Parameters: ``(type, now, limit)`` for each type, then ``limit``. Pending
+    jobs of other types and retries not due yet are never scanned (migration 0013)."""
+    sql = _CLAIM_SQL.get(types)
+    if sql is None:
+        arms = " UNION ALL ".join([_CLAIM_ARM] * types)
+        sql = _CLAIM_SQL[types] = (
+            f"SELECT {WRITE_COLUMNS} FROM jobs WHERE id IN ({arms})"
+            " ORDER BY available_at, id LIMIT ?"
+        )
+    return sql
+
 
 HEARTBEAT = """
 UPDATE jobs SET lease_expires_at = ?, heartbeat_at = ?

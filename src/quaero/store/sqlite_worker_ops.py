@@ -88,9 +88,13 @@ def _candidates(ctx: TxContext, step: WorkerStep, jobs: JobRows, taken: set[int]
     (added to ``taken`` and to ``jobs``, decoded in full: the worker runs them)."""
     if step.limit <= 0 or not step.types:
         return []
-    sql = q.CLAIM_CANDIDATES.format(types=",".join("?" * len(step.types)))
+    want = step.limit + len(taken)
+    params: list[Any] = []
+    for t in step.types:
+        params += (t, ctx.now, want)
+    params.append(want)
     out: list[Job] = []
-    for r in ctx.conn.execute(sql, (ctx.now, *step.types, step.limit + len(taken))):
+    for r in ctx.conn.execute(q.claim_candidates(len(step.types)), params):
         if r[0] in taken:
             continue
         job = jobs.get(r[0])

@@ -47,7 +47,14 @@ async def _plans(conn: asyncpg.Connection) -> None:
 
 
 async def _claim_blocks(conn: asyncpg.Connection) -> int:
-    """Buffers one claim of 16 jobs touches (the claim function's scan included)."""
+    """Buffers one claim of 16 jobs touches (the claim function's scan included), once
+    the connection has made its plans (its first call also reads the catalogs)."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.fetch(q.CLAIM, 1e12, ["noop"], 16)
+    finally:
+        await tx.rollback()
     tx = conn.transaction()
     await tx.start()
     try:
@@ -77,6 +84,33 @@ async def test_hot_statements_never_scan_all_jobs(pg_url: str) -> None:
                 await conn.execute("ANALYZE jobs")
             await _plans(conn)
             # 20,000 pending jobs fill ~500 pages; a claim of 16 reads a few of them
+            blocks = await _claim_blocks(conn)
+            assert blocks < 150, f"a claim of 16 touched {blocks} buffers (analyzed={analyzed})"
+    finally:
+        await conn.close()
+
+
+async def test_a_claim_reads_few_buffers_behind_jobs_it_cannot_take(pg_url: str) -> None:
+    """20,000 pending jobs of a type the claim does not ask for and 5,000 retries not due
+    for an hour sit before 16 due jobs: a claim of 16 reads about as much as with no
+    backlog (before migration 0017 it walked every one of them: thousands of buffers)."""
+    store = PostgresStore(pg_url)
+    await store.open()
+    try:
+        [root] = await store.create_jobs([NewJob("fanout")])
+        for _ in range(4):
+            await store.create_jobs([NewJob("ghost", parent_id=root.id) for _ in range(5000)])
+        await store.create_jobs(
+            [NewJob("noop", parent_id=root.id, delay=3600) for _ in range(5000)]
+        )
+        await store.create_jobs([NewJob("noop", parent_id=root.id) for _ in range(16)])
+    finally:
+        await store.close()
+    conn = await asyncpg.connect(pg_url, server_settings=_SETTINGS)
+    try:
+        for analyzed in (False, True):
+            if analyzed:
+                await conn.execute("ANALYZE jobs")
             blocks = await _claim_blocks(conn)
             assert blocks < 150, f"a claim of 16 touched {blocks} buffers (analyzed={analyzed})"
     finally:
