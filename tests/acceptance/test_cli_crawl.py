@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.site import SiteThread
+from tests.support.site import SiteThread, TestSite
 
 QUAERO = str(Path(sys.executable).with_name("quaero"))
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,7 +164,10 @@ def test_a_crawl_killed_mid_request_frees_its_host_within_a_turn_lease(tmp_path:
 
     path = tmp_path / "q.db"
     db = f"sqlite:///{path}"
-    with SiteThread() as site:
+    # /slow.html answers after 3 s: its request holds the host's turn that long, so the
+    # kill lands while it is held (a fast request could give it back between the look
+    # and the kill)
+    with SiteThread(TestSite(slow_delay=3.0)) as site:
         args = [site.url("/"), "--depth", "3", "--delay", "0.03", "--concurrency", "4"]
         proc = subprocess.Popen(
             [QUAERO, "--db", db, "crawl", *args, "--allow-private-networks", "--json"],
@@ -174,8 +177,8 @@ def test_a_crawl_killed_mid_request_frees_its_host_within_a_turn_lease(tmp_path:
         )
         held = "SELECT COUNT(*) FROM crawl_hosts WHERE holder IS NOT NULL"
         deadline = time.monotonic() + 60
-        # killed while a request holds the host (a few documents in)
-        while count(path, "SELECT COUNT(*) FROM documents") < 5 or count(path, held) == 0:
+        # killed within moments of the slow request's start: it holds the host for 3 s
+        while site.hits["/slow.html"] == 0 or count(path, held) == 0:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.001)
         proc.send_signal(signal.SIGKILL)
