@@ -2,8 +2,8 @@
 several reads of a job are in flight at once and may answer in any order. An answer
 older than one already shown must not be shown: it put back a running job's status and
 counts after the job finished, until the next event, which for a finished job never
-comes (the job page and its crawl panel; the jobs table's rows); and the children list
-showed an answer made for filters no longer chosen.
+comes (the job page and its crawl panel; the jobs table's rows; the Errors panel); and
+the children list showed an answer made for filters no longer chosen.
 
 Each test holds one read's answer (taken from the server when the page asked, given to
 the page later), lets newer reads show the job finished, then gives the old answer.
@@ -23,15 +23,15 @@ from .test_console import PLUGIN_ENV, call, live
 
 pytestmark = pytest.mark.browser
 
-# Counts the answers the page got for reads of a job or its children (GET /api/jobs/<id>
-# and /api/jobs/<id>/children), each counted in a task after the one that delivered it:
-# by then the page has handled it.
+# Counts the answers the page got for reads of a job, its children or its error groups
+# (GET /api/jobs/<id>[/children|/errors]), each counted in a task after the one that
+# delivered it: by then the page has handled it.
 COUNT_ANSWERS = """
 window.__answers = 0;
 const fetchFirst = window.fetch.bind(window);
 window.fetch = async (...args) => {
   const response = await fetchFirst(...args);
-  if (/\\/api\\/jobs\\/\\d+(\\/children)?$/.test(new URL(response.url).pathname)) {
+  if (/\\/api\\/jobs\\/\\d+(\\/children|\\/errors)?$/.test(new URL(response.url).pathname)) {
     response.clone().text().then(() => setTimeout(() => { window.__answers += 1; }, 0));
   }
   return response;
@@ -176,3 +176,36 @@ def test_children_list_shows_the_chosen_filters_answer(
     assert status.input_value() == "failed"
     assert page.locator(".empty-small").is_visible()
     assert rows.count() == 0
+
+
+def test_errors_panel_keeps_the_newest_answer(
+    page: Any, quaero_server: Callable[..., ServerProcess]
+) -> None:
+    server = quaero_server(env=PLUGIN_ENV)
+    job = call(
+        server,
+        "/api/jobs",
+        "POST",
+        {"job_type": "picky", "config": {"children": 12, "flaky": [3, 7, 11]}},
+    )
+    page.on("dialog", lambda d: d.accept())
+    page.add_init_script(COUNT_ANSWERS)
+    page.goto(f"{server.url}/#/jobs/{job['id']}?status=completed")
+    panel = page.locator(".errors-card")
+    panel.locator(".error-count").get_by_text("3", exact=True).wait_for()
+    # a bulk cancel of the completed children changes nothing, and reads the error
+    # groups again: that read is held (3 failed)
+    held = HeldRead(page, re.compile(rf"/api/jobs/{job['id']}/errors\?"))
+    page.get_by_role("button", name="Cancel all 9 matching children").click()
+    held.wait_held()
+    assert held.held[0][1].json()["items"][0]["count"] == 3
+    # retried in place, the flaky children succeed: no error group is left
+    page.locator("[data-testid=retry-failed]").click()
+    page.locator("[data-testid=job-progress]").get_by_text(
+        "0 pending, 0 running, 12 completed, 0 failed"
+    ).wait_for()
+    page.wait_for_function("() => document.querySelector('.errors-card').hidden")
+
+    held.release()
+    assert panel.is_hidden()
+    assert call(server, f"/api/jobs/{job['id']}/errors")["items"] == []
