@@ -154,10 +154,12 @@ def test_sigkilled_worker_job_runs_again_elsewhere(tmp_path: Path, db: str) -> N
                 >= 4
             )
         )
-        running = _rows(path, "SELECT id FROM jobs WHERE status='running' AND parent_id=1")
-        assert running, "worker A should be in the middle of jobs"
         a.send_signal(signal.SIGKILL)
         a.wait(10)
+        # the jobs it held when it died (read after the kill: one sampled before could
+        # complete in between, and would rightly not run again)
+        running = _rows(path, "SELECT id FROM jobs WHERE status='running' AND parent_id=1")
+        assert running, "worker A should be in the middle of jobs"
         victims = [r[0] for r in running]
         b = subprocess.Popen(
             [QUAERO, "--db", db, "worker", "--concurrency", "4", "--lease-seconds", "1"],

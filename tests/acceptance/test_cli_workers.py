@@ -29,6 +29,19 @@ def _wait(pred: Any, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
+def _why(db: str, job_id: int = 1) -> dict[str, Any]:
+    p = quaero(db, "jobs", "why", str(job_id), "--json")
+    assert p.returncode == 0, p.stderr
+    result: dict[str, Any] = json.loads(p.stdout)
+    return result
+
+
+def _settled(answer: dict[str, Any]) -> bool:
+    """Job 1's handler has returned and two of its children run."""
+    running = answer["children"]["running"]
+    return answer["handler"] is None and running is not None and running["count"] == 2
+
+
 def _workers(db: str, *extra: str) -> dict[str, Any]:
     p = quaero(db, "workers", "ls", "--json", *extra)
     assert p.returncode == 0, p.stderr
@@ -70,8 +83,11 @@ def test_workers_ls_and_why_with_a_killed_worker(db: str) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        # the fanout ran and its 3 children wait; 2 run (2 slots), 1 is pending
+        # the fanout ran and its 3 children wait; 2 run (2 slots), 1 is pending. (The
+        # registry can count 2 running while the fanout's handler still holds a slot
+        # after its spawn committed: wait for the handler to have returned too.)
         _wait(lambda: _workers(db)["items"] and _workers(db)["items"][0]["running"] == 2)
+        _wait(lambda: _settled(_why(db)))
         listing = _workers(db)
         [row] = listing["items"]
         assert row["pid"] == w.pid and row["concurrency"] == 2 and row["live"] is True
@@ -81,7 +97,7 @@ def test_workers_ls_and_why_with_a_killed_worker(db: str) -> None:
         assert table.returncode == 0
         header, *lines = table.stdout.splitlines()
         assert header.split("\t")[0] == "id" and lines[0].split("\t")[0] == row["id"]
-        answer = json.loads(quaero(db, "jobs", "why", "1", "--json").stdout)
+        answer = _why(db)
         kinds = [r["kind"] for r in answer["reasons"]]
         assert kinds == ["children_pending", "children_running"]
         assert answer["children"]["running"]["workers"] == [row["id"]]
@@ -92,7 +108,9 @@ def test_workers_ls_and_why_with_a_killed_worker(db: str) -> None:
         assert _workers(db)["items"] == []
         [dead] = _workers(db, "--include-expired")["items"]
         assert dead["id"] == row["id"] and dead["live"] is False
-        answer = json.loads(quaero(db, "jobs", "why", "1", "--json").stdout)
+        # the registry row expires a moment before the leases its last heartbeat renewed
+        _wait(lambda: (_why(db)["children"]["running"] or {}).get("expired_leases") == 2)
+        answer = _why(db)
         kinds = [r["kind"] for r in answer["reasons"]]
         assert kinds == [
             "no_live_worker",

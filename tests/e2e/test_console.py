@@ -199,6 +199,25 @@ def test_failures_and_cancellations_are_seen_and_filter_children(
     shot(page, artifacts_dir, "console-job-390.png")
 
 
+# Records, per job id, every distinct text of its row's Progress cell (no reload).
+WATCH_LEAF = """
+() => {
+  window.__noReload = true;
+  window.__leafTexts = {};
+  const read = () => {
+    for (const el of document.querySelectorAll(".jobs-table tr[data-job-id] .progress-text")) {
+      const id = el.closest("tr").dataset.jobId;
+      const seen = (window.__leafTexts[id] ||= []);
+      if (el.textContent !== seen[seen.length - 1]) seen.push(el.textContent);
+    }
+  };
+  new MutationObserver(read).observe(document.querySelector(".jobs-table"), {
+    subtree: true, childList: true, characterData: true,
+  });
+}
+"""
+
+
 def test_leaf_job_shows_its_own_progress_and_duration(
     page: Any, quaero_server: Callable[..., ServerProcess], artifacts_dir: Path
 ) -> None:
@@ -224,23 +243,31 @@ def test_leaf_job_shows_its_own_progress_and_duration(
     shot(page, artifacts_dir, "console-leaf-1366.png")
     call(server, f"/api/jobs/{job['id']}/cancel", "POST")
     own.locator(".badge").get_by_text("cancelled").wait_for()
-    # the jobs table shows a leaf's own progress too, not "0 pending, 0 running, ..."
+    # the jobs table shows a leaf's own progress too, not "0 pending, 0 running, ...",
+    # and it moves live: every text its cell shows is recorded from before the job
+    # exists (a text read once after the page loaded may already be the last one)
+    page.goto(f"{server.url}/#/jobs")
+    live(page)
+    page.evaluate(WATCH_LEAF)
     leaf2 = call(
         server,
         "/api/jobs",
         "POST",
         {"job_type": "steps", "name": "leaf two", "config": {"total": 40, "sleep_ms": 100}},
     )
-    page.goto(f"{server.url}/#/jobs")
     cell = page.locator(f'tr[data-job-id="{leaf2["id"]}"] .progress-text')
-    cell.get_by_text(re.compile(r"^\d+ of 40 · step \d+ of 40$")).wait_for()
-    first = cell.inner_text()
-    page.wait_for_function(  # it moves live
-        '([id, t]) => document.querySelector(`tr[data-job-id="${id}"] .progress-text`)'
-        ".textContent !== t",
-        arg=[leaf2["id"], first],
-    )
     cell.get_by_text("40 of 40 · step 40 of 40").wait_for()
+    assert page.evaluate("window.__noReload") is True
+    texts = page.evaluate("(id) => window.__leafTexts[id]", leaf2["id"])
+    # before its first report it may still spawn children: the counts' text; from then
+    # on its own progress only, seen at least twice, never going back
+    step = re.compile(r"(\d+) of 40 · step \1 of 40")
+    reports = [step.fullmatch(t) for t in texts]
+    first = next(i for i, m in enumerate(reports) if m)
+    assert set(texts[:first]) <= {"0 pending, 0 running, 0 completed, 0 failed"}, texts
+    done = [int(m.group(1)) for m in reports[first:] if m]
+    assert len(done) == len(texts) - first >= 2, texts
+    assert done == sorted(done) and done[-1] == 40, texts
 
 
 def test_dark_mode(browser: Any, picky: tuple[ServerProcess, int], artifacts_dir: Path) -> None:
@@ -467,11 +494,14 @@ def test_crawl_children_documents_and_readable_errors(
         timeout=90_000
     )
     final = call(server, f"/api/jobs/{crawl_id}")
+    # the Details panel and the crawl panel read the job on their own: both settle on
+    # the final count (compared once, one could still show its previous read)
     page.wait_for_function(
-        "(n) => document.querySelector('[data-testid=details-documents]').textContent === n",
+        "(n) => document.querySelector('[data-testid=details-documents]').textContent === n"
+        " && document.querySelector('[data-testid=crawl-documents]').textContent === n",
         arg=f"{final['result_count']:,}",
     )
-    assert details.inner_text() == panel_docs.inner_text()
+    assert details.inner_text() == panel_docs.inner_text() == f"{final['result_count']:,}"
 
     # children: HTTP status, size, title, and a link to the document
     ok_row = page.locator(

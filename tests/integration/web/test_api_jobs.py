@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from quaero.jobs.models import JobStatus
@@ -283,9 +286,18 @@ async def test_rerun_really_runs(web_settings) -> None:  # type: ignore[no-untyp
         assert new["metadata"] == {"rerun_of": job["id"]}
         rerun = await web.app.wait(new["id"], timeout=30)
         assert rerun.status is JobStatus.COMPLETED and rerun.children.completed == 5
-        # the in-process workers feed the claim and status-change metrics
-        text = (await web.client.get("/metrics")).text
-        samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and line[0] != "#")
+        # the in-process workers feed the claim and status-change metrics; the status
+        # changes are counted from the events, which may reach the server's event hub
+        # after wait() saw the job finished in the store: wait for them to be counted
+        completed = 'quaero_job_status_changes_total{status="completed"}'
+        samples: dict[str, str] = {}
+        deadline = time.monotonic() + 30
+        while float(samples.get(completed, 0)) < 12:  # 2 parents + 10 children
+            assert time.monotonic() < deadline, samples.get(completed)
+            await asyncio.sleep(0.05)
+            text = (await web.client.get("/metrics")).text
+            samples = dict(
+                line.rsplit(" ", 1) for line in text.splitlines() if line and line[0] != "#"
+            )
         assert float(samples["quaero_claim_seconds_count"]) > 0
         assert float(samples["quaero_claim_wait_seconds_count"]) >= 12  # 2 parents + 10
-        assert float(samples['quaero_job_status_changes_total{status="completed"}']) >= 12

@@ -178,9 +178,15 @@ export function crawlPanel(jobId) {
     if (c.failed !== state.failedShown) refreshFailures();
   }
 
+  // reads answer in any order: an older one, or one for another page, is not shown
+  const reads = { issued: 0, shown: 0 };
   async function loadFailures() {
+    const mine = ++reads.issued;
+    const offset = state.failuresOffset;
     try {
-      const page = await api(`/api/jobs/${jobId}/failures`, { params: { limit: FAILURE_PAGE, offset: state.failuresOffset } });
+      const page = await api(`/api/jobs/${jobId}/failures`, { params: { limit: FAILURE_PAGE, offset } });
+      if (mine < reads.shown || offset !== state.failuresOffset) return;
+      reads.shown = mine;
       state.failedShown = page.total;
       failBody.replaceChildren(...page.items.map((f) => h("tr", { dataset: { jobId: f.job_id } },
         h("td", { class: "col-url" }, h("a", { href: `#/jobs/${f.job_id}` }, f.url || f.name)),
@@ -203,31 +209,24 @@ export function crawlPanel(jobId) {
   }
   const refreshFailures = throttle(loadFailures, 1000);
 
-  async function refresh() {
-    try {
-      const job = await api(`/api/jobs/${jobId}`);
-      if (job.crawl) update(job);
-    } catch {
-      /* the job page shows load errors */
-    }
-  }
-  const refreshSoon = throttle(refresh, 1000);
-
   function update(job) {
     state.crawl = job.crawl;
     render(job.crawl);
   }
 
-  /** Live counts from parent_job_progress; stats and documents follow within a second. */
+  /**
+   * Live counts from parent_job_progress; stats and documents follow within a second,
+   * with the job page's next read of the job (update). The panel makes no read of its
+   * own: with two, an older answer could land after a newer one.
+   */
   function onProgress(counts) {
     if (!state.crawl) return;
     const budget = (state.crawl.skipped_by_reason || {}).budget || 0;
     render({ ...state.crawl, ...counts, discovered: counts.total + budget });
-    refreshSoon();
   }
 
   return {
     el, update, onProgress,
-    destroy() { refreshSoon.cancel(); refreshFailures.cancel(); },
+    destroy() { refreshFailures.cancel(); },
   };
 }

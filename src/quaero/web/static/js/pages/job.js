@@ -370,9 +370,20 @@ export function jobPage(view, params, query) {
     }
   }
 
+  // Reads of the job (and of its children) are answered in any order: several are in
+  // flight at once under load. An answer is shown only if no read issued after it was
+  // shown already; else it would put back what that one replaced (a finished job shown
+  // running, a crawl's documents and "Discovery open") until the next event, which for
+  // a finished job never comes.
+  const reads = { job: 0, jobShown: 0, children: 0, childrenShown: 0 };
+
   async function refreshJob() {
+    const mine = ++reads.job;
     try {
-      renderJob(await api(`/api/jobs/${id}`));
+      const job = await api(`/api/jobs/${id}`);
+      if (mine < reads.jobShown) return;
+      reads.jobShown = mine;
+      renderJob(job);
     } catch (err) {
       notice(msg, err.status === 404 ? `Job ${id} does not exist (or was deleted).` : `Could not load job ${id}: ${err.detail || err.message}`);
     }
@@ -416,15 +427,24 @@ export function jobPage(view, params, query) {
     );
   }
 
+  /** The children list's request: its filters, page and order. */
+  function childParams() {
+    return {
+      status: state.childStatus, job_type: state.childType, error_group: state.errorGroup,
+      limit: CHILD_PAGE, offset: state.childOffset, order_by: state.orderBy, direction: state.direction,
+    };
+  }
+
   async function loadChildren() {
     if (!state.job || !state.job.children.total) return;
+    const mine = ++reads.children;
+    const params = childParams();
+    const asked = JSON.stringify(params);
     try {
-      const page = await api(`/api/jobs/${id}/children`, {
-        params: {
-          status: state.childStatus, job_type: state.childType, error_group: state.errorGroup,
-          limit: CHILD_PAGE, offset: state.childOffset, order_by: state.orderBy, direction: state.direction,
-        },
-      });
+      const page = await api(`/api/jobs/${id}/children`, { params });
+      // an older read, or one made for filters or a page no longer chosen, is not shown
+      if (mine < reads.childrenShown || asked !== JSON.stringify(childParams())) return;
+      reads.childrenShown = mine;
       state.childTotal = page.children_pruned ? 0 : page.total;
       bulk.update();
       if (page.children_pruned) {

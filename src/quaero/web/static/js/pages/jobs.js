@@ -160,12 +160,18 @@ export function jobsPage(view, _params, query) {
     load();
   }
 
-  function render(page) {
+  function render(page, read) {
     markSorted(table, state);
+    const before = new Map(state.rows);
     state.rows.clear();
     tbody.replaceChildren(...page.items.map((job) => {
+      const kept = before.get(job.id);
+      if (kept && kept.read > read) { // its row shows a newer read (refreshRow)
+        state.rows.set(job.id, kept);
+        return kept.tr;
+      }
       const tr = renderRow(job);
-      state.rows.set(job.id, { tr, job });
+      state.rows.set(job.id, { tr, job, read });
       return tr;
     }));
     const filtered = state.status || state.q || state.jobType;
@@ -215,9 +221,13 @@ export function jobsPage(view, _params, query) {
     }
   }
 
+  // Reads answer in any order (several in flight under load). The list shows only the
+  // latest one's answer; a row, only an answer newer than the one it shows (an older
+  // one would put back a running job's counts and status after it finished).
+  let reads = 0;
   let loading = null;
   async function load() {
-    const mine = {};
+    const mine = ++reads;
     loading = mine;
     try {
       const page = await api("/api/jobs", {
@@ -227,7 +237,7 @@ export function jobsPage(view, _params, query) {
         },
       });
       if (loading !== mine) return null;
-      render(page);
+      render(page, mine);
       loadStats();
       if (live.state === "live" || live.state === "idle") notice(msg, "");
       return page;
@@ -277,14 +287,15 @@ export function jobsPage(view, _params, query) {
   }
 
   async function refreshRow(jobId) {
+    const mine = ++reads;
     try {
       const job = await api(`/api/jobs/${jobId}`);
       const row = state.rows.get(jobId);
-      if (!row) return;
+      if (!row || mine < row.read) return;
       if (!TERMINAL.has(job.overall_status)) job.result_count = row.job.result_count;
       const tr = renderRow(job);
       row.tr.replaceWith(tr);
-      state.rows.set(jobId, { tr, job });
+      state.rows.set(jobId, { tr, job, read: mine });
     } catch {
       /* deleted meanwhile: the job_deleted event reloads */
     }

@@ -174,13 +174,20 @@ export function errorsPanel(id, { msg, onView, onDone }) {
         }, "View samples"))));
   }
 
+  // reads answer in any order: one older than the groups shown is not shown
+  const reads = { issued: 0, shown: 0 };
   async function load() {
+    const mine = ++reads.issued;
+    let items;
     try {
-      groups = (await api(`/api/jobs/${id}/errors`, { params: { limit: 50 } })).items;
+      items = (await api(`/api/jobs/${id}/errors`, { params: { limit: 50 } })).items;
     } catch (err) {
       if (err.status !== 404) notice(msg, `Could not load the error groups: ${err.detail || err.message}`);
       return;
     }
+    if (mine < reads.shown) return;
+    reads.shown = mine;
+    groups = items;
     body.replaceChildren(...groups.map(row));
     el.hidden = !groups.length;
   }

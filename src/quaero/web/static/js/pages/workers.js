@@ -74,9 +74,14 @@ export function workersPage(view) {
       h("p", { class: "hint" }, "Start one with quaero worker (or quaero serve, which runs workers unless --no-workers)."));
   }
 
+  // reads answer in any order: one older than the list shown is not shown
+  const reads = { issued: 0, shown: 0 };
   async function load() {
+    const mine = ++reads.issued;
     try {
       const page = await api("/api/workers", { params: { include_expired: state.includeExpired ? "true" : undefined } });
+      if (mine < reads.shown) return;
+      reads.shown = mine;
       state.page = page;
       state.loadedAt = Date.now();
       notice(msg, "");
