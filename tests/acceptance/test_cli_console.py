@@ -366,3 +366,74 @@ def test_logs_says_when_it_shows_part_of_the_log(db: str) -> None:
     assert "newest 10 lines" in tail.stderr
     exact = quaero(db, "jobs", "logs", root, "-a", "--limit", str(total))
     assert exact.stderr == "" and len(exact.stdout.splitlines()) == total
+
+
+def _stdout_on_a_terminal(args: list[str], cols: int = 160) -> tuple[int, str]:
+    """Run ``quaero ARGS`` with stdout and stderr on a pseudo-terminal ``cols`` wide;
+    returns the exit code and what it wrote, ANSI codes removed."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, cols, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols)}
+    proc = subprocess.Popen([QUAERO, *args], stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    raw = read_terminal(master)
+    return proc.wait(60), ANSI.sub("", raw).replace("\r\n", "\n")
+
+
+class _BracketsHandler(_Handler):
+    def do_GET(self) -> None:
+        if self.path == "/":
+            self._send(
+                200,
+                "<html><head><title>[draft] Q3 [/] report</title></head>"
+                "<body><p>Quokka numbers for [bold]Q3[/bold].</p></body></html>",
+            )
+        else:
+            self._send(404, "no")
+
+
+def test_names_titles_and_queries_with_brackets_print_as_written(db: str) -> None:
+    """A job name, page title or search query with "[/]" or "[bold]" in it is text, not
+    rich markup: `jobs ls` on a terminal and `search` failed with "unexpected MarkupError"
+    or printed it mangled (found by a fresh user)."""
+    server = _Site(("127.0.0.1", 0), _BracketsHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        name = "report [/] for [bold]Q3[/bold]"
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        crawl = quaero(db, "crawl", url, "--name", name, "--allow-private-networks")
+        assert crawl.returncode == 0, crawl.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    code, out = _stdout_on_a_terminal(["--db", db, "jobs", "ls"])
+    assert code == 0, out
+    assert name in out, out
+    code, out = _stdout_on_a_terminal(["--db", db, "search", "quokka"])
+    assert code == 0, out
+    assert "1 result(s) for quokka" in out, out
+    assert f"1. [draft] Q3 [/] report  {url}" in out, out
+    # the snippet is the document's markdown, which escapes the brackets
+    assert r"Quokka numbers for \[bold\]Q3\[/bold\]." in out, out
+    for query in ("quokka [/]", "[bold]quokka"):
+        code, out = _stdout_on_a_terminal(["--db", db, "search", query])
+        assert code == 0, out
+        assert f"1 result(s) for {query}" in out, out
+    # piped: one line per snippet, not wrapped at 80 columns
+    piped = quaero(db, "search", "quokka numbers report")
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines()[2].strip().startswith(r"Quokka numbers for \[bold\]Q3")
+
+
+def test_search_says_when_it_shows_part_of_the_results(db: str, site: str) -> None:
+    crawl = quaero(db, "crawl", site, "--depth", "1", "--allow-private-networks")
+    assert crawl.returncode == 1  # pages 5 and 6 answer 503
+    few = quaero(db, "search", "x", "--limit", "3")
+    assert few.returncode == 0
+    assert few.stdout.splitlines()[0] == "28 result(s) for x"
+    assert len(few.stdout.splitlines()) == 1 + 3 * 2
+    assert few.stderr.strip() == "note: results 1-3 of 28 (--offset 3 for the next, --limit N)"
+    last = quaero(db, "search", "x", "--offset", "25")
+    assert last.returncode == 0 and last.stderr == ""
+    assert len(last.stdout.splitlines()) == 1 + 3 * 2

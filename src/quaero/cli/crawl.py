@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from collections import Counter
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from ..documents.models import MARK_END, MARK_START
 from ..jobs.models import Job, JobStatus
@@ -354,19 +356,37 @@ def search(
         if as_json:
             print_json({"items": [h.to_dict() for h in page.items], "total": page.total})
             return
-        console = Console(highlight=False)
-        console.print(f"{page.total} result(s) for [bold]{query}[/bold]")
+        # user text (query, titles, URLs, page text) is never read as rich markup: a
+        # title or query with "[/]" in it printed wrong or ended in a MarkupError
+        console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+        console.print(Text.assemble(f"{page.total} result(s) for ", (query, "bold")))
         for i, hit in enumerate(page.items, offset + 1):
-            snippet = (
-                " ".join(hit.snippet.split())
-                .replace("[", "\\[")
-                .replace(MARK_START, "[bold yellow]")
-                .replace(MARK_END, "[/]")
+            line = Text.assemble(
+                f"{i:>3}. ", (hit.title or "(untitled)", "bold"), f"  {hit.url}"
             )
-            console.print(f"{i:>3}. [bold]{hit.title or '(untitled)'}[/bold]  {hit.url}")
-            console.print(f"     {snippet}")
+            console.print(line)
+            console.print(Text("     ").append_text(snippet_text(hit.snippet)))
+        shown_to = offset + len(page.items)
+        if page.total > shown_to:  # on stderr: stdout stays the results alone
+            click.echo(
+                f"note: results {offset + 1}-{shown_to} of {page.total}"
+                f" (--offset {shown_to} for the next, --limit N)",
+                err=True,
+            )
 
     run_async(go)
+
+
+def snippet_text(snippet: str) -> Text:
+    """A search snippet on one line, its matched words (between MARK_START and MARK_END)
+    in bold yellow; everything else literal."""
+    first, *marked = " ".join(snippet.split()).split(MARK_START)
+    out = Text(first)
+    for part in marked:
+        word, _, rest = part.partition(MARK_END)
+        out.append(word, "bold yellow")
+        out.append(rest)
+    return out
 
 
 @cli.group()

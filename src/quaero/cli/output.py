@@ -17,6 +17,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..jobs.models import Counters, Job, JobStatus
 from ..jobs.progress import progress_text
@@ -125,7 +126,8 @@ def print_rows(
             no_wrap=col in ("id", "status", "duration", "created", "next run", "docs"),
         )
     for row in rows:
-        table.add_row(*(_flat(v) for v in row))
+        # Text, not str: a name or URL with "[/]" in it is not rich markup
+        table.add_row(*(Text(_flat(v)) for v in row))
     Console().print(table)
 
 
