@@ -361,9 +361,7 @@ def search(
         console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
         console.print(Text.assemble(f"{page.total} result(s) for ", (query, "bold")))
         for i, hit in enumerate(page.items, offset + 1):
-            line = Text.assemble(
-                f"{i:>3}. ", (hit.title or "(untitled)", "bold"), f"  {hit.url}"
-            )
+            line = Text.assemble(f"{i:>3}. ", (hit.title or "(untitled)", "bold"), f"  {hit.url}")
             console.print(line)
             console.print(Text("     ").append_text(snippet_text(hit.snippet)))
         shown_to = offset + len(page.items)
