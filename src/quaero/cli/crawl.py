@@ -19,6 +19,7 @@ from rich.text import Text
 
 from ..documents.models import MARK_END, MARK_START
 from ..jobs.models import Job, JobStatus
+from ..store.base import ChildFilter
 from .live import watch_job
 from .main import JOB_ID, NOT_FOUND, OFFSET, Ctx, cli, fail, make_app, print_json, run_async
 from .output import failure_reasons, reasons_text
@@ -127,7 +128,11 @@ def crawl() -> None:
 @click.option("--allow-private-networks", is_flag=True, help="Allow loopback/private addresses.")
 @click.option("--name", default="", help="Job name (default: the first URL).")
 @click.option(
-    "--resume", "resume_id", type=JOB_ID, help="Attach to an interrupted crawl and finish it."
+    "--resume",
+    "resume_id",
+    type=JOB_ID,
+    help="Finish crawl JOB_ID: attach to it if a killed process left it running; if it"
+    " was cancelled (Ctrl-C), retry its cancelled pages in place first.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a final summary as JSON.")
 @click.pass_obj
@@ -187,6 +192,8 @@ def crawl_run(
                     fail(f"job {resume_id} is not a crawl")
                     return 2
                 job = found
+                if job.status in (JobStatus.CANCELLED, JobStatus.FAILED):
+                    await _reopen(app, job, quiet=as_json)
             else:
                 job = await app.submit("crawl", config, name or urls[0])
             started = time.monotonic()
@@ -248,7 +255,9 @@ def crawl_run(
                         click.echo(f"  ... all: quaero crawl broken-links {final.id}")
                 if final.status is JobStatus.CANCELLED:
                     click.echo(
-                        "interrupted: crawl cancelled; documents saved so far are kept", err=True
+                        "interrupted: crawl cancelled; documents saved so far are kept"
+                        f" (to finish it: quaero crawl --resume {final.id})",
+                        err=True,
                     )
             if interrupted.is_set():
                 return 130
@@ -330,6 +339,26 @@ def crawl_aliases(ctx: Ctx, job_id: int, limit: int, offset: int, as_json: bool)
             click.echo(f"{item['reason']:<10} {item['url']} -> {item['target']}")
 
     run_async(go)
+
+
+async def _reopen(app: Any, job: Job, quiet: bool) -> None:
+    """Resume a crawl that ended cancelled (Ctrl-C, a cancel) or failed before its own
+    handler finished: its cancelled pages are retried in place (same jobs; the crawl
+    reopens and waits for them), and the crawl's handler runs again if it had not
+    finished (it seeds again; a page it has already is not spawned twice). Failed pages
+    stay failed: they were fetched (`quaero jobs retry ID --failed-children` retries them)."""
+    if job.result is None:
+        await app.retry(job.id)
+    res = await app.manager.bulk(
+        job.id, "retry", ChildFilter(statuses=(JobStatus.CANCELLED,), subtree=True)
+    )
+    if not quiet and (job.result is None or res.changed):
+        own = "the crawl itself and " if job.result is None else ""
+        click.echo(
+            f"resuming crawl {job.id} ({job.status.value}): retrying {own}"
+            f"{res.changed} cancelled page(s) in place",
+            err=True,
+        )
 
 
 async def _crawl_or_fail(app: Any, job_id: int) -> None:
