@@ -239,8 +239,20 @@ def test_resume_finishes_a_crawl_cancelled_by_ctrl_c(tmp_path: Path) -> None:
     with SiteThread() as site:
         expected = site.expected(max_depth=3)
         proc = subprocess.Popen(
-            [QUAERO, "--db", db, "crawl", site.url("/"), "--depth", "3", "--delay", "0.05"]
-            + ["--concurrency", "2", "--allow-private-networks"],
+            [
+                QUAERO,
+                "--db",
+                db,
+                "crawl",
+                site.url("/"),
+                "--depth",
+                "3",
+                "--delay",
+                "0.05",
+                "--concurrency",
+                "2",
+                "--allow-private-networks",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
