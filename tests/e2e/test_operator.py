@@ -292,6 +292,44 @@ def test_explain_panel_for_a_child_type_no_worker_serves(
     shot(page, artifacts_dir, "operator-explain-390.png")
 
 
+def test_explain_panel_says_at_least_where_its_counts_stop(
+    page: Any, quaero_server: Callable[..., ServerProcess], artifacts_dir: Path
+) -> None:
+    """Beyond 2,000 pending children the per-type counts stop (read in an index): the
+    panel said "ghost 2,000" of 2,500 and "at least 0 not due" (found by a fresh user)."""
+    server = quaero_server(env={**PLUGIN_ENV, "QUAERO_JOBS_EXTERNAL_TYPES": "ghost"})
+    job_id = call(
+        server,
+        "/api/jobs",
+        "POST",
+        {
+            "job_type": "fanout",
+            "name": "crowd",
+            "config": {"children": 2500, "child_type": "ghost"},
+        },
+    )["id"]
+    wait_until(
+        lambda: call(server, f"/api/jobs/{job_id}")["children"]["pending"] == 2500,
+        60,
+        "2,500 ghost children pending",
+    )
+    pending = call(server, f"/api/jobs/{job_id}/explain")["children"]["pending"]
+    [ghost_type] = pending["by_type"]
+    assert not pending["exact"] and not ghost_type["exact"] and pending["not_due"] == 0
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{server.url}/#/jobs/{job_id}")
+    live(page)
+    facts = page.locator(".explain-card .explain-facts")
+    ghost = facts.locator(".unserved")
+    ghost.wait_for()
+    assert ghost.inner_text() == (
+        f"ghost at least {ghost_type['count']:,} · no live worker serves this type"
+    )
+    assert "2,500 (at most 2,500 due now)" in facts.inner_text(), facts.inner_text()
+    assert "not due" not in facts.inner_text()
+    shot(page, artifacts_dir, "operator-explain-capped-1366.png")
+
+
 def test_rollup_rate_and_sparkline(
     page: Any, quaero_server: Callable[..., ServerProcess], artifacts_dir: Path
 ) -> None:

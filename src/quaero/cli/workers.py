@@ -89,8 +89,14 @@ def why(ctx: Ctx, job_id: int, as_json: bool) -> None:
         if job is not None:
             d = job_to_dict(job)
             header = f"job {job_id} ({job.job_type} {job.name!r}): {d['overall_status']}"
-            if job.children.total:
-                header += f", children: {d['progress_text']}"
+            c = job.children
+            if c.total:
+                # the sentences' number format (389,996), cancelled ones named too
+                header += (
+                    f", children: {c.pending:,} pending, {c.running:,} running,"
+                    f" {c.completed:,} completed, {c.failed:,} failed"
+                    + (f", {c.cancelled:,} cancelled" if c.cancelled else "")
+                )
         click.echo(header)
         for sentence in answer["summary"]:
             click.echo(f"- {sentence}")
