@@ -437,3 +437,35 @@ def test_search_says_when_it_shows_part_of_the_results(db: str, site: str) -> No
     last = quaero(db, "search", "x", "--offset", "25")
     assert last.returncode == 0 and last.stderr == ""
     assert len(last.stdout.splitlines()) == 1 + 3 * 2
+
+
+def test_jobs_ls_on_an_80_column_terminal_leaves_columns_out_not_squeezed(db: str) -> None:
+    """On an 80-column terminal the table gave the name and progress 2 characters each
+    ('na', 'me', 'p…'); now the least useful columns go (named in the caption)."""
+    config = '{"children": 20, "child_config": {"sleep_ms": 0}}'
+    for name in ("nightly docs", "weekly fan-out"):
+        assert (
+            quaero(db, "run", "fanout", "--name", name, "--config", config, "--wait").returncode
+            == 0
+        )
+    code, out = _stdout_on_a_terminal(["--db", db, "jobs", "ls"], cols=80)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), out
+    header = next(line for line in lines if "progress" in line)
+    assert [w for w in re.split(r"[\s┃]+", header) if w] == [
+        "id",
+        "name",
+        "type",
+        "status",
+        "progress",
+        "duration",
+        "error",
+    ]
+    assert "nightly docs" in out and "weekly fan-out" in out, out
+    assert "…" not in out and "0 pending," in out, out  # nothing cut to an ellipsis
+    assert "not shown at this width: created, docs (widen the terminal, or pipe it)" in out
+    code, wide = _stdout_on_a_terminal(["--db", db, "jobs", "ls"], cols=200)
+    assert code == 0 and "not shown" not in wide
+    header = next(line for line in wide.splitlines() if "progress" in line)
+    assert "created" in header and "docs" in header

@@ -62,7 +62,13 @@ def ls(ctx: Ctx, include_expired: bool, as_json: bool) -> None:
             table_rows.append(row)
         # piped: whole tab-separated rows (a worker id can be copied), like jobs ls
         title = f"{sum(1 for w in rows if w.live(now))} live worker(s)"
-        print_rows(title, columns, table_rows, fold=("id", "types"))
+        print_rows(
+            title,
+            columns,
+            table_rows,
+            fold=("id", "types"),
+            optional=("host", "pid", "processed", "running"),
+        )
 
     run_async(go)
 
