@@ -131,6 +131,24 @@ def _children_word(n: int) -> str:
     return "child" if n == 1 else "children"
 
 
+def _slots(live: Sequence[WorkerInfo], job_types: Collection[str]) -> tuple[int, int]:
+    """Slots in use and slots of the live workers claiming any of ``job_types``, as of
+    their last heartbeats (claimed-ahead jobs count as in use)."""
+    serving = [w for w in live if not set(w.job_types).isdisjoint(job_types)]
+    return sum(w.running for w in serving), sum(w.concurrency for w in serving)
+
+
+def _slots_text(in_use: int, slots: int, job_type: str) -> str:
+    if not slots:
+        return ""
+    if in_use >= slots:
+        return (
+            f"; every slot of the live workers serving {job_type!r} is busy"
+            f" ({in_use:,} of {slots:,} in use at their last heartbeats)"
+        )
+    return f" ({slots - in_use:,} of {slots:,} slots free at the live workers' last heartbeats)"
+
+
 def _reason(kind: str, message: str, **fields: Any) -> dict[str, Any]:
     return {"kind": kind, "message": message, **fields}
 
@@ -204,12 +222,15 @@ def explain(
                 )
             )
         else:
+            in_use, slots = _slots(live, (job.job_type,))
             reasons.append(
                 _reason(
                     "waiting_for_worker",
                     f"It is pending and due since {_age(now - job.available_at)}: "
-                    "waiting for a worker to claim it",
+                    f"waiting for a worker to claim it{_slots_text(in_use, slots, job.job_type)}",
                     available_at=iso(job.available_at),
+                    slots=slots,
+                    slots_in_use=in_use,
                 )
             )
         if live:
@@ -257,7 +278,7 @@ def explain(
                     heartbeat_age_seconds=handler["heartbeat_age_seconds"],
                 )
             )
-    children = _children(job, facts, now, served, reasons, type_reason)
+    children = _children(job, facts, now, live, reasons, type_reason)
     if job.waiting and not job.is_terminal and c.active == 0:
         reasons.append(
             _reason(
@@ -297,10 +318,11 @@ def _children(
     job: Job,
     facts: ChildFacts | None,
     now: float,
-    served: set[str],
+    live: Sequence[WorkerInfo],
     reasons: list[dict[str, Any]],
     type_reason: Callable[..., None],
 ) -> dict[str, Any]:
+    served = served_types(live, now)
     c = job.children
     out: dict[str, Any] = {"counts": c.as_dict(), "pending": None, "running": None}
     if facts is None or c.active == 0:
@@ -342,7 +364,9 @@ def _children(
                 f"in {_age((next_at or now) - now)})"
             )
         elif served:
-            msg += ", all due: waiting for a free worker slot"
+            in_use, slots = _slots(live, [t.job_type for t in facts.pending])
+            busy = f" ({in_use:,} of {slots:,} in use at the live workers' last heartbeats)"
+            msg += ", all due: waiting for a free worker slot" + (busy if slots else "")
         reasons.append(
             _reason(
                 "children_pending",
