@@ -13,6 +13,7 @@ Finer counts (not due yet, retries, per job type) are counted in the index, at m
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,22 +132,23 @@ def _children_word(n: int) -> str:
     return "child" if n == 1 else "children"
 
 
-def _slots(live: Sequence[WorkerInfo], job_types: Collection[str]) -> tuple[int, int]:
-    """Slots in use and slots of the live workers claiming any of ``job_types``, as of
-    their last heartbeats (claimed-ahead jobs count as in use)."""
+def _slots(
+    live: Sequence[WorkerInfo], job_types: Collection[str], seen: Collection[str | None] = ()
+) -> tuple[int, int]:
+    """Slots in use and slots of the live workers claiming any of ``job_types``. A
+    worker's running count is its last heartbeat's (up to ``lease_seconds / 3`` old), or
+    more when more of ``seen`` (lease owners of running jobs just read) are its."""
     serving = [w for w in live if not set(w.job_types).isdisjoint(job_types)]
-    return sum(w.running for w in serving), sum(w.concurrency for w in serving)
+    owners = Counter(seen)
+    return sum(max(w.running, owners[w.id]) for w in serving), sum(w.concurrency for w in serving)
 
 
-def _slots_text(in_use: int, slots: int, job_type: str) -> str:
-    if not slots:
+def _busy_text(in_use: int, slots: int, whose: str) -> str:
+    """Said only when every slot is busy: a free slot by a heartbeat's count may be one
+    taken since, so it proves nothing."""
+    if not slots or in_use < slots:
         return ""
-    if in_use >= slots:
-        return (
-            f"; every slot of the live workers serving {job_type!r} is busy"
-            f" ({in_use:,} of {slots:,} in use at their last heartbeats)"
-        )
-    return f" ({slots - in_use:,} of {slots:,} slots free at the live workers' last heartbeats)"
+    return f"; every slot of the live workers serving {whose} is busy ({in_use:,} of {slots:,})"
 
 
 def _reason(kind: str, message: str, **fields: Any) -> dict[str, Any]:
@@ -227,7 +229,8 @@ def explain(
                 _reason(
                     "waiting_for_worker",
                     f"It is pending and due since {_age(now - job.available_at)}: "
-                    f"waiting for a worker to claim it{_slots_text(in_use, slots, job.job_type)}",
+                    "waiting for a worker to claim it"
+                    + _busy_text(in_use, slots, repr(job.job_type)),
                     available_at=iso(job.available_at),
                     slots=slots,
                     slots_in_use=in_use,
@@ -364,9 +367,9 @@ def _children(
                 f"in {_age((next_at or now) - now)})"
             )
         elif served:
-            in_use, slots = _slots(live, [t.job_type for t in facts.pending])
-            busy = f" ({in_use:,} of {slots:,} in use at the live workers' last heartbeats)"
-            msg += ", all due: waiting for a free worker slot" + (busy if slots else "")
+            owners = [r.lease_owner for r in facts.running]
+            in_use, slots = _slots(live, [t.job_type for t in facts.pending], owners)
+            msg += ", all due: waiting for a free worker slot" + _busy_text(in_use, slots, "them")
         reasons.append(
             _reason(
                 "children_pending",
