@@ -281,6 +281,7 @@ def test_resume_finishes_a_crawl_cancelled_by_ctrl_c(tmp_path: Path) -> None:
     assert again.returncode == 1 and again.stderr == ""
     summary = json.loads(again.stdout)
     assert summary["status"] == "failed" and summary["cancelled"] == 0
+    assert summary["pages_per_second"] == 0.0  # this command finished none of them
     assert summary["documents"] == len(expected.saved)
     assert summary["failed_by_reason"] == {"redirect_loop": 1}
     assert quaero(db, "db", "check").returncode == 0

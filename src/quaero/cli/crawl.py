@@ -45,7 +45,9 @@ def _pairs(values: tuple[str, ...], sep: str, what: str) -> dict[str, str]:
     return out
 
 
-def summary(job: Job, seconds: float) -> dict[str, Any]:
+def summary(job: Job, seconds: float, done_before: int = 0) -> dict[str, Any]:
+    """The crawl's final figures; ``pages_per_second`` counts the pages this command saw
+    finish (``done_before``: those finished when it started, as on a --resume)."""
     c = job.children
     skipped = {
         k.removeprefix("skipped_"): v
@@ -67,7 +69,9 @@ def summary(job: Job, seconds: float) -> dict[str, Any]:
         "requests": job.stats.get("requests", 0),
         "redirects": job.stats.get("aliases_redirect", 0),
         "seconds": round(seconds, 3),
-        "pages_per_second": round((c.completed + c.failed) / seconds, 1) if seconds > 0 else 0.0,
+        "pages_per_second": (
+            round(max(0, c.completed + c.failed - done_before) / seconds, 1) if seconds > 0 else 0.0
+        ),
     }
 
 
@@ -192,10 +196,12 @@ def crawl_run(
                     fail(f"job {resume_id} is not a crawl")
                     return 2
                 job = found
+                done_before = job.children.completed + job.children.failed
                 if job.status in (JobStatus.CANCELLED, JobStatus.FAILED):
                     await _reopen(app, job, quiet=as_json)
             else:
                 job = await app.submit("crawl", config, name or urls[0])
+                done_before = 0
             started = time.monotonic()
             worker = app.worker(concurrency=concurrency)
             await worker.start()
@@ -221,7 +227,7 @@ def crawl_run(
                 await worker.stop()
             final = await app.store.get_job(job.id)
             assert final is not None
-            s = summary(final, time.monotonic() - started)
+            s = summary(final, time.monotonic() - started, done_before)
             reasons: Counter[str] = (
                 await failure_reasons(app.store, final.id) if final.children.failed else Counter()
             )
