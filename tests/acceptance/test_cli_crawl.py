@@ -4,6 +4,7 @@ resume, Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import signal
@@ -297,13 +298,21 @@ def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
     if not PG_URL:
         pytest.skip("QUAERO_TEST_PG_URL is not set (make test starts PostgreSQL and sets it)")
+
+    def run(coro: Any) -> Any:
+        # in a thread of its own: another fixture (Playwright's sync API, when the e2e
+        # tests run in the same session) may be running an event loop in this one
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coro).result()
+
     dbs = PgDatabases()
-    url = asyncio.run(dbs.create())
+    url = run(dbs.create())
     try:
         yield url
     finally:
-        asyncio.run(dbs.drop(url))
-        dbs.drop_template()
+        run(dbs.drop(url))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(dbs.drop_template).result()
 
 
 def test_resume_runs_a_crawl_cancelled_before_its_handler_finished(any_db: str) -> None:
