@@ -398,7 +398,7 @@ def search(
         for i, hit in enumerate(page.items, offset + 1):
             line = Text.assemble(f"{i:>3}. ", (hit.title or "(untitled)", "bold"), f"  {hit.url}")
             console.print(line)
-            console.print(Text("     ").append_text(snippet_text(hit.snippet)))
+            console.print(Text("     ").append_text(marked_text(hit.snippet)))
         shown_to = offset + len(page.items)
         if page.total > shown_to:  # on stderr: stdout stays the results alone
             click.echo(
@@ -410,7 +410,7 @@ def search(
     run_async(go)
 
 
-def snippet_text(snippet: str) -> Text:
+def marked_text(snippet: str) -> Text:
     """A search snippet on one line, its matched words (between MARK_START and MARK_END)
     in bold yellow; everything else literal."""
     first, *marked = " ".join(snippet.split()).split(MARK_START)
