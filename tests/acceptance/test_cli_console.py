@@ -366,3 +366,105 @@ def test_logs_says_when_it_shows_part_of_the_log(db: str) -> None:
     assert "newest 10 lines" in tail.stderr
     exact = quaero(db, "jobs", "logs", root, "-a", "--limit", str(total))
     assert exact.stderr == "" and len(exact.stdout.splitlines()) == total
+
+
+def _stdout_on_a_terminal(args: list[str], cols: int = 160) -> tuple[int, str]:
+    """Run ``quaero ARGS`` with stdout and stderr on a pseudo-terminal ``cols`` wide;
+    returns the exit code and what it wrote, ANSI codes removed."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, cols, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols)}
+    proc = subprocess.Popen([QUAERO, *args], stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    raw = read_terminal(master)
+    return proc.wait(60), ANSI.sub("", raw).replace("\r\n", "\n")
+
+
+class _BracketsHandler(_Handler):
+    def do_GET(self) -> None:
+        if self.path == "/":
+            self._send(
+                200,
+                "<html><head><title>[draft] Q3 [/] report</title></head>"
+                "<body><p>Quokka numbers for [bold]Q3[/bold].</p></body></html>",
+            )
+        else:
+            self._send(404, "no")
+
+
+def test_names_titles_and_queries_with_brackets_print_as_written(db: str) -> None:
+    """A job name, page title or search query with "[/]" or "[bold]" in it is text, not
+    rich markup: `jobs ls` on a terminal and `search` failed with "unexpected MarkupError"
+    or printed it mangled (found by a fresh user)."""
+    server = _Site(("127.0.0.1", 0), _BracketsHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        name = "report [/] for [bold]Q3[/bold]"
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        crawl = quaero(db, "crawl", url, "--name", name, "--allow-private-networks")
+        assert crawl.returncode == 0, crawl.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    code, out = _stdout_on_a_terminal(["--db", db, "jobs", "ls"])
+    assert code == 0, out
+    assert name in out, out
+    code, out = _stdout_on_a_terminal(["--db", db, "search", "quokka"])
+    assert code == 0, out
+    assert "1 result(s) for quokka" in out, out
+    assert f"1. [draft] Q3 [/] report  {url}" in out, out
+    assert "Quokka numbers for [bold]Q3[/bold]." in out, out  # the page's text
+    for query in ("quokka [/]", "[bold]quokka"):
+        code, out = _stdout_on_a_terminal(["--db", db, "search", query])
+        assert code == 0, out
+        assert f"1 result(s) for {query}" in out, out
+    # piped: one line per snippet, not wrapped at 80 columns
+    piped = quaero(db, "search", "quokka numbers report")
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines()[2].strip().startswith("Quokka numbers for [bold]Q3")
+
+
+def test_search_says_when_it_shows_part_of_the_results(db: str, site: str) -> None:
+    crawl = quaero(db, "crawl", site, "--depth", "1", "--allow-private-networks")
+    assert crawl.returncode == 1  # pages 5 and 6 answer 503
+    few = quaero(db, "search", "x", "--limit", "3")
+    assert few.returncode == 0
+    assert few.stdout.splitlines()[0] == "28 result(s) for x"
+    assert len(few.stdout.splitlines()) == 1 + 3 * 2
+    assert few.stderr.strip() == "note: results 1-3 of 28 (--offset 3 for the next, --limit N)"
+    last = quaero(db, "search", "x", "--offset", "25")
+    assert last.returncode == 0 and last.stderr == ""
+    assert len(last.stdout.splitlines()) == 1 + 3 * 2
+
+
+def test_jobs_ls_on_an_80_column_terminal_leaves_columns_out_not_squeezed(db: str) -> None:
+    """On an 80-column terminal the table gave the name and progress 2 characters each
+    ('na', 'me', 'p…'); now the least useful columns go (named in the caption)."""
+    config = '{"children": 20, "child_config": {"sleep_ms": 0}}'
+    for name in ("nightly docs", "weekly fan-out"):
+        assert (
+            quaero(db, "run", "fanout", "--name", name, "--config", config, "--wait").returncode
+            == 0
+        )
+    code, out = _stdout_on_a_terminal(["--db", db, "jobs", "ls"], cols=80)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), out
+    header = next(line for line in lines if "progress" in line)
+    assert [w for w in re.split(r"[\s┃]+", header) if w] == [
+        "id",
+        "name",
+        "type",
+        "status",
+        "progress",
+        "duration",
+        "error",
+    ]
+    assert "nightly docs" in out and "weekly fan-out" in out, out
+    assert "…" not in out and "0 pending," in out, out  # nothing cut to an ellipsis
+    assert "not shown at this width: created, docs (widen the terminal, or pipe it)" in out
+    code, wide = _stdout_on_a_terminal(["--db", db, "jobs", "ls"], cols=200)
+    assert code == 0 and "not shown" not in wide
+    header = next(line for line in wide.splitlines() if "progress" in line)
+    assert "created" in header and "docs" in header

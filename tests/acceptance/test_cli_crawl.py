@@ -3,6 +3,8 @@ resume, Ctrl-C."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import os
 import signal
@@ -230,6 +232,107 @@ def test_ctrl_c_cancels_and_keeps_documents(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert count(path, "SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')") == 0
     assert count(path, "SELECT COUNT(*) FROM documents") == summary["documents"]
+
+
+def test_resume_finishes_a_crawl_cancelled_by_ctrl_c(tmp_path: Path) -> None:
+    """A fresh user's first try after Ctrl-C: --resume printed the cancelled summary and
+    exited 1. It retries the cancelled pages in place and the crawl finishes with every
+    page, each once."""
+    path = tmp_path / "q.db"
+    db = f"sqlite:///{path}"
+    with SiteThread() as site:
+        expected = site.expected(max_depth=3)
+        proc = subprocess.Popen(
+            [
+                QUAERO,
+                "--db",
+                db,
+                "crawl",
+                site.url("/"),
+                "--depth",
+                "3",
+                "--delay",
+                "0.05",
+                "--concurrency",
+                "2",
+                "--allow-private-networks",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while count(path, "SELECT COUNT(*) FROM documents") < 5:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "crawl 1 cancelled: " in out
+        assert "(to finish it: quaero crawl --resume 1)" in err
+        assert count(path, "SELECT COUNT(*) FROM documents") < len(expected.saved)
+        resumed = quaero(db, "crawl", "--resume", "1")
+        assert "resuming crawl 1 (cancelled): retrying " in resumed.stderr
+        # the site has pages that fail (a redirect loop): those end the crawl failed
+        assert "crawl 1 failed: " in resumed.stdout and resumed.returncode == 1
+        urls = [u for (u,) in sqlite3.connect(path).execute("SELECT url FROM documents")]
+        # a crawl that ended (failed: pages failed) is only reported: nothing runs again
+        attempts = "SELECT SUM(attempts) FROM jobs"
+        before = count(path, attempts)
+        again = quaero(db, "crawl", "--resume", "1", "--json")
+        assert count(path, attempts) == before
+    assert sorted(urls) == sorted(expected.saved)  # every page, each once
+    assert again.returncode == 1 and again.stderr == ""
+    summary = json.loads(again.stdout)
+    assert summary["status"] == "failed" and summary["cancelled"] == 0
+    assert summary["pages_per_second"] == 0.0  # this command finished none of them
+    assert summary["documents"] == len(expected.saved)
+    assert summary["failed_by_reason"] == {"redirect_loop": 1}
+    assert quaero(db, "db", "check").returncode == 0
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store URL: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/q.db"
+        return
+    from ..integration.store.pgdb import PG_URL, PgDatabases
+
+    if not PG_URL:
+        pytest.skip("QUAERO_TEST_PG_URL is not set (make test starts PostgreSQL and sets it)")
+
+    def run(coro: Any) -> Any:
+        # in a thread of its own: another fixture (Playwright's sync API, when the e2e
+        # tests run in the same session) may be running an event loop in this one
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coro).result()
+
+    dbs = PgDatabases()
+    url = run(dbs.create())
+    try:
+        yield url
+    finally:
+        run(dbs.drop(url))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(dbs.drop_template).result()
+
+
+def test_resume_runs_a_crawl_cancelled_before_its_handler_finished(any_db: str) -> None:
+    """Cancelled while nothing ran (no worker): no pages, no result. --resume runs the
+    crawl's own handler again, which seeds it."""
+    db = any_db
+    with SiteThread() as site:
+        expected = site.expected(max_depth=1)
+        config = {"start_urls": [site.url("/")], "max_depth": 1, "allow_private_networks": True}
+        assert quaero(db, "run", "crawl", "--config", json.dumps(config)).returncode == 0
+        assert quaero(db, "jobs", "cancel", "1").returncode == 0
+        resumed = quaero(db, "crawl", "--resume", "1")
+        summary = json.loads(quaero(db, "crawl", "--resume", "1", "--json").stdout)
+    assert "resuming crawl 1 (cancelled): retrying the crawl itself and 0 " in resumed.stderr
+    assert summary["status"] in ("completed", "failed")
+    assert summary["documents"] == len(expected.saved)
+    assert summary["cancelled"] == 0
 
 
 def test_broken_links_and_skips_do_not_fail_a_crawl_and_are_listed(tmp_path: Path) -> None:

@@ -128,3 +128,16 @@ def test_workers_ls_and_why_with_a_killed_worker(db: str) -> None:
 def test_why_unknown_job(db: str) -> None:
     p = quaero(db, "jobs", "why", "77")
     assert p.returncode == 1 and p.stderr.strip() == "error: job 77 not found"
+
+
+def test_why_header_uses_the_sentences_number_format(db: str) -> None:
+    """The header's counts read as the README's example and the sentences below it
+    (`1,200 completed`), not the seed's progress text (`1200 completed`)."""
+    config = '{"children": 1200, "child_config": {"sleep_ms": 0}}'
+    assert quaero(db, "run", "fanout", "--config", config, "--wait").returncode == 0
+    why = quaero(db, "jobs", "why", "1")
+    assert why.returncode == 0, why.stderr
+    assert why.stdout.splitlines()[0] == (
+        "job 1 (fanout 'fanout'): completed, children: 0 pending, 0 running, 1,200 completed,"
+        " 0 failed"
+    )

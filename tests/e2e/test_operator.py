@@ -292,6 +292,80 @@ def test_explain_panel_for_a_child_type_no_worker_serves(
     shot(page, artifacts_dir, "operator-explain-390.png")
 
 
+def test_explain_panel_says_at_least_where_its_counts_stop(
+    page: Any, quaero_server: Callable[..., ServerProcess], artifacts_dir: Path
+) -> None:
+    """Beyond 2,000 pending children the per-type counts stop (read in an index): the
+    panel said "ghost 2,000" of 2,500 and "at least 0 not due" (found by a fresh user)."""
+    server = quaero_server(env={**PLUGIN_ENV, "QUAERO_JOBS_EXTERNAL_TYPES": "ghost"})
+    job_id = call(
+        server,
+        "/api/jobs",
+        "POST",
+        {
+            "job_type": "fanout",
+            "name": "crowd",
+            "config": {"children": 2500, "child_type": "ghost"},
+        },
+    )["id"]
+    wait_until(
+        lambda: call(server, f"/api/jobs/{job_id}")["children"]["pending"] == 2500,
+        60,
+        "2,500 ghost children pending",
+    )
+    pending = call(server, f"/api/jobs/{job_id}/explain")["children"]["pending"]
+    [ghost_type] = pending["by_type"]
+    assert not pending["exact"] and not ghost_type["exact"] and pending["not_due"] == 0
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{server.url}/#/jobs/{job_id}")
+    live(page)
+    facts = page.locator(".explain-card .explain-facts")
+    ghost = facts.locator(".unserved")
+    ghost.wait_for()
+    assert ghost.inner_text() == (
+        f"ghost at least {ghost_type['count']:,} · no live worker serves this type"
+    )
+    assert "2,500 (at most 2,500 due now)" in facts.inner_text(), facts.inner_text()
+    assert "not due" not in facts.inner_text()
+    shot(page, artifacts_dir, "operator-explain-capped-1366.png")
+
+
+def test_failed_children_show_their_error_on_a_phone(
+    page: Any, quaero_server: Callable[..., ServerProcess], artifacts_dir: Path
+) -> None:
+    """At 390 px the children's Error column was past the screen's edge (cut mid-word in
+    its scrolling table): on a phone a child's error shows under its name, whole."""
+    server = quaero_server(env=PLUGIN_ENV)
+    job_id = call(
+        server,
+        "/api/jobs",
+        "POST",
+        {
+            "job_type": "fanout",
+            "name": "all fail",
+            "config": {"children": 3, "child_config": {"fail_rate": 1}, "child_max_attempts": 1},
+        },
+    )["id"]
+    wait_status(server, job_id, "failed")
+    [first, *_] = call(server, f"/api/jobs/{job_id}/children?status=failed")["items"]
+    page.set_viewport_size(PHONE)
+    page.goto(f"{server.url}/#/jobs/{job_id}?status=failed")
+    live(page)
+    row = page.locator(f'.children-table tr[data-job-id="{first["id"]}"]')
+    inline = row.locator(".child-error-inline")
+    inline.wait_for()
+    assert inline.inner_text() == first["error"]
+    box = inline.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert row.locator("td.col-error").is_hidden()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, artifacts_dir, "operator-failed-children-390.png")
+    # on a desktop the error has its column, and is not repeated under the name
+    page.set_viewport_size(DESKTOP)
+    assert row.locator("td.col-error").inner_text() == first["error"]
+    assert inline.is_hidden()
+
+
 def test_rollup_rate_and_sparkline(
     page: Any, quaero_server: Callable[..., ServerProcess], artifacts_dir: Path
 ) -> None:

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from collections import Counter
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from ..documents.models import MARK_END, MARK_START
 from ..jobs.models import Job, JobStatus
+from ..store.base import ChildFilter
 from .live import watch_job
 from .main import JOB_ID, NOT_FOUND, OFFSET, Ctx, cli, fail, make_app, print_json, run_async
 from .output import failure_reasons, reasons_text
@@ -42,7 +45,9 @@ def _pairs(values: tuple[str, ...], sep: str, what: str) -> dict[str, str]:
     return out
 
 
-def summary(job: Job, seconds: float) -> dict[str, Any]:
+def summary(job: Job, seconds: float, done_before: int = 0) -> dict[str, Any]:
+    """The crawl's final figures; ``pages_per_second`` counts the pages this command saw
+    finish (``done_before``: those finished when it started, as on a --resume)."""
     c = job.children
     skipped = {
         k.removeprefix("skipped_"): v
@@ -64,7 +69,9 @@ def summary(job: Job, seconds: float) -> dict[str, Any]:
         "requests": job.stats.get("requests", 0),
         "redirects": job.stats.get("aliases_redirect", 0),
         "seconds": round(seconds, 3),
-        "pages_per_second": round((c.completed + c.failed) / seconds, 1) if seconds > 0 else 0.0,
+        "pages_per_second": (
+            round(max(0, c.completed + c.failed - done_before) / seconds, 1) if seconds > 0 else 0.0
+        ),
     }
 
 
@@ -125,7 +132,11 @@ def crawl() -> None:
 @click.option("--allow-private-networks", is_flag=True, help="Allow loopback/private addresses.")
 @click.option("--name", default="", help="Job name (default: the first URL).")
 @click.option(
-    "--resume", "resume_id", type=JOB_ID, help="Attach to an interrupted crawl and finish it."
+    "--resume",
+    "resume_id",
+    type=JOB_ID,
+    help="Finish crawl JOB_ID: attach to it if a killed process left it running; if it"
+    " was cancelled (Ctrl-C), retry its cancelled pages in place first.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a final summary as JSON.")
 @click.pass_obj
@@ -185,8 +196,12 @@ def crawl_run(
                     fail(f"job {resume_id} is not a crawl")
                     return 2
                 job = found
+                done_before = job.children.completed + job.children.failed
+                if job.status in (JobStatus.CANCELLED, JobStatus.FAILED):
+                    await _reopen(app, job, quiet=as_json)
             else:
                 job = await app.submit("crawl", config, name or urls[0])
+                done_before = 0
             started = time.monotonic()
             worker = app.worker(concurrency=concurrency)
             await worker.start()
@@ -212,7 +227,7 @@ def crawl_run(
                 await worker.stop()
             final = await app.store.get_job(job.id)
             assert final is not None
-            s = summary(final, time.monotonic() - started)
+            s = summary(final, time.monotonic() - started, done_before)
             reasons: Counter[str] = (
                 await failure_reasons(app.store, final.id) if final.children.failed else Counter()
             )
@@ -246,7 +261,9 @@ def crawl_run(
                         click.echo(f"  ... all: quaero crawl broken-links {final.id}")
                 if final.status is JobStatus.CANCELLED:
                     click.echo(
-                        "interrupted: crawl cancelled; documents saved so far are kept", err=True
+                        "interrupted: crawl cancelled; documents saved so far are kept"
+                        f" (to finish it: quaero crawl --resume {final.id})",
+                        err=True,
                     )
             if interrupted.is_set():
                 return 130
@@ -330,6 +347,26 @@ def crawl_aliases(ctx: Ctx, job_id: int, limit: int, offset: int, as_json: bool)
     run_async(go)
 
 
+async def _reopen(app: Any, job: Job, quiet: bool) -> None:
+    """Resume a crawl that ended cancelled (Ctrl-C, a cancel) or failed before its own
+    handler finished: its cancelled pages are retried in place (same jobs; the crawl
+    reopens and waits for them), and the crawl's handler runs again if it had not
+    finished (it seeds again; a page it has already is not spawned twice). Failed pages
+    stay failed: they were fetched (`quaero jobs retry ID --failed-children` retries them)."""
+    if job.result is None:
+        await app.retry(job.id)
+    res = await app.manager.bulk(
+        job.id, "retry", ChildFilter(statuses=(JobStatus.CANCELLED,), subtree=True)
+    )
+    if not quiet and (job.result is None or res.changed):
+        own = "the crawl itself and " if job.result is None else ""
+        click.echo(
+            f"resuming crawl {job.id} ({job.status.value}): retrying {own}"
+            f"{res.changed} cancelled page(s) in place",
+            err=True,
+        )
+
+
 async def _crawl_or_fail(app: Any, job_id: int) -> None:
     job = await app.store.get_job(job_id)
     if job is None or job.job_type != "crawl":
@@ -354,19 +391,35 @@ def search(
         if as_json:
             print_json({"items": [h.to_dict() for h in page.items], "total": page.total})
             return
-        console = Console(highlight=False)
-        console.print(f"{page.total} result(s) for [bold]{query}[/bold]")
+        # user text (query, titles, URLs, page text) is never read as rich markup: a
+        # title or query with "[/]" in it printed wrong or ended in a MarkupError
+        console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+        console.print(Text.assemble(f"{page.total} result(s) for ", (query, "bold")))
         for i, hit in enumerate(page.items, offset + 1):
-            snippet = (
-                " ".join(hit.snippet.split())
-                .replace("[", "\\[")
-                .replace(MARK_START, "[bold yellow]")
-                .replace(MARK_END, "[/]")
+            line = Text.assemble(f"{i:>3}. ", (hit.title or "(untitled)", "bold"), f"  {hit.url}")
+            console.print(line)
+            console.print(Text("     ").append_text(marked_text(hit.snippet)))
+        shown_to = offset + len(page.items)
+        if page.total > shown_to:  # on stderr: stdout stays the results alone
+            click.echo(
+                f"note: results {offset + 1}-{shown_to} of {page.total}"
+                f" (--offset {shown_to} for the next, --limit N)",
+                err=True,
             )
-            console.print(f"{i:>3}. [bold]{hit.title or '(untitled)'}[/bold]  {hit.url}")
-            console.print(f"     {snippet}")
 
     run_async(go)
+
+
+def marked_text(snippet: str) -> Text:
+    """A search snippet on one line, its matched words (between MARK_START and MARK_END)
+    in bold yellow; everything else literal."""
+    first, *marked = " ".join(snippet.split()).split(MARK_START)
+    out = Text(first)
+    for part in marked:
+        word, _, rest = part.partition(MARK_END)
+        out.append(word, "bold yellow")
+        out.append(rest)
+    return out
 
 
 @cli.group()

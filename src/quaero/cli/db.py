@@ -3,6 +3,8 @@ retention."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..config import parse_duration
@@ -100,12 +102,17 @@ def copy(source: str, target: str) -> None:
         from ..store.postgres_copy import copy_sqlite_to_postgres
 
         def progress(table: str, n: int) -> None:
-            click.echo(f"\r{table}: {n} rows", nl=False, err=True)
+            # one line redrawn on a terminal ("\x1b[K": no tail of a longer line left);
+            # piped or logged, nothing (it was every count glued into one line)
+            if live:
+                click.echo(f"\r\x1b[K{table}: {n:,} rows", nl=False, err=True)
 
         return await copy_sqlite_to_postgres(source, target, progress)
 
+    live = sys.stderr.isatty()
     counts = run_async(go)
-    click.echo("", err=True)
+    if live:
+        click.echo("\r\x1b[K", nl=False, err=True)
     for table, n in counts.items():
         click.echo(f"{table}: {n} rows copied")
 

@@ -125,6 +125,7 @@ def ls(
             ("id", "name", "type", "status", "progress", "docs", "duration", "created", "error"),
             rows,
             fold=("name", "error"),
+            optional=("created", "docs", "type", "duration"),
         )
 
     run_async(go)

@@ -17,6 +17,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..jobs.models import Counters, Job, JobStatus
 from ..jobs.progress import progress_text
@@ -102,31 +103,63 @@ def reasons_text(reasons: Counter[str]) -> str:
     return ", ".join(f"{reason} {TIMES}{n}" for reason, n in reasons.most_common())
 
 
+#: columns that never wrap (short fields: ids, statuses, times)
+NO_WRAP = ("id", "status", "duration", "created", "next run", "docs", "pid", "slots", "running")
+#: the narrowest a wrapping column gets (its longest value if shorter)
+READABLE = 12
+
+
 def print_rows(
     title: str,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     *,
     fold: Sequence[str] = (),
+    optional: Sequence[str] = (),
 ) -> None:
     """A table on a terminal (``fold`` columns wrap instead of widening it); off a
-    terminal a header line and one tab-separated line per row, nothing cut."""
+    terminal a header line and one tab-separated line per row, nothing cut.
+
+    On a terminal too narrow for every column at a readable width, the ``optional``
+    columns are left out in that order (the caption names them) rather than squeezing
+    the others to a few characters each."""
     if not sys.stdout.isatty():
         click.echo("\t".join(columns))
         for row in rows:
             click.echo("\t".join(_flat(v) for v in row))
         return
-    table = Table(title=title)
-    for col in columns:
+    console = Console()
+    cells = [[_flat(v) for v in row] for row in rows]
+    floor = {}  # each column's narrowest readable width
+    for i, col in enumerate(columns):
+        longest = max([len(col), *(len(r[i]) for r in cells)])
+        floor[col] = longest if col in NO_WRAP else min(longest, READABLE)
+    shown = list(columns)
+    left_out: list[str] = []
+    for col in optional:
+        if 1 + sum(floor[c] + 3 for c in shown) <= console.width:  # 3: borders, padding
+            break
+        shown.remove(col)
+        left_out.append(col)
+    caption = (
+        f"not shown at this width: {', '.join(left_out)} (widen the terminal, or pipe it)"
+        if left_out
+        else None
+    )
+    table = Table(title=title, caption=caption)
+    for col in shown:
         # long free text folds; short fields (status, times) stay on one line
         table.add_column(
             col,
             overflow="fold" if col in fold else "ellipsis",
-            no_wrap=col in ("id", "status", "duration", "created", "next run", "docs"),
+            no_wrap=col in NO_WRAP,
+            min_width=floor[col],
         )
-    for row in rows:
-        table.add_row(*(_flat(v) for v in row))
-    Console().print(table)
+    keep = [columns.index(c) for c in shown]
+    for row in cells:
+        # Text, not str: a name or URL with "[/]" in it is not rich markup
+        table.add_row(*(Text(row[i]) for i in keep))
+    console.print(table)
 
 
 def _flat(value: Any) -> str:

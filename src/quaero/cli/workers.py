@@ -62,7 +62,13 @@ def ls(ctx: Ctx, include_expired: bool, as_json: bool) -> None:
             table_rows.append(row)
         # piped: whole tab-separated rows (a worker id can be copied), like jobs ls
         title = f"{sum(1 for w in rows if w.live(now))} live worker(s)"
-        print_rows(title, columns, table_rows, fold=("id", "types"))
+        print_rows(
+            title,
+            columns,
+            table_rows,
+            fold=("id", "types"),
+            optional=("host", "pid", "processed", "running"),
+        )
 
     run_async(go)
 
@@ -89,8 +95,14 @@ def why(ctx: Ctx, job_id: int, as_json: bool) -> None:
         if job is not None:
             d = job_to_dict(job)
             header = f"job {job_id} ({job.job_type} {job.name!r}): {d['overall_status']}"
-            if job.children.total:
-                header += f", children: {d['progress_text']}"
+            c = job.children
+            if c.total:
+                # the sentences' number format (389,996), cancelled ones named too
+                header += (
+                    f", children: {c.pending:,} pending, {c.running:,} running,"
+                    f" {c.completed:,} completed, {c.failed:,} failed"
+                    + (f", {c.cancelled:,} cancelled" if c.cancelled else "")
+                )
         click.echo(header)
         for sentence in answer["summary"]:
             click.echo(f"- {sentence}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..jobs.models import iso
+from .snippets import snippet_text
 
 __all__ = ["MARK_END", "MARK_START", "Document", "NewDocument", "SearchHit", "SearchPage"]
 
@@ -95,6 +96,10 @@ class SearchHit:
     title: str
     snippet: str
     score: float
+
+    def __post_init__(self) -> None:
+        # the store cuts it from the markdown: keep the words, not the syntax
+        self.snippet = snippet_text(self.snippet)
 
     @property
     def snippet_text(self) -> str:

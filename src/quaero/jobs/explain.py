@@ -13,6 +13,7 @@ Finer counts (not due yet, retries, per job type) are counted in the index, at m
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,6 +132,25 @@ def _children_word(n: int) -> str:
     return "child" if n == 1 else "children"
 
 
+def _slots(
+    live: Sequence[WorkerInfo], job_types: Collection[str], seen: Collection[str | None] = ()
+) -> tuple[int, int]:
+    """Slots in use and slots of the live workers claiming any of ``job_types``. A
+    worker's running count is its last heartbeat's (up to ``lease_seconds / 3`` old), or
+    more when more of ``seen`` (lease owners of running jobs just read) are its."""
+    serving = [w for w in live if not set(w.job_types).isdisjoint(job_types)]
+    owners = Counter(seen)
+    return sum(max(w.running, owners[w.id]) for w in serving), sum(w.concurrency for w in serving)
+
+
+def _busy_text(in_use: int, slots: int, whose: str) -> str:
+    """Said only when every slot is busy: a free slot by a heartbeat's count may be one
+    taken since, so it proves nothing."""
+    if not slots or in_use < slots:
+        return ""
+    return f"; every slot of the live workers serving {whose} is busy ({in_use:,} of {slots:,})"
+
+
 def _reason(kind: str, message: str, **fields: Any) -> dict[str, Any]:
     return {"kind": kind, "message": message, **fields}
 
@@ -204,12 +224,16 @@ def explain(
                 )
             )
         else:
+            in_use, slots = _slots(live, (job.job_type,))
             reasons.append(
                 _reason(
                     "waiting_for_worker",
                     f"It is pending and due since {_age(now - job.available_at)}: "
-                    "waiting for a worker to claim it",
+                    "waiting for a worker to claim it"
+                    + _busy_text(in_use, slots, repr(job.job_type)),
                     available_at=iso(job.available_at),
+                    slots=slots,
+                    slots_in_use=in_use,
                 )
             )
         if live:
@@ -257,7 +281,7 @@ def explain(
                     heartbeat_age_seconds=handler["heartbeat_age_seconds"],
                 )
             )
-    children = _children(job, facts, now, served, reasons, type_reason)
+    children = _children(job, facts, now, live, reasons, type_reason)
     if job.waiting and not job.is_terminal and c.active == 0:
         reasons.append(
             _reason(
@@ -297,10 +321,11 @@ def _children(
     job: Job,
     facts: ChildFacts | None,
     now: float,
-    served: set[str],
+    live: Sequence[WorkerInfo],
     reasons: list[dict[str, Any]],
     type_reason: Callable[..., None],
 ) -> dict[str, Any]:
+    served = served_types(live, now)
     c = job.children
     out: dict[str, Any] = {"counts": c.as_dict(), "pending": None, "running": None}
     if facts is None or c.active == 0:
@@ -342,7 +367,9 @@ def _children(
                 f"in {_age((next_at or now) - now)})"
             )
         elif served:
-            msg += ", all due: waiting for a free worker slot"
+            owners = [r.lease_owner for r in facts.running]
+            in_use, slots = _slots(live, [t.job_type for t in facts.pending], owners)
+            msg += ", all due: waiting for a free worker slot" + _busy_text(in_use, slots, "them")
         reasons.append(
             _reason(
                 "children_pending",

@@ -165,6 +165,17 @@ class JobOut(BaseModel):
         description="when the children were pruned (retention); children is then the kept,"
         " exact summary of the pruned children",
     )
+    elapsed_seconds: float | None = Field(
+        default=None, description="first start to now, or to the end once done; null before"
+    )
+    rate: float | None = Field(
+        default=None,
+        description="children finished per second over the last 30 s; null: unknown"
+        " (no children, or less than 1 s of history)",
+    )
+    eta_seconds: float | None = Field(
+        default=None, description="active children / rate; null while unknown; 0 once done"
+    )
     progress: dict[str, Any] | None = None
     stats: dict[str, int] = Field(
         default_factory=dict, description="named counters, e.g. a crawl's skipped_<reason>"

@@ -52,6 +52,8 @@ async def test_copy_moves_everything_and_the_target_carries_on(pg_url: str, tmp_
     )
     assert proc.returncode == 0, proc.stderr
     assert "jobs: 4 rows copied" in proc.stdout
+    # piped: the summary alone (the progress, for a terminal, was glued into one line)
+    assert proc.stderr == "", proc.stderr
 
     dst = open_store(pg_url)
     await dst.open()

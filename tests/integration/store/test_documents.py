@@ -85,3 +85,16 @@ async def test_list_documents_newest_first_and_per_crawl(store: Store) -> None:
     assert everything.total == 4 and everything.items[0].url == "http://l/x"
     mine = await store.list_documents(limit=2, job_id=crawl.id)
     assert mine.total == 3 and [d.url for d in mine.items] == ["http://l/2", "http://l/1"]
+
+
+async def test_snippets_are_text_not_markdown(store: Store) -> None:
+    """Both backends cut the snippet from the stored markdown; a hit carries its words
+    without the syntax (`# Page 1 … - [next page…` was what a fresh user read)."""
+    crawl = await running_root(store)
+    body = (
+        "# Quokka page\n\nQuokkas are **small** marsupials.\n\n- [next quokka page](http://q/2)\n"
+    )
+    await store.save_document(doc("http://q/1", "Marsupials", body), crawl.id, crawl.id)
+    [hit] = (await store.search_documents("quokka")).items
+    text = hit.snippet.replace("\x02", "").replace("\x03", "")
+    assert " ".join(text.split()) == "Quokka page Quokkas are small marsupials. next quokka page"

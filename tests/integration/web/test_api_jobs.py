@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from quaero.jobs.models import JobStatus
+from quaero.jobs.models import JobStatus, StatusChange, job_to_dict
 from quaero.store.base import LogEntry
 
 from .conftest import Web, make_tree, open_web
@@ -76,6 +76,41 @@ async def test_malformed_and_oversized_bodies(web: Web) -> None:
         "/api/jobs", content=chunks(), headers={"content-type": "application/json"}
     )
     assert r.status_code == 413
+
+
+async def test_job_object_carries_elapsed_rate_and_eta(web: Web) -> None:
+    """docs/api.md's Job object: elapsed_seconds, rate and eta_seconds, on every read of a
+    job (one, a list, a children page), as the engine computes them (job_to_dict)."""
+    store = web.app.store
+    parent, _ = await make_tree(web.app, 4)
+
+    async def finish_one() -> None:
+        [child] = await store.claim_jobs("w", 1, 60, ["noop"])
+        [res] = await store.apply_changes(
+            [StatusChange(child.id, JobStatus.COMPLETED, expect_owner="w", handler_done=True)]
+        )
+        assert res.ok, res.error
+
+    await finish_one()
+    await asyncio.sleep(1.1)  # the rate needs 1 s of history (progress.SAMPLE_EVERY)
+    await finish_one()
+    job = (await web.client.get(f"/api/jobs/{parent}")).json()
+    assert job["elapsed_seconds"] >= 1.1
+    assert job["rate"] is not None and job["rate"] > 0
+    assert job["eta_seconds"] == pytest.approx(2 / job["rate"])
+    stored = await store.get_job(parent)
+    assert stored is not None
+    # the rate is read at "now": reads a few ms apart differ a little
+    assert job["rate"] == pytest.approx(job_to_dict(stored)["rate"], rel=0.05)
+    [listed] = (await web.client.get("/api/jobs", params={"parent_id": "root"})).json()["items"]
+    assert listed["rate"] == pytest.approx(job["rate"], rel=0.05)
+    assert listed["eta_seconds"] == pytest.approx(2 / listed["rate"])
+    kids = (await web.client.get(f"/api/jobs/{parent}/children")).json()["items"]
+    # a job without children has no rate; its elapsed time counts from its start
+    assert all(k["rate"] is None and k["eta_seconds"] is None for k in kids)
+    assert {k["elapsed_seconds"] is None for k in kids} == {True, False}  # 2 never started
+    schema = (await web.client.get("/openapi.json")).json()["components"]["schemas"]["JobOut"]
+    assert {"elapsed_seconds", "rate", "eta_seconds"} <= set(schema["properties"])
 
 
 async def test_unknown_ids_are_404(web: Web) -> None:

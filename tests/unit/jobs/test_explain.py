@@ -121,3 +121,47 @@ def test_a_finished_parent_says_why_in_words_and_plain_time() -> None:
     assert sentence == (
         "It is done: failed at 2025-11-30 12:00:35 UTC because of its children: 3 failed of 50"
     )
+
+
+def busy(wid: str, types: tuple[str, ...], running: int, slots: int = 8) -> WorkerInfo:
+    return WorkerInfo(wid, "h", 1, NOW - 100, slots, list(types), running, 0, NOW - 1, NOW + 29)
+
+
+def test_a_due_job_behind_busy_workers_says_every_slot_is_busy() -> None:
+    """A crawl submitted behind a big fan-out waited with "waiting for a worker to claim
+    it" while every slot ran the fan-out's children (found by a fresh user)."""
+    job = Job(1, "crawl", JobStatus.PENDING, available_at=NOW - 13)
+    workers = [busy("a", ("crawl", "noop"), 8), busy("b", ("crawl",), 9), busy("c", ("x",), 0)]
+    answer = explain(job, None, workers, NOW)
+    assert answer["summary"] == [
+        "It is pending and due since 13.0 s: waiting for a worker to claim it; every slot"
+        " of the live workers serving 'crawl' is busy (17 of 16)"
+    ]
+    [reason] = answer["reasons"]
+    assert (reason["slots"], reason["slots_in_use"]) == (16, 17)
+    # a free slot by the last heartbeats proves nothing (taken since?): not said
+    workers[1] = busy("b", ("crawl",), 3)
+    answer = explain(job, None, workers, NOW)
+    assert answer["summary"] == [
+        "It is pending and due since 13.0 s: waiting for a worker to claim it"
+    ]
+    assert (answer["reasons"][0]["slots"], answer["reasons"][0]["slots_in_use"]) == (16, 11)
+
+
+def test_due_children_say_when_every_slot_is_busy() -> None:
+    """The registry's running count is its last heartbeat's: the running children just
+    read (by lease owner) count too, so 16 running children never read as 0 of 16."""
+    job = Job(1, "fanout", JobStatus.RUNNING, waiting=True, children=Counters(30, 14, 16))
+    facts = ChildFacts(
+        pending=[PendingType("noop", 14, 0, None, 0, None, exact=True)],
+        running=[RunningChild(i, "noop", "a", NOW - 1, NOW + 29, False) for i in range(16)],
+    )
+    stale = [busy("a", ("fanout", "noop"), 0, slots=16), busy("c", ("x",), 0)]
+    answer = explain(job, facts, stale, NOW)
+    assert answer["summary"][0] == (
+        "14 children pending, all due: waiting for a free worker slot; every slot of the live"
+        " workers serving them is busy (16 of 16)"
+    )
+    facts.running = facts.running[:10]
+    answer = explain(job, facts, stale, NOW)
+    assert answer["summary"][0] == "14 children pending, all due: waiting for a free worker slot"

@@ -403,7 +403,7 @@ export function jobPage(view, params, query) {
       ] : h("th", { scope: "col", class: "col-num col-optional" }, "Attempts"),
       h("th", { scope: "col", class: "col-num col-duration" }, "Duration"),
       sortHeader("Finished", "completed_at", state, reload, { class: "col-time" }),
-      h("th", { scope: "col" }, "Error"),
+      h("th", { scope: "col", class: "col-error" }, "Error"),
     ));
   }
 
@@ -414,7 +414,9 @@ export function jobPage(view, params, query) {
       : c.name;
     return h("tr", { dataset: { jobId: c.id } },
       h("td", { class: "col-num col-id" }, h("a", { href: `#/jobs/${c.id}`, "aria-label": `Job ${c.id}` }, String(c.id))),
-      h("td", { class: isCrawl() ? "col-url" : "col-name" }, name),
+      // on a phone the Error column is hidden and the error shows under the name
+      h("td", { class: isCrawl() ? "col-url" : "col-name" }, name,
+        c.error ? h("span", { class: "child-error-inline error-text" }, c.error) : ""),
       h("td", {}, badge(c.overall_status)),
       isCrawl() ? [
         h("td", { class: "col-num http-cell" }, typeof r.status === "number" ? String(r.status) : "—"),
@@ -423,7 +425,7 @@ export function jobPage(view, params, query) {
       ] : h("td", { class: "col-num col-optional" }, fmtNumber(c.attempts)),
       h("td", { class: "col-num col-duration" }, fmtDuration(durationOf(c))),
       h("td", { class: "col-time" }, fmtTime(c.completed_at)),
-      h("td", { class: "error-text" }, c.error || ""),
+      h("td", { class: "error-text col-error" }, c.error || ""),
     );
   }
 

@@ -225,12 +225,16 @@ export function explainPanel(id) {
     }
     const p = x.children && x.children.pending;
     if (p) {
+      // counts read in an index stop at a cap: "at least" / "at most" where not exact,
+      // and no "at least 0 not due" (nothing counted says nothing)
       const due = p.due === null ? `at most ${fmtNumber(p.count - p.not_due)}` : fmtNumber(p.due);
-      out.push(...row("Pending children", `${fmtNumber(p.count)} (${due} due now, ${p.exact ? "" : "at least "}${fmtNumber(p.not_due)} not due)` +
+      const notDue = p.exact ? `, ${fmtNumber(p.not_due)} not due` : p.not_due ? `, at least ${fmtNumber(p.not_due)} not due` : "";
+      out.push(...row("Pending children", `${fmtNumber(p.count)} (${due} due now${notDue})` +
         (p.next_available_at ? ` (next at ${fmtTime(p.next_available_at)})` : "")));
       if (p.by_type.length) {
         out.push(...row("By type", h("ul", { class: "plain" }, p.by_type.map((t) => h("li", { class: t.served ? "" : "unserved" },
-          h("code", {}, t.job_type), ` ${fmtNumber(t.count)} ${t.served ? "· served" : "· no live worker serves this type"}`)))));
+          h("code", {}, t.job_type), ` ${t.exact ? "" : "at least "}${fmtNumber(t.count)} ${t.served ? "· served" : "· no live worker serves this type"}`)))));
+        if (!p.types_complete) out.push(...row("", "more types not listed"));
       }
     }
     const r = x.children && x.children.running;
