@@ -463,8 +463,19 @@ def test_workers_page(
     wrap = page.locator(".workers-table").evaluate(
         "(t) => t.scrollWidth <= t.parentElement.clientWidth"
     )
-    assert wrap
     shot(page, artifacts_dir, "operator-workers-390.png")
+    assert wrap
+    # the id breaks after its colons only (it was cut into 4-letter pieces): no piece
+    # of it (host, pid, tag) is split over two lines
+    code = row.locator(".worker-id code")
+    split = code.evaluate(
+        """(c) => [...c.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE).filter((n) => {
+            const r = document.createRange(); r.selectNodeContents(n);
+            return new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size > 1;
+        }).map((n) => n.textContent)"""
+    )
+    assert split == [], split
+    assert code.inner_text().replace("\n", "") == worker["id"]
 
 
 def test_error_group_deeper_in_a_nested_tree(

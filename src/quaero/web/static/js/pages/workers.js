@@ -45,7 +45,8 @@ export function workersPage(view) {
       "aria-label": `${w.running} of ${w.concurrency} slots in use`,
     });
     return h("tr", { dataset: { workerId: w.id } },
-      h("td", { class: "worker-id" }, h("code", {}, w.id),
+      // breaks only after a colon (host:pid:tag): a phone showed the id in 4-letter pieces
+      h("td", { class: "worker-id" }, h("code", {}, ...w.id.split(":").flatMap((part, i) => (i ? [":", h("wbr"), part] : [part]))),
         h("span", { class: "muted worker-host" }, ` ${w.host} · pid ${w.pid}`),
         // a phone has no room for the Job types column: the same list under the id
         h("span", { class: "muted worker-types-inline", "aria-hidden": "true" }, w.job_types.join(", "))),
