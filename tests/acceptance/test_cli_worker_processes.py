@@ -58,6 +58,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _kill_all(sup: subprocess.Popen[bytes], children: set[int]) -> None:
+    """A test's clean-up: SIGKILL the supervisor and any worker process left."""
+    if sup.poll() is None:
+        sup.kill()
+        sup.wait(10)
+    for pid in children:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_processes_share_the_work_restart_and_stop(url: str, tmp_path: Path) -> None:
     env = {**os.environ, "QUAERO_WORKER_POLL_INTERVAL": "0.1", "QUAERO_WORKER_LEASE_SECONDS": "2"}
     log = tmp_path / "supervisor.log"
@@ -93,12 +103,7 @@ def test_processes_share_the_work_restart_and_stop(url: str, tmp_path: Path) -> 
         assert "Traceback" not in err
         assert not any(_alive(pid) for pid in children)
     finally:
-        if sup.poll() is None:
-            sup.kill()
-            sup.wait(10)
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_all(sup, children)
 
 
 @pytest.mark.parametrize(
@@ -153,12 +158,7 @@ def test_processes_stop_when_the_supervisor_is_killed(url: str, tmp_path: Path) 
         err = log.read_text()
         assert err.count("its supervisor (pid") == 2 and "Traceback" not in err
     finally:
-        if sup.poll() is None:
-            sup.kill()
-            sup.wait(10)
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_all(sup, children)
 
 
 def _job(url: str, job_id: int) -> dict[str, Any]:
@@ -221,12 +221,7 @@ def test_a_second_interrupt_releases_running_jobs_now(
         assert "releasing running jobs now" in err and "Traceback" not in err
         assert not any(_alive(pid) for pid in children)
     finally:
-        if sup.poll() is None:
-            os.killpg(sup.pid, signal.SIGKILL)
-            sup.wait(10)
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_all(sup, children)
 
 
 def test_a_process_stopped_on_its_own_is_restarted(url: str, tmp_path: Path) -> None:
@@ -249,9 +244,4 @@ def test_a_process_stopped_on_its_own_is_restarted(url: str, tmp_path: Path) -> 
         assert sup.wait(60) == 0
         assert not any(_alive(pid) for pid in children)
     finally:
-        if sup.poll() is None:
-            sup.kill()
-            sup.wait(10)
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_all(sup, children)
